@@ -1,0 +1,149 @@
+"""Build the AuroraRestore CustomResourceDefinition from the pydantic models.
+
+crds/ holds the rendered output and a test keeps the two equal, so the schema is written in exactly one place.
+The JSON schema pydantic emits is turned into a Kubernetes structural schema: references inlined, optional
+fields plain (no anyOf null), titles dropped, only scalar defaults kept (the apiserver applies them).
+"""
+
+from typing import Any
+
+import yaml
+
+from . import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
+from .models import AuroraRestoreSpec, AuroraRestoreStatus
+
+SPEC_RULES = [
+    {
+        "rule": "self == oldSelf",
+        "message": "spec is immutable once accepted: create a new AuroraRestore to restore again",
+    }
+]
+RULES_BY_PATH: dict[tuple[str, ...], list[dict[str, str]]] = {
+    ("source",): [
+        {
+            "rule": "[has(self.snapshotIdentifier), has(self.latest)].filter(x, x).size() == 1",
+            "message": "spec.source needs exactly one of snapshotIdentifier or latest",
+        }
+    ],
+    ("target", "serverlessV2Scaling"): [
+        {"rule": "self.minCapacity <= self.maxCapacity", "message": "minCapacity must not exceed maxCapacity"}
+    ],
+}
+
+PRINTER_COLUMNS = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Source", "type": "string", "jsonPath": ".status.snapshot.identifier"},
+    {"name": "Target", "type": "string", "jsonPath": ".spec.target.clusterIdentifier"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+]
+
+
+def structural_schema(model: type, rules_by_path: dict[tuple[str, ...], list] | None = None) -> dict[str, Any]:
+    """The model's JSON schema as a Kubernetes structural schema, with CEL rules attached by field path."""
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    definitions = schema.pop("$defs", {})
+    return _convert(schema, definitions, (), rules_by_path or {})
+
+
+def _convert(node: dict, definitions: dict, path: tuple[str, ...], rules: dict) -> dict[str, Any]:
+    if "$ref" in node:
+        resolved = dict(definitions[node["$ref"].rsplit("/", 1)[-1]])
+        resolved.update({k: v for k, v in node.items() if k != "$ref"})
+        return _convert(resolved, definitions, path, rules)
+    if "anyOf" in node:
+        options = [option for option in node["anyOf"] if option.get("type") != "null"]
+        if len(options) != 1:
+            raise ValueError(f"cannot express {node} in a structural schema")
+        merged = {k: v for k, v in node.items() if k != "anyOf"}
+        merged.update(options[0])
+        return _convert(merged, definitions, path, rules)
+
+    out: dict[str, Any] = {}
+    if "description" in node:
+        out["description"] = " ".join(node["description"].split())
+    kind = node.get("type")
+    if "enum" in node and kind is None:
+        kind = "string"
+    if node.get("format") == "date-time":
+        out.update(type="string", format="date-time")
+    elif kind == "object":
+        out["type"] = "object"
+        if "properties" in node:
+            out["properties"] = {
+                name: _convert(child, definitions, path + (name,), rules) for name, child in node["properties"].items()
+            }
+            if node.get("required"):
+                out["required"] = list(node["required"])
+        elif "additionalProperties" in node:
+            out["additionalProperties"] = _convert(node["additionalProperties"], definitions, path, rules)
+    elif kind == "array":
+        out["type"] = "array"
+        out["items"] = _convert(node["items"], definitions, path, rules)
+    elif kind == "number":
+        out["type"] = "number"
+    elif kind in ("string", "integer", "boolean"):
+        out["type"] = kind
+    else:
+        raise ValueError(f"unsupported schema node at {'.'.join(path) or '<root>'}: {node}")
+    for key in ("enum", "pattern", "minimum", "maximum", "maxLength", "minLength"):
+        if key in node:
+            out[key] = node[key]
+    if "default" in node and isinstance(node["default"], (str, int, float, bool)):
+        out["default"] = node["default"]
+    if path in rules:
+        out["x-kubernetes-validations"] = rules[path]
+    return out
+
+
+def build_crd() -> dict[str, Any]:
+    """The CRD manifest for aurorarestores.dbrestore.io."""
+    spec_schema = structural_schema(AuroraRestoreSpec, RULES_BY_PATH)
+    spec_schema["x-kubernetes-validations"] = SPEC_RULES
+    status_schema = structural_schema(AuroraRestoreStatus)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": SHORT_NAMES,
+                "categories": ["aurora"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "AuroraRestore restores one Amazon Aurora cluster from a snapshot.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": status_schema,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render_crds() -> str:
+    """The YAML committed under crds/ (and the chart's crds/)."""
+    header = "# Generated from the pydantic models by `aurora-restore crd`; do not edit by hand.\n"
+    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=120)

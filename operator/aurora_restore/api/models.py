@@ -1,0 +1,259 @@
+"""Pydantic models of the AuroraRestore spec and status: the single source of the CRD schema.
+
+Field descriptions become the CRD's descriptions (what `kubectl explain` shows), so they are written for users.
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from .duration import DURATION_PATTERN, parse_duration
+from .phase import Phase
+
+# RDS identifiers: 1-63 letters, digits or hyphens, starting with a letter, no "--", not ending with "-".
+# Written without look-arounds: both pydantic and the apiserver (Go RE2) must accept it.
+RDS_IDENTIFIER_PATTERN = r"^[a-zA-Z](-?[a-zA-Z0-9])*$"
+# RDS stores identifiers in lower case and returns them so; comparing with AWS's answers needs the same.
+RdsIdentifier = Annotated[str, Field(pattern=RDS_IDENTIFIER_PATTERN, max_length=63), AfterValidator(str.lower)]
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$"
+
+
+class ApiModel(BaseModel):
+    """camelCase in YAML, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+# --- spec -------------------------------------------------------------------------------------------------------
+
+
+class LatestSnapshot(ApiModel):
+    """Pick the newest matching snapshot of a cluster at the time the restore starts."""
+
+    cluster_identifier: RdsIdentifier = Field(description="The source DB cluster whose snapshots are considered.")
+    snapshot_type: Literal["automated", "manual", "shared", "any"] = Field(
+        default="any", description="Only snapshots of this type: automated, manual, shared or any."
+    )
+    name_pattern: str | None = Field(
+        default=None, description='Shell-style glob the snapshot identifier must match, e.g. "nightly-*".'
+    )
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags every candidate snapshot must carry.")
+    max_age: str | None = Field(
+        default=None,
+        min_length=2,
+        pattern=DURATION_PATTERN,
+        description="Ignore snapshots older than this (e.g. 26h); the restore fails if none is young enough.",
+    )
+
+
+class Source(ApiModel):
+    """Where the data comes from: exactly one of snapshotIdentifier or latest."""
+
+    region: str = Field(pattern=REGION_PATTERN, description="AWS region of the source snapshot or cluster.")
+    snapshot_identifier: str | None = Field(
+        default=None, description="A DB cluster snapshot identifier or ARN to restore."
+    )
+    latest: LatestSnapshot | None = Field(default=None, description="Restore the newest snapshot matching filters.")
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> "Source":
+        kinds = [k for k in ("snapshot_identifier", "latest") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("spec.source needs exactly one of snapshotIdentifier or latest")
+        return self
+
+
+class ServerlessV2Scaling(ApiModel):
+    """Aurora Serverless v2 capacity range, in ACUs."""
+
+    min_capacity: float = Field(ge=0, le=256, description="Minimum ACUs.")
+    max_capacity: float = Field(ge=1, le=256, description="Maximum ACUs.")
+
+
+class Instances(ApiModel):
+    """The DB instances to create in the restored cluster (a cluster without instances cannot serve queries)."""
+
+    count: int = Field(default=1, ge=0, le=16, description="How many instances; the first one is the writer.")
+    instance_class: str = Field(
+        default="db.r6g.large", description='Instance class, e.g. db.r6g.large or "db.serverless".'
+    )
+    db_parameter_group_name: str | None = Field(default=None, description="DB parameter group for the instances.")
+
+
+class Target(ApiModel):
+    """The cluster to create. Fields left out take the AWS defaults for a restore."""
+
+    region: str | None = Field(
+        default=None, pattern=REGION_PATTERN, description="AWS region of the new cluster (default: source.region)."
+    )
+    cluster_identifier: RdsIdentifier = Field(
+        description="Identifier of the cluster to create (1-63 letters/digits/-)."
+    )
+    engine_version: str | None = Field(default=None, description="Engine version to restore to.")
+    port: int | None = Field(default=None, ge=1150, le=65535, description="Port the cluster listens on.")
+    db_subnet_group_name: str | None = Field(default=None, description="DB subnet group of the new cluster.")
+    vpc_security_group_ids: list[str] = Field(default_factory=list, description="VPC security groups.")
+    db_cluster_parameter_group_name: str | None = Field(default=None, description="DB cluster parameter group.")
+    kms_key_id: str | None = Field(default=None, description="KMS key for the restored cluster's storage.")
+    deletion_protection: bool | None = Field(default=None, description="Enable deletion protection.")
+    iam_database_authentication: bool | None = Field(default=None, description="Enable IAM database auth.")
+    enable_cloudwatch_logs_exports: list[str] = Field(
+        default_factory=list, description="Log types exported to CloudWatch Logs (e.g. postgresql)."
+    )
+    serverless_v2_scaling: ServerlessV2Scaling | None = Field(default=None, description="Serverless v2 scaling.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags for the cluster and its instances.")
+    instances: Instances = Field(default_factory=Instances, description="DB instances to create in the cluster.")
+
+
+class Copy(ApiModel):
+    """How the snapshot is copied when the target region differs from the source region."""
+
+    kms_key_id: str | None = Field(
+        default=None, description="KMS key in the target region for the copy; required for encrypted snapshots."
+    )
+    copy_tags: bool = Field(default=True, description="Copy the source snapshot's tags onto the copy.")
+    delete_after_restore: bool = Field(default=True, description="Delete the copy once the restore is done.")
+
+
+class ExistingTarget(ApiModel):
+    """What to do when a cluster named target.clusterIdentifier already exists."""
+
+    policy: Literal["Fail", "Replace"] = Field(
+        default="Fail",
+        description="Fail (default) changes nothing; Replace snapshots, then deletes the existing cluster.",
+    )
+    final_snapshot: bool = Field(default=True, description="With Replace: take a final snapshot before deleting.")
+
+
+class AuroraRestoreSpec(ApiModel):
+    """One restore run. Immutable once accepted: to restore again, create a new AuroraRestore."""
+
+    source: Source = Field(description="The snapshot (or cluster) to restore from.")
+    target: Target = Field(description="The cluster to create.")
+    copy_: Copy = Field(default_factory=Copy, alias="copy", description="Cross-region copy settings.")
+    existing_target: ExistingTarget = Field(
+        default_factory=ExistingTarget, description="What to do if the target cluster already exists."
+    )
+    timeout: str = Field(
+        default="6h", min_length=2, pattern=DURATION_PATTERN, description="Fail the restore if it takes longer (e.g. 6h, 90m)."
+    )
+    deletion_policy: Literal["Retain", "Delete"] = Field(
+        default="Retain",
+        description="Retain (default) keeps the restored cluster when this resource is deleted; Delete removes it.",
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() <= 0:
+            raise ValueError("spec.timeout must be longer than zero")
+        return value
+
+    @property
+    def target_region(self) -> str:
+        return self.target.region or self.source.region
+
+    @property
+    def needs_copy(self) -> bool:
+        return self.target_region != self.source.region
+
+
+# --- status -----------------------------------------------------------------------------------------------------
+
+
+class Condition(ApiModel):
+    """A Kubernetes-style condition: Ready, Progressing or Failed."""
+
+    type: str = Field(description="Ready, Progressing or Failed.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason for the last transition.")
+    message: str = Field(default="", description="Human-readable detail.")
+    last_transition_time: datetime = Field(description="When status last changed.")
+    observed_generation: int | None = Field(default=None, description="The generation this condition describes.")
+
+
+class SnapshotStatus(ApiModel):
+    """The source snapshot chosen; pinned so a re-run restores the same data."""
+
+    identifier: str = Field(description="Snapshot identifier.")
+    arn: str = Field(description="Snapshot ARN.")
+    region: str | None = Field(default=None, description="Region of the snapshot.")
+    cluster_identifier: str | None = Field(default=None, description="Cluster the snapshot was taken from.")
+    created_at: datetime | None = Field(default=None, description="SnapshotCreateTime.")
+    engine: str | None = Field(default=None, description="Engine, e.g. aurora-postgresql.")
+    engine_version: str | None = Field(default=None, description="Engine version of the snapshot.")
+    encrypted: bool | None = Field(default=None, description="Whether the snapshot is encrypted.")
+
+
+class CopiedSnapshotStatus(ApiModel):
+    """The copy made in the target region (deleted after the restore unless told otherwise)."""
+
+    identifier: str = Field(description="Identifier of the copy.")
+    arn: str | None = Field(default=None, description="ARN of the copy.")
+    region: str | None = Field(default=None, description="Region of the copy.")
+    deleted: bool | None = Field(default=None, description="True once the copy has been deleted.")
+
+
+class ClusterStatus(ApiModel):
+    """The restored cluster as AWS last reported it."""
+
+    identifier: str = Field(description="Cluster identifier.")
+    arn: str | None = Field(default=None, description="Cluster ARN.")
+    endpoint: str | None = Field(default=None, description="Writer endpoint.")
+    reader_endpoint: str | None = Field(default=None, description="Reader endpoint.")
+    port: int | None = Field(default=None, description="Port.")
+    status: str | None = Field(default=None, description="AWS status, e.g. available.")
+
+
+class InstanceStatus(ApiModel):
+    """One DB instance of the restored cluster."""
+
+    identifier: str = Field(description="Instance identifier.")
+    instance_class: str | None = Field(default=None, description="Instance class.")
+    writer: bool | None = Field(default=None, description="Whether the instance is the cluster's writer.")
+    status: str | None = Field(default=None, description="AWS status, e.g. available.")
+
+
+class ReplacedClusterStatus(ApiModel):
+    """The cluster that was in the way and was replaced (policy Replace)."""
+
+    identifier: str = Field(description="Identifier of the replaced cluster.")
+    arn: str | None = Field(default=None, description="ARN of the replaced cluster.")
+    final_snapshot_identifier: str | None = Field(default=None, description="Final snapshot taken before delete.")
+    deleted_instances: list[str] = Field(default_factory=list, description="Instances deleted with it.")
+
+
+class HistoryEntry(ApiModel):
+    """One phase the restore went through (the list is bounded)."""
+
+    phase: Phase = Field(description="The phase.")
+    started_at: datetime = Field(description="When the phase began.")
+    ended_at: datetime | None = Field(default=None, description="When it ended.")
+
+
+class Failure(ApiModel):
+    """Why the restore failed."""
+
+    phase: Phase = Field(description="The phase that failed.")
+    reason: str = Field(description="CamelCase reason, e.g. SnapshotNotFound or Timeout.")
+    message: str = Field(description="What went wrong and, where possible, which field to fix.")
+
+
+class AuroraRestoreStatus(ApiModel):
+    """Where the restore is, what it chose and what it created; written only by the operator."""
+
+    phase: Phase | None = Field(default=None, description="Current phase.")
+    message: str | None = Field(default=None, description="What the operator is doing or waiting for.")
+    observed_generation: int | None = Field(default=None, description="The spec generation acted on.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, Progressing and Failed.")
+    started_at: datetime | None = Field(default=None, description="When the restore started.")
+    completed_at: datetime | None = Field(default=None, description="When it reached Succeeded or Failed.")
+    snapshot: SnapshotStatus | None = Field(default=None, description="The source snapshot chosen.")
+    copied_snapshot: CopiedSnapshotStatus | None = Field(default=None, description="The cross-region copy.")
+    cluster: ClusterStatus | None = Field(default=None, description="The restored cluster.")
+    instances: list[InstanceStatus] = Field(default_factory=list, description="The cluster's instances.")
+    replaced_cluster: ReplacedClusterStatus | None = Field(default=None, description="The cluster replaced.")
+    history: list[HistoryEntry] = Field(default_factory=list, description="Phases so far, newest last (bounded).")
+    failure: Failure | None = Field(default=None, description="Set when phase is Failed.")

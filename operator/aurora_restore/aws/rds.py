@@ -1,0 +1,166 @@
+"""RdsGateway: the narrow boundary between the steps and Amazon RDS, for one region.
+
+Describes return None for "not found" instead of raising, because steps observe before they act.
+Every other failure is classified (aws/errors.py) into RetryableError or TerminalError.
+"""
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import classify, is_not_found
+
+# Cluster and instance statuses (AWS documents these as strings, not an enum).
+AVAILABLE = "available"
+# Statuses from which a cluster or instance will not come back to available by waiting.
+FAILED_STATUSES = frozenset(
+    {
+        "failed",
+        "inaccessible-encryption-credentials",
+        "inaccessible-encryption-credentials-recoverable",
+        "incompatible-parameters",
+        "incompatible-restore",
+        "incompatible-network",
+        "restore-error",
+        "storage-full",
+    }
+)
+SNAPSHOT_FAILED_STATUSES = frozenset({"failed", "error"})
+
+
+def tags_of(resource: dict[str, Any]) -> dict[str, str]:
+    """The TagList of a described RDS resource as a dict."""
+    return {tag["Key"]: tag["Value"] for tag in resource.get("TagList") or []}
+
+
+def as_tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+class RdsGateway:
+    """The RDS calls the operator makes in one region, through an injectable boto3 client."""
+
+    def __init__(self, client, region: str):
+        self.client = client
+        self.region = region
+
+    def _call(self, action: str, **params):
+        try:
+            return getattr(self.client, action)(**params)
+        except (ClientError, BotoCoreError) as error:
+            raise classify(error, f"{action} in {self.region}") from None
+
+    def _describe_one(self, action: str, key: str, **params) -> dict[str, Any] | None:
+        try:
+            items = getattr(self.client, action)(**params)[key]
+        except ClientError as error:
+            if is_not_found(error):
+                return None
+            raise classify(error, f"{action} in {self.region}") from None
+        except BotoCoreError as error:
+            raise classify(error, f"{action} in {self.region}") from None
+        return items[0] if items else None
+
+    def _describe_all(self, action: str, key: str, **params) -> list[dict[str, Any]]:
+        """Every page of a describe call: AWS returns at most 100 items per page."""
+        try:
+            pages = self.client.get_paginator(action).paginate(**params)
+            return [item for page in pages for item in page[key]]
+        except ClientError as error:
+            if is_not_found(error):
+                return []
+            raise classify(error, f"{action} in {self.region}") from None
+        except BotoCoreError as error:
+            raise classify(error, f"{action} in {self.region}") from None
+
+    # --- snapshots ---------------------------------------------------------------------------------------------
+
+    def describe_snapshot(self, identifier: str) -> dict[str, Any] | None:
+        """A cluster snapshot by identifier or ARN.
+
+        AWS only finds an automated snapshot ("rds:..." names) when SnapshotType says so.
+        """
+        params: dict[str, Any] = {"DBClusterSnapshotIdentifier": identifier}
+        if identifier.rsplit(":cluster-snapshot:", 1)[-1].startswith("rds:"):
+            params["SnapshotType"] = "automated"
+        return self._describe_one("describe_db_cluster_snapshots", "DBClusterSnapshots", **params)
+
+    def list_cluster_snapshots(self, cluster_identifier: str, snapshot_type: str) -> list[dict[str, Any]]:
+        """All snapshots of a cluster of one type ("any": automated, manual and shared), across all pages."""
+        params: dict[str, Any] = {"DBClusterIdentifier": cluster_identifier}
+        if snapshot_type == "any":
+            params["IncludeShared"] = True
+        else:
+            params["SnapshotType"] = snapshot_type
+            params["IncludeShared"] = snapshot_type == "shared"
+        return self._describe_all("describe_db_cluster_snapshots", "DBClusterSnapshots", **params)
+
+    def copy_snapshot(
+        self,
+        source_arn: str,
+        source_region: str,
+        identifier: str,
+        kms_key_id: str | None,
+        copy_tags: bool,
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "SourceDBClusterSnapshotIdentifier": source_arn,
+            "TargetDBClusterSnapshotIdentifier": identifier,
+            "CopyTags": copy_tags,
+            "Tags": as_tag_list(tags),
+        }
+        if source_region != self.region:
+            params["SourceRegion"] = source_region
+        if kms_key_id:
+            params["KmsKeyId"] = kms_key_id
+        return self._call("copy_db_cluster_snapshot", **params)["DBClusterSnapshot"]
+
+    def delete_snapshot(self, identifier: str) -> None:
+        try:
+            self.client.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=identifier)
+        except ClientError as error:
+            if not is_not_found(error):
+                raise classify(error, f"delete_db_cluster_snapshot in {self.region}") from None
+
+    # --- clusters ----------------------------------------------------------------------------------------------
+
+    def describe_cluster(self, identifier: str) -> dict[str, Any] | None:
+        return self._describe_one("describe_db_clusters", "DBClusters", DBClusterIdentifier=identifier)
+
+    def restore_cluster_from_snapshot(self, **params) -> dict[str, Any]:
+        return self._call("restore_db_cluster_from_snapshot", **params)["DBCluster"]
+
+    def delete_cluster(self, identifier: str, final_snapshot_identifier: str | None) -> None:
+        params: dict[str, Any] = {"DBClusterIdentifier": identifier}
+        if final_snapshot_identifier:
+            params["FinalDBSnapshotIdentifier"] = final_snapshot_identifier
+        else:
+            params["SkipFinalSnapshot"] = True
+        try:
+            self.client.delete_db_cluster(**params)
+        except ClientError as error:
+            if not is_not_found(error):
+                raise classify(error, f"delete_db_cluster in {self.region}") from None
+
+    # --- instances ---------------------------------------------------------------------------------------------
+
+    def describe_instance(self, identifier: str) -> dict[str, Any] | None:
+        return self._describe_one("describe_db_instances", "DBInstances", DBInstanceIdentifier=identifier)
+
+    def list_cluster_instances(self, cluster_identifier: str) -> list[dict[str, Any]]:
+        return self._describe_all(
+            "describe_db_instances",
+            "DBInstances",
+            Filters=[{"Name": "db-cluster-id", "Values": [cluster_identifier]}],
+        )
+
+    def create_instance(self, **params) -> dict[str, Any]:
+        return self._call("create_db_instance", **params)["DBInstance"]
+
+    def delete_instance(self, identifier: str) -> None:
+        try:
+            self.client.delete_db_instance(DBInstanceIdentifier=identifier, SkipFinalSnapshot=True)
+        except ClientError as error:
+            if not is_not_found(error):
+                raise classify(error, f"delete_db_instance in {self.region}") from None

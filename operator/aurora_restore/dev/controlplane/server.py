@@ -1,0 +1,478 @@
+"""A real etcd and kube-apiserver on loopback ports, in the style of controller-runtime's envtest.
+
+There is no controller-manager, scheduler or kubelet: objects are stored, validated, authorized and audited, but
+nothing acts on them (no garbage collection, namespaces stay Terminating, Deployments create no Pods).
+
+Layout of the working directory (everything a start() writes; start() wipes earlier etcd data)::
+
+    controlplane.json     pids, ports and paths, so ``stop_from_state`` can stop it from another process
+    kubeconfig            admin kubeconfig (client certificate, O=system:masters), certificates embedded
+    etcd.log  kube-apiserver.log  audit.log  audit-policy.yaml
+    etcd-data/  pki/
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import yaml
+
+from .binaries import Binaries
+from .certs import ADMIN_USER, Pki, write_pki
+
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+# Any URL works as issuer; this is the one real clusters commonly use, so tokens look familiar.
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+CLUSTER_NAME = "aurora-restore-dev"
+
+# Metadata for every request: who did which verb on which resource, with no request or response bodies
+# (Secrets never reach the log). RequestReceived is omitted so each request is logged once, when complete.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
+
+STOP_TIMEOUT_SECONDS = 20.0
+LOG_TAIL_LINES = 40
+
+
+class ControlPlaneError(Exception):
+    """The control plane did not start or could not be reached; the message carries the relevant log tail."""
+
+
+class ControlPlane:
+    """etcd plus kube-apiserver with RBAC, ServiceAccount tokens and an audit log, all under ``workdir``.
+
+    Use as a context manager or call start()/stop(). Unless ``stop_at_exit`` is False (a ``dev up`` that must
+    outlive its command), processes still running when the interpreter exits are stopped then.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        binaries: Binaries,
+        *,
+        stop_at_exit: bool = True,
+        start_timeout: float = 60.0,
+    ) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.binaries = binaries
+        self.stop_at_exit = stop_at_exit
+        self.start_timeout = start_timeout
+        self.kubeconfig_path = self.workdir / "kubeconfig"
+        self.audit_log_path = self.workdir / "audit.log"
+        self.audit_policy_path = self.workdir / "audit-policy.yaml"
+        self.etcd_log_path = self.workdir / "etcd.log"
+        self.apiserver_log_path = self.workdir / "kube-apiserver.log"
+        self.state_path = state_path(self.workdir)
+        self.etcd_data_dir = self.workdir / "etcd-data"
+        self.pki: Pki | None = None
+        self.etcd: subprocess.Popen[bytes] | None = None
+        self.apiserver: subprocess.Popen[bytes] | None = None
+        self.etcd_client_port = 0
+        self.etcd_peer_port = 0
+        self.secure_port = 0
+
+    @property
+    def url(self) -> str:
+        if not self.secure_port:
+            raise ControlPlaneError("the control plane has not been started")
+        return f"https://127.0.0.1:{self.secure_port}"
+
+    @property
+    def etcd_url(self) -> str:
+        return f"http://127.0.0.1:{self.etcd_client_port}"
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> ControlPlane:
+        """Start etcd, then kube-apiserver, and return once /readyz answers ok; stop both on any failure."""
+        refuse_if_running(self.workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.etcd_data_dir, ignore_errors=True)
+        self.pki = write_pki(self.workdir / "pki")
+        self.audit_policy_path.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
+        self.audit_log_path.unlink(missing_ok=True)
+        self.etcd_client_port, self.etcd_peer_port, self.secure_port = pick_free_ports(3)
+        if self.stop_at_exit:
+            atexit.register(self.stop)
+        try:
+            self.etcd = spawn([str(self.binaries.etcd), *self.etcd_args()], self.etcd_log_path)
+            self.write_state()
+            self.wait_for_etcd()
+            self.apiserver = spawn([str(self.binaries.kube_apiserver), *self.apiserver_args()], self.apiserver_log_path)
+            self.write_state()
+            self.wait_for_apiserver()
+            self.write_admin_kubeconfig()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop kube-apiserver, then etcd (SIGTERM, SIGKILL after STOP_TIMEOUT_SECONDS); safe to call twice."""
+        if self.etcd is None:
+            return  # never started: the state file, if any, belongs to someone else
+        for process in (self.apiserver, self.etcd):
+            if process is not None:
+                stop_child(process)
+        self.state_path.unlink(missing_ok=True)
+        if self.stop_at_exit:
+            atexit.unregister(self.stop)
+
+    @property
+    def pids(self) -> list[int]:
+        """Pids of the processes this instance started, running or not."""
+        return [process.pid for process in (self.apiserver, self.etcd) if process is not None]
+
+    def etcd_args(self) -> list[str]:
+        """One member on loopback; --unsafe-no-fsync because test data is disposable and fsync dominates latency."""
+        peer_url = f"http://127.0.0.1:{self.etcd_peer_port}"
+        return [
+            f"--name={CLUSTER_NAME}",
+            f"--data-dir={self.etcd_data_dir}",
+            f"--listen-client-urls={self.etcd_url}",
+            f"--advertise-client-urls={self.etcd_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster={CLUSTER_NAME}={peer_url}",
+            "--initial-cluster-state=new",
+            "--unsafe-no-fsync=true",
+        ]
+
+    def apiserver_args(self) -> list[str]:
+        """Flags in the style of envtest, plus an audit log; docs/control-plane.md explains each one."""
+        assert self.pki is not None
+        return [
+            f"--etcd-servers={self.etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.secure_port}",
+            f"--tls-cert-file={self.pki.serving_cert}",
+            f"--tls-private-key-file={self.pki.serving_key}",
+            f"--client-ca-file={self.pki.ca_cert}",
+            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-account-key-file={self.pki.service_account_public_key}",
+            f"--service-account-signing-key-file={self.pki.service_account_private_key}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            "--authorization-mode=RBAC",
+            "--disable-admission-plugins=ServiceAccount",
+            # The default/kubernetes Endpoints may not point at loopback, so keeping them in sync only logs errors.
+            "--endpoint-reconciler-type=none",
+            f"--audit-policy-file={self.audit_policy_path}",
+            f"--audit-log-path={self.audit_log_path}",
+        ]
+
+    def wait_for_etcd(self) -> None:
+        assert self.etcd is not None
+        wait_until(
+            lambda: json.loads(http_get(f"{self.etcd_url}/health")).get("health") == "true",
+            process=self.etcd,
+            name="etcd",
+            log_path=self.etcd_log_path,
+            timeout=self.start_timeout,
+        )
+
+    def wait_for_apiserver(self) -> None:
+        """/readyz turns ok once etcd is reachable and the bootstrap hooks (RBAC roles among them) have run."""
+        assert self.apiserver is not None and self.pki is not None
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        context.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
+        wait_until(
+            lambda: http_get(f"{self.url}/readyz", context) == "ok",
+            process=self.apiserver,
+            name="kube-apiserver",
+            log_path=self.apiserver_log_path,
+            timeout=self.start_timeout,
+        )
+
+    def write_state(self) -> None:
+        """Record what runs where, before waiting for readiness, so even a half-started plane can be stopped."""
+        state = {
+            "workdir": str(self.workdir),
+            "url": f"https://127.0.0.1:{self.secure_port}",
+            "kubeconfig": str(self.kubeconfig_path),
+            "audit_log": str(self.audit_log_path),
+            "etcd": {
+                "pid": self.etcd.pid if self.etcd else None,
+                "client_port": self.etcd_client_port,
+                "peer_port": self.etcd_peer_port,
+                "binary": str(self.binaries.etcd),
+            },
+            "kube_apiserver": {
+                "pid": self.apiserver.pid if self.apiserver else None,
+                "secure_port": self.secure_port,
+                "binary": str(self.binaries.kube_apiserver),
+            },
+        }
+        partial = self.state_path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(state, indent=2) + "\n")
+        partial.replace(self.state_path)  # readers never see half a file
+
+    def write_admin_kubeconfig(self) -> None:
+        assert self.pki is not None
+        self.write_kubeconfig(
+            self.kubeconfig_path,
+            user_name=ADMIN_USER,
+            user={
+                "client-certificate-data": base64_file(self.pki.admin_cert),
+                "client-key-data": base64_file(self.pki.admin_key),
+            },
+            namespace="default",
+        )
+
+    def write_kubeconfig(self, path: Path, *, user_name: str, user: dict[str, str], namespace: str) -> None:
+        """A self-contained kubeconfig (certificates inline), readable by its owner only: it holds credentials."""
+        assert self.pki is not None
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": CLUSTER_NAME,
+                    "cluster": {"server": self.url, "certificate-authority-data": base64_file(self.pki.ca_cert)},
+                }
+            ],
+            "users": [{"name": user_name, "user": user}],
+            "contexts": [
+                {
+                    "name": CLUSTER_NAME,
+                    "context": {"cluster": CLUSTER_NAME, "user": user_name, "namespace": namespace},
+                }
+            ],
+            "current-context": CLUSTER_NAME,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(yaml.safe_dump(kubeconfig, sort_keys=False))
+
+    def admin_api_client(self) -> kubernetes.client.ApiClient:
+        """An API client for the admin identity; close it (or use it in a with block) when done."""
+        return kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig_path))
+
+    def token_for_service_account(
+        self,
+        namespace: str,
+        name: str,
+        kubeconfig_out: Path,
+        *,
+        expiration_seconds: int = 24 * 3600,
+    ) -> Path:
+        """Write a kubeconfig that authenticates as an existing ServiceAccount, to test what its RBAC allows.
+
+        The token comes from the TokenRequest API (the way kubelets get Pod tokens), so it is bound to the
+        ServiceAccount and stops working once that is deleted. The ServiceAccount must already exist.
+        """
+        with self.admin_api_client() as api_client:
+            token_request = kubernetes.client.CoreV1Api(api_client).create_namespaced_service_account_token(
+                name,
+                namespace,
+                kubernetes.client.AuthenticationV1TokenRequest(
+                    spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=expiration_seconds)
+                ),
+            )
+        kubeconfig_out = Path(kubeconfig_out)
+        self.write_kubeconfig(
+            kubeconfig_out,
+            user_name=f"system:serviceaccount:{namespace}:{name}",
+            user={"token": token_request.status.token},
+            namespace=namespace,
+        )
+        return kubeconfig_out
+
+    def read_audit_events(self) -> list[dict[str, Any]]:
+        """All audit events logged so far (one JSON object per line), oldest first.
+
+        A line without its newline is still being written and is left for the next read.
+        """
+        if not self.audit_log_path.exists():
+            return []
+        with self.audit_log_path.open() as log:
+            return [json.loads(line) for line in log if line.endswith("\n") and line.strip()]
+
+
+def state_path(workdir: Path) -> Path:
+    return Path(workdir) / "controlplane.json"
+
+
+def stop_from_state(workdir: Path) -> bool:
+    """Stop a control plane started by another process from ``workdir``; False if none was recorded.
+
+    A recorded pid is only signalled while its command line still mentions ``workdir``: after a reboot the pid
+    may belong to an unrelated process.
+    """
+    path = state_path(Path(workdir).resolve())
+    if not path.exists():
+        return False
+    state = json.loads(path.read_text())
+    for component in ("kube_apiserver", "etcd"):
+        pid = state[component]["pid"]
+        if pid and is_our_process(pid, state["workdir"]):
+            stop_pid(pid)
+    path.unlink(missing_ok=True)
+    return True
+
+
+def refuse_if_running(workdir: Path) -> None:
+    """Two control planes must not share a workdir: the second would wipe the first one's etcd data."""
+    path = state_path(workdir)
+    if not path.exists():
+        return
+    state = json.loads(path.read_text())
+    running = [
+        f"{component} (pid {state[component]['pid']})"
+        for component in ("kube_apiserver", "etcd")
+        if state[component]["pid"] and is_our_process(state[component]["pid"], state["workdir"])
+    ]
+    if running:
+        raise ControlPlaneError(
+            f"a control plane is already running from {workdir}: {', '.join(running)}; stop it first"
+        )
+
+
+def pick_free_ports(count: int) -> list[int]:
+    """Ports the kernel just handed out, all distinct; a small race remains until the servers bind them."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a server with its output in ``log_path``.
+
+    In its own session, so a Ctrl-C in the terminal reaches only the caller, which then stops the servers in order
+    (apiserver before etcd) instead of etcd dying under a running apiserver.
+    """
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def wait_until(
+    check: Callable[[], bool], *, process: subprocess.Popen[bytes], name: str, log_path: Path, timeout: float
+) -> None:
+    """Poll ``check`` until it returns True; fail fast if the process exits, with the tail of its log."""
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    while True:
+        exit_code = process.poll()
+        if exit_code is not None:
+            raise ControlPlaneError(f"{name} exited with code {exit_code} while starting; {log_tail(log_path)}")
+        try:
+            if check():
+                return
+            last_error = "not ready"
+        except urllib.error.HTTPError as error:
+            last_error = f"HTTP {error.code}: {error.read().decode(errors='replace').strip()[-2000:]}"
+        except (OSError, ValueError) as error:
+            last_error = f"{type(error).__name__}: {error}"
+        if time.monotonic() > deadline:
+            raise ControlPlaneError(
+                f"{name} was not ready after {timeout:.0f}s (last answer: {last_error}); {log_tail(log_path)}"
+            )
+        time.sleep(0.2)
+
+
+def http_get(url: str, context: ssl.SSLContext | None = None) -> str:
+    """GET on loopback, never through a proxy from the environment."""
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    with urllib.request.build_opener(*handlers).open(url, timeout=5) as response:
+        return response.read().decode()
+
+
+def log_tail(log_path: Path) -> str:
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError:
+        return f"no log at {log_path}"
+    return f"last {len(lines)} lines of {log_path}:\n" + "\n".join(lines)
+
+
+def base64_file(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def stop_child(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT_SECONDS; waiting reaps it, so no zombie stays behind."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def stop_pid(pid: int) -> None:
+    """stop_child for a process this one did not start: it cannot wait() for it, so it polls."""
+    for sig, timeout in ((signal.SIGTERM, STOP_TIMEOUT_SECONDS), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not is_running(pid):
+                return
+            time.sleep(0.1)
+    raise ControlPlaneError(f"process {pid} is still running after SIGKILL")
+
+
+def is_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (exited, waiting for a parent that may never reap it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs (macOS): signal 0 succeeding is all we can tell
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def is_our_process(pid: int, workdir: str) -> bool:
+    return is_running(pid) and workdir in command_line(pid)
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        result = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True)
+        return result.stdout

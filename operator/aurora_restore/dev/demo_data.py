@@ -1,0 +1,103 @@
+"""Demo data for the local environment: source clusters with nightly snapshots, and KMS keys to copy with.
+
+What `dev seed` creates (idempotently), in the AWS simulator:
+  us-east-1  KMS key alias/prod-rds; cluster orders-prod (aurora-postgresql, encrypted) with snapshots
+             nightly-2026-11-23, nightly-2026-11-24, nightly-2026-11-25 and a newer manual adhoc-before-migration
+             that a `namePattern: "nightly-*"` must not pick
+  us-west-2  KMS key alias/stage-rds (for the cross-region copy of examples/orders-stage.yaml)
+"""
+
+import json
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import boto3
+
+SOURCE_REGION = "us-east-1"
+TARGET_REGION = "us-west-2"
+SOURCE_CLUSTER = "orders-prod"
+NIGHTLY_SNAPSHOTS = ["nightly-2026-11-23", "nightly-2026-11-24", "nightly-2026-11-25"]
+NEWER_NON_MATCHING_SNAPSHOT = "adhoc-before-migration"
+
+
+def ensure_kms_alias(session: boto3.session.Session, region: str, alias: str) -> str:
+    """The key id behind `alias`, creating key and alias when missing."""
+    kms = session.client("kms", region_name=region)
+    for existing in kms.list_aliases()["Aliases"]:
+        if existing["AliasName"] == alias and existing.get("TargetKeyId"):
+            return existing["TargetKeyId"]
+    key_id = kms.create_key(Description=f"demo key {alias}")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    return key_id
+
+
+def wait_for(describe, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if describe() == "available":
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not available after {timeout}s")
+
+
+def backdate_snapshot(simulator_url: str, region: str, identifier: str, created: datetime) -> None:
+    """Give a snapshot a past SnapshotCreateTime through the simulator's control API."""
+    body = json.dumps({"region": region, "identifier": identifier, "time": created.isoformat()}).encode()
+    request = urllib.request.Request(
+        f"{simulator_url}/_sim/rds/snapshot-create-time",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def seed(session: boto3.session.Session, simulator_url: str, progress=print) -> None:
+    """Create the demo source cluster, its snapshots and the KMS keys; skip what already exists."""
+    ensure_kms_alias(session, TARGET_REGION, "alias/stage-rds")
+    key_id = ensure_kms_alias(session, SOURCE_REGION, "alias/prod-rds")
+    rds = session.client("rds", region_name=SOURCE_REGION)
+
+    existing_clusters = {c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]}
+    if SOURCE_CLUSTER not in existing_clusters:
+        progress(f"creating cluster {SOURCE_CLUSTER} in {SOURCE_REGION}")
+        rds.create_db_cluster(
+            DBClusterIdentifier=SOURCE_CLUSTER,
+            Engine="aurora-postgresql",
+            EngineVersion="15.4",
+            MasterUsername="orders_admin",
+            MasterUserPassword="demo-only-password-1",
+            StorageEncrypted=True,
+            KmsKeyId=key_id,
+            Tags=[{"Key": "env", "Value": "prod"}],
+        )
+    wait_for(
+        lambda: rds.describe_db_clusters(DBClusterIdentifier=SOURCE_CLUSTER)["DBClusters"][0]["Status"],
+        f"cluster {SOURCE_CLUSTER}",
+    )
+
+    existing = {
+        s["DBClusterSnapshotIdentifier"]
+        for s in rds.describe_db_cluster_snapshots(DBClusterIdentifier=SOURCE_CLUSTER)["DBClusterSnapshots"]
+    }
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    ages = {name: timedelta(days=len(NIGHTLY_SNAPSHOTS) - i) for i, name in enumerate(NIGHTLY_SNAPSHOTS)}
+    ages[NEWER_NON_MATCHING_SNAPSHOT] = timedelta(hours=1)  # newest of all, but not a nightly
+    for name, age in ages.items():
+        if name not in existing:
+            progress(f"creating snapshot {name}")
+            rds.create_db_cluster_snapshot(
+                DBClusterSnapshotIdentifier=name,
+                DBClusterIdentifier=SOURCE_CLUSTER,
+                Tags=[{"Key": "schedule", "Value": "nightly" if name.startswith("nightly-") else "adhoc"}],
+            )
+    for name, age in ages.items():
+        wait_for(
+            lambda: rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=name)["DBClusterSnapshots"][0][
+                "Status"
+            ],
+            f"snapshot {name}",
+        )
+        backdate_snapshot(simulator_url, SOURCE_REGION, name, now - age)
+    progress(f"seeded {SOURCE_CLUSTER} with {len(ages)} snapshots in {SOURCE_REGION}")

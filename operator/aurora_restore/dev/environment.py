@@ -1,0 +1,183 @@
+"""`aurora-restore dev up|seed|down`: the whole local environment in one directory.
+
+up starts a control plane (etcd + kube-apiserver), the AWS simulator and the operator, installs the CRDs and
+writes DIR/kubeconfig and DIR/env; everything it starts is recorded in DIR/dev.json so `down` can stop it from
+another shell, and a second `up` on a running DIR is refused instead of clashing.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+from kubernetes import client, config
+
+from .controlplane import ControlPlane, cached_binaries_dir, find_binaries, stop_from_state
+from .crds import install_crds
+from .demo_data import seed as seed_demo_data
+from .operator_process import OperatorProcess, free_port
+
+STATE_FILE = "dev.json"
+DEFAULT_REGION = "us-east-1"
+# The simulator accepts any credentials; these only make boto3's chain resolve without a real account.
+SIMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class DevEnvironmentError(Exception):
+    """The local environment cannot start or is not running; the message says what to do."""
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_state(directory: Path) -> dict:
+    path = directory / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def start_simulator(directory: Path, delay: float, detached: bool) -> tuple[subprocess.Popen, str]:
+    """Start the AWS simulator on a free loopback port; return the process and its base URL once healthy."""
+    port = free_port()
+    log = (directory / "simulator.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aurora_restore.dev.simulator", "--host", "127.0.0.1", "--port", str(port),
+         "--delay", str(delay)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=detached,
+    )
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DevEnvironmentError(f"the AWS simulator exited; see {directory / 'simulator.log'}")
+        try:
+            with urllib.request.urlopen(f"{url}/_sim/health", timeout=2):
+                return process, url
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise DevEnvironmentError(f"the AWS simulator did not answer in 60s; see {directory / 'simulator.log'}")
+
+
+def aws_environment(simulator_url: str) -> dict[str, str]:
+    """What a process needs to talk to the simulator with boto3's default chain."""
+    return {
+        "AWS_ENDPOINT_URL": simulator_url,
+        "AWS_DEFAULT_REGION": DEFAULT_REGION,
+        **SIMULATOR_CREDENTIALS,
+        "AURORA_RESTORE_SIM_URL": simulator_url,
+    }
+
+
+def is_running(directory: Path) -> bool:
+    """True when `up` was run on DIR and the simulator and operator it started are still alive."""
+    pids = _read_state(Path(directory).resolve()).get("pids", {})
+    return bool(pids) and all(_alive(pid) for pid in pids.values())
+
+
+def up(directory: Path, aws_delay: float, progress=print) -> dict[str, str]:
+    """Start everything and return the environment written to DIR/env."""
+    directory = Path(directory).resolve()
+    state = _read_state(directory)
+    running = [name for name, pid in state.get("pids", {}).items() if _alive(pid)]
+    if running:
+        raise DevEnvironmentError(
+            f"a dev environment is already running from {directory} ({', '.join(running)}); "
+            f"run `aurora-restore dev down --dir {directory}` first"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    binaries = find_binaries(progress)
+    progress("starting etcd and kube-apiserver")
+    control_plane = ControlPlane(directory / "controlplane", binaries, stop_at_exit=False).start()
+    try:
+        progress(f"starting the AWS simulator (RDS operations take {aws_delay:g}s)")
+        simulator, simulator_url = start_simulator(directory, aws_delay, detached=True)
+        kubeconfig = directory / "kubeconfig"
+        shutil.copyfile(control_plane.kubeconfig_path, kubeconfig)
+        api_client = config.new_client_from_config(str(kubeconfig))
+        progress("installing CRDs")
+        install_crds(api_client)
+        _ensure_namespace(api_client, "aurora-restore-system")
+        env = {"KUBECONFIG": str(kubeconfig), **aws_environment(simulator_url)}
+        operator_env = {
+            **env,
+            "AURORA_RESTORE_POLL_INTERVAL_SECONDS": str(max(0.5, min(aws_delay / 2, 5))),
+            "AURORA_RESTORE_LEASE_NAMESPACE": "aurora-restore-system",
+        }
+        progress("starting the operator")
+        operator = OperatorProcess(operator_env, directory / "operator.log").start(detached=True)
+    except BaseException:
+        control_plane.stop()
+        raise
+    (directory / "operator.pid").write_text(f"{operator.pid}\n")
+    (directory / STATE_FILE).write_text(
+        json.dumps({"pids": {"operator": operator.pid, "simulator": simulator.pid}, "env": env}, indent=2)
+    )
+    exports = {**env, "PATH": f"{cached_binaries_dir()}:{os.environ.get('PATH', '')}"}
+    (directory / "env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()))
+    progress(f"ready: `source {directory / 'env'}` then `kubectl get aurorarestores -A`")
+    return env
+
+
+def _ensure_namespace(api_client: client.ApiClient, name: str) -> None:
+    api = client.CoreV1Api(api_client)
+    try:
+        api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    except client.exceptions.ApiException as error:
+        if error.status != 409:
+            raise
+
+
+def seed(directory: Path, progress=print) -> None:
+    """Create the demo source data in the running environment's simulator."""
+    state = _read_state(Path(directory).resolve())
+    if not _alive(state.get("pids", {}).get("simulator")):
+        raise DevEnvironmentError(f"no dev environment is running from {directory}; run `aurora-restore dev up`")
+    env = state["env"]
+    session = boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    )
+    os.environ["AWS_ENDPOINT_URL"] = env["AWS_ENDPOINT_URL"]
+    seed_demo_data(session, env["AURORA_RESTORE_SIM_URL"], progress)
+
+
+def down(directory: Path, progress=print) -> None:
+    """Stop the operator, the simulator and the control plane started by `up` on DIR."""
+    directory = Path(directory).resolve()
+    state = _read_state(directory)
+    for name in ("operator", "simulator"):
+        pid = state.get("pids", {}).get(name)
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _alive(pid):
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            progress(f"stopped {name} (pid {pid})")
+    if stop_from_state(directory / "controlplane"):
+        progress("stopped etcd and kube-apiserver")
+    (directory / STATE_FILE).unlink(missing_ok=True)
+    (directory / "operator.pid").unlink(missing_ok=True)

@@ -1,0 +1,89 @@
+"""The operator as a child process, run exactly as the container image runs it (`kopf run`).
+
+Used by `dev up` and by the end-to-end tests, which also kill it with SIGKILL to prove restores resume.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+READY_TIMEOUT_SECONDS = 60
+
+
+def operator_command(namespace: str | None, liveness_port: int) -> list[str]:
+    """`kopf run` for one namespace, or all of them when namespace is None."""
+    scope = ["--namespace", namespace] if namespace else ["--all-namespaces"]
+    return [
+        sys.executable,
+        "-m",
+        "kopf",
+        "run",
+        "--standalone",
+        "-m",
+        "aurora_restore.main",
+        *scope,
+        f"--liveness=http://127.0.0.1:{liveness_port}/healthz",
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class OperatorProcess:
+    """One operator process writing to `log_path`; start() returns once kopf's health endpoint answers."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, namespace: str | None = None):
+        self.env = env
+        self.log_path = Path(log_path)
+        self.namespace = namespace
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self, detached: bool = False) -> "OperatorProcess":
+        port = free_port()
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            operator_command(self.namespace, port),
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=detached,
+        )
+        log.close()
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the operator exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the operator did not become healthy in {READY_TIMEOUT_SECONDS}s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no chance to finish a step (what a node failure or OOM kill does)."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -1,0 +1,85 @@
+"""The in-memory request log: which AWS calls a test made, in order.
+
+Tests assert on it ("the operator described the cluster 3 times", "botocore retried twice");
+it is read and cleared through the control API (`/_sim/calls`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .aws_request import AwsRequest
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the simulator answered it."""
+
+    timestamp: str
+    service: str | None
+    action: str | None
+    region: str
+    account: str
+    method: str
+    path: str
+    status: int
+    #: The error code of an injected fault, or None when moto answered.
+    fault: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CallLog:
+    """Thread-safe list of `Call`s; the server's threads append, the control API reads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[Call] = []
+
+    def record(
+        self, request: AwsRequest, started: datetime, status: int, fault: str | None = None
+    ) -> Call:
+        call = Call(
+            timestamp=started.astimezone(timezone.utc).isoformat(),
+            service=request.service,
+            action=request.action,
+            region=request.region,
+            account=request.account,
+            method=request.method,
+            path=request.path,
+            status=status,
+            fault=fault,
+        )
+        with self._lock:
+            self._calls.append(call)
+        return call
+
+    def find(
+        self,
+        service: str | None = None,
+        action: str | None = None,
+        region: str | None = None,
+        account: str | None = None,
+    ) -> list[Call]:
+        """Calls matching every given criterion, oldest first."""
+        with self._lock:
+            calls = list(self._calls)
+        return [
+            call
+            for call in calls
+            if (service is None or call.service == service)
+            and (action is None or call.action == action)
+            and (region is None or call.region == region)
+            and (account is None or call.account == account)
+        ]
+
+    def clear(self) -> int:
+        """Forget every call; returns how many there were."""
+        with self._lock:
+            count = len(self._calls)
+            self._calls.clear()
+        return count

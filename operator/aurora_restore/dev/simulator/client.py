@@ -1,0 +1,161 @@
+"""A small client for the simulator's control API (`/_sim/`), on the standard library only."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from typing import Any
+
+
+class SimulatorApiError(RuntimeError):
+    """The control API refused a request (the message is the server's)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class SimulatorClient:
+    """Read the request log, inject faults, and change delay or page size of a simulator."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    # -- state ------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "health")
+
+    def reset(self) -> None:
+        """Empty moto's backends, the request log and the faults; start-up delay and page size."""
+        self._request("POST", "reset")
+
+    # -- request log ------------------------------------------------------------------------
+
+    def calls(
+        self,
+        service: str | None = None,
+        action: str | None = None,
+        region: str | None = None,
+        account: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Logged calls matching every given criterion, oldest first."""
+        query = {
+            name: value
+            for name, value in (
+                ("service", service),
+                ("action", action),
+                ("region", region),
+                ("account", account),
+            )
+            if value is not None
+        }
+        return self._request("GET", "calls", query=query)["calls"]
+
+    def clear_calls(self) -> int:
+        return self._request("DELETE", "calls")["cleared"]
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def add_fault(
+        self,
+        service: str,
+        action: str = "*",
+        error: str = "Throttling",
+        *,
+        count: int | None = None,
+        rate: float | None = None,
+        status: int | None = None,
+        message: str | None = None,
+        region: str | None = None,
+        account: str | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """Fail the next `count` matching calls (1 if neither is given), or each with
+        probability `rate`; returns the rule as the server stored it."""
+        rule = {
+            "service": service,
+            "action": action,
+            "error": error,
+            "count": count,
+            "rate": rate,
+            "status": status,
+            "message": message,
+            "region": region,
+            "account": account,
+            "seed": seed,
+        }
+        return self._request(
+            "POST", "faults", {key: value for key, value in rule.items() if value is not None}
+        )
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._request("GET", "faults")["faults"]
+
+    def clear_faults(self) -> int:
+        return self._request("DELETE", "faults")["cleared"]
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def delay(self) -> float:
+        return self._request("GET", "delay")["seconds"]
+
+    def set_delay(self, seconds: float) -> float:
+        """Set the RDS transition delay; returns the previous one."""
+        return self._request("POST", "delay", {"seconds": seconds})["previous"]
+
+    def page_size(self) -> int | None:
+        return self._request("GET", "page-size")["size"]
+
+    def set_page_size(self, size: int | None) -> int | None:
+        """Set (None: remove) the server-wide page size; returns the previous one."""
+        return self._request("POST", "page-size", {"size": size})["previous"]
+
+    # -- RDS --------------------------------------------------------------------------------
+
+    def set_snapshot_create_time(
+        self,
+        identifier: str,
+        time: datetime | str,
+        region: str | None = None,
+        account: str | None = None,
+    ) -> dict[str, Any]:
+        """Back-date a cluster snapshot's SnapshotCreateTime (identifier or ARN)."""
+        if isinstance(time, datetime):
+            time = (time if time.tzinfo else time.replace(tzinfo=timezone.utc)).isoformat()
+        body = {"identifier": identifier, "time": time, "region": region, "account": account}
+        return self._request(
+            "POST",
+            "rds/snapshot-create-time",
+            {key: value for key, value in body.items() if value is not None},
+        )
+
+    # -- transport --------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> Any:
+        url = f"{self.base_url}/_sim/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            try:
+                message = json.loads(error.read()).get("error", error.reason)
+            except ValueError:
+                message = error.reason
+            raise SimulatorApiError(error.code, message) from None

@@ -1,0 +1,200 @@
+"""The simulator's own HTTP API under `/_sim/`, for tests and developers (JSON in and out).
+
+GET    /_sim/health                      status, delay and page size
+GET    /_sim/calls?service=&action=&region=&account=   the request log, oldest first
+DELETE /_sim/calls                       forget the request log
+GET    /_sim/faults                      active fault rules
+POST   /_sim/faults                      add a rule (see faults.FaultRule.from_json)
+DELETE /_sim/faults                      remove every rule
+GET    /_sim/delay, POST {"seconds": S}  RDS transition delay
+GET    /_sim/page-size, POST {"size": N|null}   server-wide page size of RDS describes
+POST   /_sim/rds/snapshot-create-time {"region", "identifier", "time", "account"?}
+POST   /_sim/reset                       empty moto, the log and the faults; start-up
+                                         delay and page size
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from .arns import RdsArn
+from .faults import FaultRule, InvalidFaultRule
+from .settings import validate_delay, validate_page_size
+
+if TYPE_CHECKING:
+    from .server import Simulator
+
+PREFIX = "/_sim/"
+
+
+class ControlApiError(Exception):
+    """A request the control API refuses; becomes a JSON error with `status`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+Handler = Callable[[dict[str, Any], dict[str, list[str]]], Any]
+
+
+class ControlApi:
+    """A WSGI application for the `/_sim/` paths."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("GET", "health"): self.health,
+            ("GET", "calls"): self.list_calls,
+            ("DELETE", "calls"): self.clear_calls,
+            ("GET", "faults"): self.list_faults,
+            ("POST", "faults"): self.add_fault,
+            ("DELETE", "faults"): self.clear_faults,
+            ("GET", "delay"): self.get_delay,
+            ("POST", "delay"): self.set_delay,
+            ("GET", "page-size"): self.get_page_size,
+            ("POST", "page-size"): self.set_page_size,
+            ("POST", "rds/snapshot-create-time"): self.set_snapshot_create_time,
+            ("POST", "reset"): self.reset,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")[len(PREFIX) :].strip("/")
+        try:
+            handler = self.routes.get((method, path))
+            if handler is None:
+                known = any(route_path == path for _, route_path in self.routes)
+                raise ControlApiError(
+                    405 if known else 404, f"no route for {method} {PREFIX}{path}"
+                )
+            status, payload = (
+                200,
+                handler(_json_body(environ), parse_qs(environ.get("QUERY_STRING", ""))),
+            )
+        except ControlApiError as error:
+            status, payload = error.status, {"error": str(error)}
+        except (InvalidFaultRule, ValueError) as error:
+            status, payload = 400, {"error": str(error)}
+        body = json.dumps(payload).encode()
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def health(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        settings = self.simulator.settings
+        return {"status": "ok", "delay": settings.delay, "page_size": settings.page_size}
+
+    def list_calls(self, _body: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+        criteria = {
+            name: query[name][0]
+            for name in ("service", "action", "region", "account")
+            if name in query
+        }
+        return {"calls": [call.to_json() for call in self.simulator.calls.find(**criteria)]}
+
+    def clear_calls(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"cleared": self.simulator.calls.clear()}
+
+    def list_faults(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"faults": [rule.to_json() for rule in self.simulator.faults.rules()]}
+
+    def add_fault(self, body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return self.simulator.faults.add(FaultRule.from_json(body)).to_json()
+
+    def clear_faults(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"cleared": self.simulator.faults.clear()}
+
+    def get_delay(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"seconds": self.simulator.settings.delay}
+
+    def set_delay(self, body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        settings = self.simulator.settings
+        previous, settings.delay = settings.delay, validate_delay(_required(body, "seconds"))
+        return {"seconds": settings.delay, "previous": previous}
+
+    def get_page_size(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"size": self.simulator.settings.page_size}
+
+    def set_page_size(self, body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        settings = self.simulator.settings
+        if "size" not in body:
+            raise ControlApiError(400, "'size' is required (an integer, or null for none)")
+        previous, settings.page_size = settings.page_size, validate_page_size(body["size"])
+        return {"size": settings.page_size, "previous": previous}
+
+    def set_snapshot_create_time(
+        self, body: dict[str, Any], _query: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        """Back-date a cluster snapshot, so that tests of "latest" and age limits can give
+        each snapshot its own SnapshotCreateTime."""
+        from moto.rds.models import rds_backends
+
+        identifier = _required(body, "identifier")
+        region, account = body.get("region"), body.get("account") or DEFAULT_ACCOUNT_ID
+        arn = RdsArn.parse(identifier)
+        if arn is not None:
+            identifier, region, account = arn.name, arn.region, arn.account
+        if not region:
+            raise ControlApiError(400, "'region' is required unless 'identifier' is an ARN")
+        when = _parse_time(_required(body, "time"))
+        with self.simulator.rds_lock:
+            snapshots = rds_backends[account][region].cluster_snapshots
+            if identifier not in snapshots:
+                raise ControlApiError(
+                    404, f"no cluster snapshot {identifier} in {account}/{region}"
+                )
+            # moto keeps naive UTC datetimes and reports `created` as SnapshotCreateTime.
+            snapshots[identifier].created = when.astimezone(timezone.utc).replace(tzinfo=None)
+        return {
+            "identifier": identifier,
+            "region": region,
+            "account": account,
+            "time": when.astimezone(timezone.utc).isoformat(),
+        }
+
+    def reset(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        self.simulator.reset()
+        return {"status": "reset"}
+
+
+def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length <= 0:
+        return {}
+    try:
+        body = json.loads(environ["wsgi.input"].read(length))
+    except ValueError as error:
+        raise ControlApiError(400, f"body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise ControlApiError(400, "body must be a JSON object")
+    return body
+
+
+def _required(body: dict[str, Any], name: str) -> Any:
+    if body.get(name) is None:
+        raise ControlApiError(400, f"'{name}' is required")
+    return body[name]
+
+
+def _parse_time(value: str) -> datetime:
+    """ISO 8601; a time without zone is taken as UTC."""
+    try:
+        when = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ControlApiError(400, f"'time' is not an ISO 8601 time: {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

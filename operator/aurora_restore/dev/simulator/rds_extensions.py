@@ -1,0 +1,28 @@
+"""Install every RDS extension into moto, in the order the hooks must run.
+
+ARNs are rewritten first so that the later checks see plain identifiers; validation runs
+before the state checks of the lifecycle, as AWS checks parameters before state. Around
+hooks nest in registration order: pagination pages what the shared-snapshot lookup returns.
+"""
+
+from __future__ import annotations
+
+from . import arns, automated_backups, pagination, shared_snapshots, validation
+from .rds_hooks import RdsHooks
+from .rds_lifecycle import RdsLifecycle
+from .settings import SimulatorSettings
+
+
+def install(settings: SimulatorSettings) -> RdsLifecycle:
+    """Patch moto's RDS for this process; returns the lifecycle (its `sweep()` must run
+    before each RDS request)."""
+    hooks = RdsHooks()
+    arns.register(hooks)
+    validation.register(hooks)
+    lifecycle = RdsLifecycle(settings)
+    lifecycle.install(hooks)
+    pagination.register(hooks, settings)
+    shared_snapshots.register(hooks)
+    automated_backups.install()
+    hooks.install()
+    return lifecycle

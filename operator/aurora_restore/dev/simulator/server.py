@@ -1,0 +1,74 @@
+"""The simulator's server: moto's app for every service, behind our middleware.
+
+`Simulator` holds what one server process knows besides moto's backends; `serve()` runs it
+on werkzeug's threaded server and prints `READY_PREFIX <url>` once it accepts connections.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+from . import rds_extensions
+from .calls import CallLog
+from .faults import FaultInjector
+from .middleware import SimulatorMiddleware
+from .settings import SimulatorSettings
+
+READY_PREFIX = "AWS simulator ready at"
+
+
+class Simulator:
+    """Settings, request log, faults and RDS lifecycle of one server process."""
+
+    def __init__(self, settings: SimulatorSettings) -> None:
+        self.settings = settings
+        self.calls = CallLog()
+        self.faults = FaultInjector()
+        self.lifecycle = rds_extensions.install(settings)
+        #: Serializes RDS requests and control-API access to RDS state (see middleware).
+        self.rds_lock = threading.RLock()
+
+    def reset(self) -> None:
+        """Back to the state at start-up: empty moto, no calls, no faults."""
+        from moto.moto_api._internal import moto_api_backend
+
+        with self.rds_lock:
+            moto_api_backend.reset()
+        self.calls.clear()
+        self.faults.clear()
+        self.settings.restore_initial()
+
+
+def build_app(settings: SimulatorSettings) -> SimulatorMiddleware:
+    """The WSGI app of a simulator: moto's dispatcher for all services, wrapped."""
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    return SimulatorMiddleware(moto_app, Simulator(settings))
+
+
+class QuietRequestHandler(MotoRequestHandler):
+    """moto's handler without a log line per request (the request log has them)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def serve(host: str, port: int, settings: SimulatorSettings, verbose: bool = False) -> None:
+    """Serve until interrupted; port 0 picks a free one (the ready line tells which)."""
+    app = build_app(settings)
+    handler = MotoRequestHandler if verbose else QuietRequestHandler
+    server = make_server(host, port, app, threaded=True, request_handler=handler)
+    # moto builds some URLs that point back at itself from MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(server.port)
+    print(f"{READY_PREFIX} http://{host}:{server.port}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

@@ -1,0 +1,189 @@
+"""Drives one AuroraRestore: read it, run one step of the machine, persist the outcome, sleep, repeat.
+
+This is the boundary between the phase machine and the outside world: it builds the step's context (gateways,
+lease), writes status only when it changed, posts an Event and logs one line per transition, and turns any
+unexpected error into a logged retry with backoff so a bug never becomes a crash loop.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from kubernetes import client
+from pydantic import ValidationError
+
+from .api.models import AuroraRestoreSpec, AuroraRestoreStatus
+from .api.phase import Phase
+from .aws.clients import AwsClients
+from .aws.rds import RdsGateway
+from .k8s.events import EventRecorder
+from .k8s.leases import TargetLease
+from .k8s.resources import AuroraRestores
+from .machine import accept, apply_outcome, clean_up_after_failure, run_step
+from .settings import Settings
+from .steps.context import RestoreContext
+from .steps.outcomes import Advance, Fail, Outcome, Wait
+
+
+class Stopped(Protocol):
+    """kopf's daemon stop flag: truthy once stopping; `await wait(timeout)` sleeps until then or the timeout."""
+
+    def __bool__(self) -> bool: ...
+
+    async def wait(self, timeout: float | None = None) -> object: ...
+
+
+@dataclass
+class Runtime:
+    """What the operator builds once at start-up and shares between restores."""
+
+    settings: Settings
+    aws: AwsClients
+    restores: AuroraRestores
+    events: EventRecorder
+    api_client: client.ApiClient
+
+    @classmethod
+    def create(cls, settings: Settings, api_client: client.ApiClient) -> "Runtime":
+        return cls(
+            settings=settings,
+            aws=AwsClients(),
+            restores=AuroraRestores(api_client),
+            events=EventRecorder(api_client, settings.operator_id),
+            api_client=api_client,
+        )
+
+
+async def drive(runtime: Runtime, namespace: str, name: str, stopped: Stopped, logger: logging.Logger) -> None:
+    """Run the restore until it reaches a terminal phase, the resource disappears, or the operator stops.
+
+    Steps are blocking (boto3, kubernetes client) and run in a worker thread; waiting costs no thread, so
+    thousands of restores can wait at once.
+    """
+    errors_in_a_row = 0
+    while not stopped:
+        try:
+            obj = await asyncio.to_thread(runtime.restores.get, namespace, name)
+            if obj is None:
+                return
+            delay, errors_in_a_row = await asyncio.to_thread(step_once, runtime, obj, logger, errors_in_a_row)
+        except Exception as error:  # a bug or an API outage must not kill the daemon: log and retry later
+            errors_in_a_row += 1
+            logger.exception("unexpected error, retrying: %s", type(error).__name__)
+            delay = _backoff(runtime.settings, errors_in_a_row)
+        if delay is None:
+            return
+        if delay > 0:
+            await stopped.wait(delay)
+
+
+def step_once(
+    runtime: Runtime, obj: dict[str, Any], logger: logging.Logger, errors_in_a_row: int = 0
+) -> tuple[float | None, int]:
+    """One turn of the machine; returns (seconds until the next turn or None when finished, errors in a row)."""
+    settings = runtime.settings
+    metadata = obj["metadata"]
+    generation = metadata.get("generation")
+    status = AuroraRestoreStatus.model_validate(obj.get("status") or {})
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    try:
+        spec = AuroraRestoreSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as error:
+        spec, ctx = None, None
+        outcome: Outcome = Fail("InvalidSpec", describe_validation_error(error))
+    else:
+        ctx = build_context(runtime, obj, spec, status, now)
+
+    if status.phase is not None and status.phase.is_terminal:
+        if ctx is not None:
+            ctx.target_lock.release()
+        return None, 0
+    if status.phase is None:
+        new_status = accept(status, now, generation)
+        _persist(runtime, obj, status, new_status, logger, "Accepted", "restore accepted")
+        return 0, 0
+
+    if ctx is not None:
+        outcome = run_step(ctx)
+    new_status = apply_outcome(status, outcome, now, generation, settings.history_limit)
+    if isinstance(outcome, Fail) and ctx is not None:
+        ctx.status = new_status
+        new_status = new_status.model_copy(update=clean_up_after_failure(ctx))
+    reason = outcome.reason if isinstance(outcome, Fail) else str(new_status.phase)
+    _persist(runtime, obj, status, new_status, logger, reason, new_status.message or "")
+
+    if new_status.phase.is_terminal:
+        if ctx is not None:
+            ctx.target_lock.release()
+        return None, 0
+    if isinstance(outcome, Advance):
+        return 0, 0
+    assert isinstance(outcome, Wait)
+    if outcome.backoff:
+        errors_in_a_row += 1
+        return _backoff(settings, errors_in_a_row), errors_in_a_row
+    return (outcome.delay if outcome.delay is not None else settings.poll_interval_seconds), 0
+
+
+def build_context(
+    runtime: Runtime, obj: dict[str, Any], spec: AuroraRestoreSpec, status: AuroraRestoreStatus, now: datetime
+) -> RestoreContext:
+    metadata = obj["metadata"]
+    source_region, target_region = spec.source.region, spec.target_region
+    return RestoreContext(
+        name=metadata["name"],
+        namespace=metadata["namespace"],
+        uid=metadata["uid"],
+        spec=spec,
+        status=status,
+        source_rds=RdsGateway(runtime.aws.client("rds", source_region), source_region),
+        target_rds=RdsGateway(runtime.aws.client("rds", target_region), target_region),
+        target_lock=TargetLease(
+            runtime.api_client,
+            namespace=runtime.settings.lease_namespace,
+            region=target_region,
+            cluster_identifier=spec.target.cluster_identifier,
+            holder=f"{metadata['namespace']}/{metadata['name']}/{metadata['uid']}",
+            restores=runtime.restores,
+        ),
+        now=now,
+        default_tags=runtime.settings.default_tags,
+    )
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Which spec fields are wrong and why, without echoing the values (they could be anything)."""
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in item["loc"])
+        problems.append(f"spec.{location}: {item['msg']}" if location else item["msg"])
+    return "invalid spec: " + "; ".join(problems)
+
+
+def _persist(
+    runtime: Runtime,
+    obj: dict[str, Any],
+    old: AuroraRestoreStatus,
+    new: AuroraRestoreStatus,
+    logger: logging.Logger,
+    reason: str,
+    message: str,
+) -> None:
+    """Write status when it changed; on a phase change also log one line and post one Event."""
+    old_json = old.model_dump(mode="json", by_alias=True, exclude_none=True)
+    new_json = new.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if old_json == new_json:
+        return
+    metadata = obj["metadata"]
+    runtime.restores.patch_status(metadata["namespace"], metadata["name"], new_json)
+    if old.phase != new.phase:
+        logger.info("%s -> %s: %s", old.phase or "New", new.phase, message)
+        event_type = "Warning" if new.phase == Phase.FAILED else "Normal"
+        runtime.events.record(obj, event_type, reason, message)
+
+
+def _backoff(settings: Settings, errors_in_a_row: int) -> float:
+    return min(settings.poll_interval_seconds * 2 ** min(errors_in_a_row, 10), settings.retry_backoff_max_seconds)

@@ -1,0 +1,46 @@
+"""kopf registration only: each handler is a thin entry point into driver.py.
+
+Run with: kopf run --standalone -m aurora_restore.main [--namespace NS | --all-namespaces]
+"""
+
+import logging
+
+import kopf
+from kubernetes import client, config
+
+from .api import GROUP, PLURAL, VERSION
+from .api.phase import TERMINAL_PHASES
+from .driver import Runtime, drive
+from .settings import Settings
+
+RUNTIME_KEY = "runtime"
+
+
+def _load_kubernetes_config() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+@kopf.on.startup(id="configure")
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_) -> None:
+    """Keep kopf's bookkeeping in annotations, post only our own events, build the shared runtime once."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.posting.enabled = False
+    settings.watching.server_timeout = 60
+    memo[RUNTIME_KEY] = Runtime.create(Settings(), _load_kubernetes_config())
+    logger.info("aurora-restore-operator started")
+
+
+def _is_active(status: dict, **_) -> bool:
+    return status.get("phase") not in TERMINAL_PHASES
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, id="restore", when=_is_active, cancellation_timeout=5.0)
+async def restore(name: str, namespace: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, logger, **_) -> None:
+    """Drive one AuroraRestore through the phase machine until it succeeds or fails."""
+    await drive(memo[RUNTIME_KEY], namespace, name, stopped, logger)

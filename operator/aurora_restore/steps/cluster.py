@@ -1,0 +1,174 @@
+"""RestoringCluster and CreatingInstances: the new cluster, then the instances that make it usable."""
+
+from typing import Any
+
+from ..api.models import ClusterStatus, InstanceStatus
+from ..api.phase import Phase
+from ..aws.rds import AVAILABLE, FAILED_STATUSES, as_tag_list
+from ..errors import RetryableError, TerminalError
+from .context import RestoreContext
+from .outcomes import Advance, Outcome, Wait
+
+# Where AWS rejects a restore parameter, the spec field to name in the message.
+FIELD_FOR_ERROR = {
+    "KMSKeyNotAccessibleFault": "spec.target.kmsKeyId",
+    "DBSubnetGroupNotFoundFault": "spec.target.dbSubnetGroupName",
+    "DBClusterParameterGroupNotFound": "spec.target.dbClusterParameterGroupName",
+    "DBClusterParameterGroupNotFoundFault": "spec.target.dbClusterParameterGroupName",
+    "InvalidVPCNetworkStateFault": "spec.target.vpcSecurityGroupIds",
+    "DBParameterGroupNotFound": "spec.target.instances.dbParameterGroupName",
+    "DBParameterGroupNotFoundFault": "spec.target.instances.dbParameterGroupName",
+}
+
+
+def restore_cluster(ctx: RestoreContext) -> Outcome:
+    """Restore the target cluster from the (copied) snapshot and wait until it is available.
+
+    Calls RestoreDBClusterFromSnapshot once, tagged with the restore's UID; a re-run finds the tagged cluster and
+    only waits. Next: CreatingInstances. Fails when AWS rejects a parameter (the message names the spec field).
+    """
+    identifier = ctx.spec.target.cluster_identifier
+    cluster = ctx.target_rds.describe_cluster(identifier)
+    if cluster is None:
+        try:
+            cluster = ctx.target_rds.restore_cluster_from_snapshot(**restore_parameters(ctx))
+        except TerminalError as error:
+            raise blame_field(ctx, error) from None
+    elif not ctx.owns(cluster):
+        raise TerminalError(
+            "TargetTaken",
+            f"cluster {identifier!r} was created in {ctx.spec.target_region} by someone else while this restore "
+            f"was running; left untouched",
+        )
+
+    record = cluster_status(cluster)
+    if record.status in FAILED_STATUSES:
+        raise TerminalError("RestoreFailed", f"restored cluster {identifier!r} is {record.status}")
+    if record.status != AVAILABLE:
+        return Wait(f"cluster {identifier} is {record.status}", updates={"cluster": record})
+    return Advance(Phase.CREATING_INSTANCES, f"cluster {identifier} is available", updates={"cluster": record})
+
+
+def restore_parameters(ctx: RestoreContext) -> dict[str, Any]:
+    """RestoreDBClusterFromSnapshot parameters: every target field the user gave, nothing they did not."""
+    target = ctx.spec.target
+    snapshot = ctx.status.copied_snapshot.identifier if ctx.status.copied_snapshot else ctx.status.snapshot.identifier
+    params: dict[str, Any] = {
+        "DBClusterIdentifier": target.cluster_identifier,
+        "SnapshotIdentifier": snapshot,
+        "Engine": ctx.status.snapshot.engine,
+        "Tags": as_tag_list(ctx.target_tags),
+        "CopyTagsToSnapshot": True,
+    }
+    optional = {
+        "EngineVersion": target.engine_version,
+        "Port": target.port,
+        "DBSubnetGroupName": target.db_subnet_group_name,
+        "VpcSecurityGroupIds": target.vpc_security_group_ids or None,
+        "DBClusterParameterGroupName": target.db_cluster_parameter_group_name,
+        "KmsKeyId": target.kms_key_id,
+        "DeletionProtection": target.deletion_protection,
+        "EnableIAMDatabaseAuthentication": target.iam_database_authentication,
+        "EnableCloudwatchLogsExports": target.enable_cloudwatch_logs_exports or None,
+    }
+    if target.serverless_v2_scaling:
+        optional["ServerlessV2ScalingConfiguration"] = {
+            "MinCapacity": target.serverless_v2_scaling.min_capacity,
+            "MaxCapacity": target.serverless_v2_scaling.max_capacity,
+        }
+    params.update({key: value for key, value in optional.items() if value is not None})
+    return params
+
+
+def blame_field(ctx: RestoreContext, error: TerminalError) -> TerminalError | RetryableError:
+    """Rewrite an AWS refusal of the restore so it names the spec field and value at fault."""
+    target = ctx.spec.target
+    if error.reason == "DBClusterAlreadyExistsFault":  # appeared between describe and restore: look again
+        return RetryableError("TargetAppeared", error.message)
+    if target.engine_version and error.reason in ("InvalidParameterCombination", "InvalidParameterValue"):
+        if "version" in error.message.lower() or target.engine_version in error.message:
+            return TerminalError(
+                "InvalidEngineVersion",
+                f"spec.target.engineVersion {target.engine_version!r}: snapshot {ctx.status.snapshot.identifier!r} "
+                f"({ctx.status.snapshot.engine} {ctx.status.snapshot.engine_version}) cannot be restored to it: "
+                f"{error.message}",
+            )
+    field = FIELD_FOR_ERROR.get(error.reason)
+    if field:
+        return TerminalError(error.reason, f"{field}: {error.message}")
+    return error
+
+
+def cluster_status(cluster: dict[str, Any]) -> ClusterStatus:
+    return ClusterStatus(
+        identifier=cluster["DBClusterIdentifier"],
+        arn=cluster.get("DBClusterArn"),
+        endpoint=cluster.get("Endpoint"),
+        reader_endpoint=cluster.get("ReaderEndpoint"),
+        port=cluster.get("Port"),
+        status=cluster.get("Status"),
+    )
+
+
+def create_instances(ctx: RestoreContext) -> Outcome:
+    """Create spec.target.instances.count instances (the first is the writer) and wait until all are available.
+
+    Calls CreateDBInstance for each missing instance (names derive from the cluster's, so a re-run finds them).
+    Next: CleaningUp. Fails when AWS rejects the instance class or parameter group.
+    """
+    spec = ctx.spec.target.instances
+    identifier = ctx.spec.target.cluster_identifier
+    wanted = [ctx.instance_identifier(number) for number in range(1, spec.count + 1)]
+    existing = {i["DBInstanceIdentifier"]: i for i in ctx.target_rds.list_cluster_instances(identifier)}
+    for position, instance_id in enumerate(wanted):
+        if instance_id in existing:
+            continue
+        if ctx.target_rds.describe_instance(instance_id) is not None:
+            raise TerminalError(
+                "InstanceNameTaken",
+                f"an instance named {instance_id!r} already exists outside cluster {identifier!r}; left untouched",
+            )
+        existing[instance_id] = _create_instance(ctx, instance_id, promotion_tier=0 if position == 0 else 1)
+
+    cluster = ctx.target_rds.describe_cluster(identifier)
+    writers = {m["DBInstanceIdentifier"] for m in (cluster or {}).get("DBClusterMembers", []) if m["IsClusterWriter"]}
+    records = [
+        InstanceStatus(
+            identifier=instance_id,
+            instance_class=existing[instance_id].get("DBInstanceClass"),
+            writer=instance_id in writers,
+            status=existing[instance_id].get("DBInstanceStatus"),
+        )
+        for instance_id in wanted
+    ]
+    updates = {"instances": records, "cluster": cluster_status(cluster) if cluster else ctx.status.cluster}
+    broken = [r for r in records if r.status in FAILED_STATUSES]
+    if broken:
+        raise TerminalError("InstanceFailed", f"instance {broken[0].identifier!r} is {broken[0].status}")
+    ready = sum(r.status == AVAILABLE for r in records)
+    if ready < len(records):
+        return Wait(f"{ready}/{len(records)} instances available", updates=updates)
+    return Advance(Phase.CLEANING_UP, f"{len(records)} instance(s) available", updates=updates)
+
+
+def _create_instance(ctx: RestoreContext, instance_id: str, promotion_tier: int) -> dict[str, Any]:
+    spec = ctx.spec.target.instances
+    params: dict[str, Any] = {
+        "DBInstanceIdentifier": instance_id,
+        "DBClusterIdentifier": ctx.spec.target.cluster_identifier,
+        "Engine": ctx.status.snapshot.engine,
+        "DBInstanceClass": spec.instance_class,
+        "PromotionTier": promotion_tier,
+        "Tags": as_tag_list(ctx.target_tags),
+    }
+    if spec.db_parameter_group_name:
+        params["DBParameterGroupName"] = spec.db_parameter_group_name
+    try:
+        return ctx.target_rds.create_instance(**params)
+    except TerminalError as error:
+        if error.reason in ("InvalidParameterCombination", "InvalidParameterValue"):
+            raise TerminalError(
+                "InvalidInstanceClass",
+                f"spec.target.instances.instanceClass {spec.instance_class!r}: {error.message}",
+            ) from None
+        raise blame_field(ctx, error) from None

@@ -1,0 +1,79 @@
+"""Everything a step may look at or act through, so steps stay free of kopf and easy to drive in tests."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..api.models import AuroraRestoreSpec, AuroraRestoreStatus
+from ..aws.rds import RdsGateway, tags_of
+
+MANAGED_BY_TAG = "managed-by"
+MANAGED_BY_VALUE = "aurora-restore-operator"
+RESTORE_UID_TAG = "dbrestore.io/restore-uid"
+RESTORE_NAME_TAG = "dbrestore.io/restore"
+
+RDS_IDENTIFIER_MAX = 63
+
+
+class TargetLock(Protocol):
+    """Serialises restores aimed at one target cluster (a Lease in Kubernetes, a dict in unit tests)."""
+
+    def acquire(self) -> str | None:
+        """Take the lock; return None when held by us, else a description of the restore holding it."""
+
+    def release(self) -> None:
+        """Give the lock back (no-op when not held)."""
+
+
+@dataclass
+class RestoreContext:
+    """One AuroraRestore as a step sees it: its identity, spec and status, and the gateways to act through."""
+
+    name: str
+    namespace: str
+    uid: str
+    spec: AuroraRestoreSpec
+    status: AuroraRestoreStatus
+    source_rds: RdsGateway
+    target_rds: RdsGateway
+    target_lock: TargetLock
+    now: datetime
+    default_tags: dict[str, str]
+
+    # --- names: derived from the UID so a re-run finds what an earlier run created --------------------------
+
+    @property
+    def short_uid(self) -> str:
+        return self.uid.replace("-", "")[:8]
+
+    @property
+    def copied_snapshot_identifier(self) -> str:
+        return f"aurora-restore-{self.uid}"
+
+    @property
+    def final_snapshot_identifier(self) -> str:
+        return f"{self.spec.target.cluster_identifier}-final-{self.short_uid}"
+
+    def instance_identifier(self, number: int) -> str:
+        suffix = f"-{number}"
+        base = self.spec.target.cluster_identifier[: RDS_IDENTIFIER_MAX - len(suffix)].rstrip("-")
+        return base + suffix
+
+    # --- tags: every AWS resource created carries the restore's UID --------------------------------------------
+
+    @property
+    def restore_tags(self) -> dict[str, str]:
+        return {
+            MANAGED_BY_TAG: MANAGED_BY_VALUE,
+            RESTORE_UID_TAG: self.uid,
+            RESTORE_NAME_TAG: f"{self.namespace}/{self.name}",
+        }
+
+    @property
+    def target_tags(self) -> dict[str, str]:
+        """Tags for the cluster and instances: operator defaults, then the user's, then ours (never overridden)."""
+        return {**self.default_tags, **self.spec.target.tags, **self.restore_tags}
+
+    def owns(self, resource: dict[str, Any]) -> bool:
+        """True when `resource` (a described RDS object) was created by this restore."""
+        return tags_of(resource).get(RESTORE_UID_TAG) == self.uid

@@ -1,0 +1,160 @@
+"""ResolvingSnapshot and CopyingSnapshot: find the source snapshot, then bring it into the target region."""
+
+from datetime import datetime, timezone
+from fnmatch import fnmatchcase
+from typing import Any
+
+from ..api.duration import parse_duration
+from ..api.models import CopiedSnapshotStatus, LatestSnapshot, SnapshotStatus
+from ..api.phase import Phase
+from ..aws.errors import KMS_KEY_CODES
+from ..aws.rds import AVAILABLE, SNAPSHOT_FAILED_STATUSES, tags_of
+from ..errors import TerminalError
+from .context import RestoreContext
+from .outcomes import Advance, Outcome, Wait
+
+
+def resolve_snapshot(ctx: RestoreContext) -> Outcome:
+    """Pin the source snapshot in status and wait until it is available.
+
+    Calls DescribeDBClusterSnapshots (every page for `latest`). Next: CopyingSnapshot when the target region
+    differs, else ReplacingTarget. Fails when the snapshot does not exist or nothing matches.
+    """
+    source = ctx.spec.source
+    if ctx.status.snapshot is not None:
+        snapshot = ctx.source_rds.describe_snapshot(ctx.status.snapshot.identifier)
+        if snapshot is None:
+            raise TerminalError(
+                "SnapshotNotFound", f"snapshot {ctx.status.snapshot.identifier!r} disappeared from {source.region}"
+            )
+    elif source.snapshot_identifier:
+        snapshot = ctx.source_rds.describe_snapshot(source.snapshot_identifier)
+        if snapshot is None:
+            raise TerminalError(
+                "SnapshotNotFound",
+                f"spec.source.snapshotIdentifier {source.snapshot_identifier!r}: "
+                f"no such DB cluster snapshot in {source.region}",
+            )
+    else:
+        snapshot = newest_matching_snapshot(ctx, source.latest)
+
+    pinned = snapshot_status(snapshot, source.region)
+    status = snapshot.get("Status", "")
+    if status in SNAPSHOT_FAILED_STATUSES:
+        raise TerminalError("SnapshotFailed", f"snapshot {pinned.identifier!r} is {status}")
+    if status != AVAILABLE:
+        progress = snapshot.get("PercentProgress")
+        detail = f" ({progress}%)" if progress is not None else ""
+        return Wait(f"snapshot {pinned.identifier} is {status}{detail}", updates={"snapshot": pinned})
+    next_phase = Phase.COPYING_SNAPSHOT if ctx.spec.needs_copy else Phase.REPLACING_TARGET
+    return Advance(next_phase, f"snapshot {pinned.identifier} chosen", updates={"snapshot": pinned})
+
+
+def newest_matching_snapshot(ctx: RestoreContext, latest: LatestSnapshot) -> dict[str, Any]:
+    """The newest snapshot (by SnapshotCreateTime) of the cluster that passes every filter of `latest`."""
+    candidates = ctx.source_rds.list_cluster_snapshots(latest.cluster_identifier, latest.snapshot_type)
+    oldest_allowed = ctx.now - parse_duration(latest.max_age) if latest.max_age else None
+    matching = [s for s in candidates if _matches(s, latest, oldest_allowed)]
+    if not matching:
+        filters = [f"snapshotType={latest.snapshot_type}"]
+        if latest.name_pattern:
+            filters.append(f"namePattern={latest.name_pattern}")
+        if latest.tags:
+            filters.append(f"tags={latest.tags}")
+        if latest.max_age:
+            filters.append(f"maxAge={latest.max_age}")
+        raise TerminalError(
+            "NoMatchingSnapshot",
+            f"spec.source.latest: none of the {len(candidates)} snapshots of cluster "
+            f"{latest.cluster_identifier!r} in {ctx.spec.source.region} matches {', '.join(filters)}",
+        )
+    return max(matching, key=_created_at)
+
+
+def _matches(snapshot: dict[str, Any], latest: LatestSnapshot, oldest_allowed: datetime | None) -> bool:
+    if snapshot.get("DBClusterIdentifier") != latest.cluster_identifier:
+        return False
+    if latest.snapshot_type != "any" and snapshot.get("SnapshotType") != latest.snapshot_type:
+        return False
+    name = snapshot["DBClusterSnapshotIdentifier"].rsplit(":", 1)[-1]
+    if latest.name_pattern and not fnmatchcase(name, latest.name_pattern):
+        return False
+    tags = tags_of(snapshot)
+    if any(tags.get(key) != value for key, value in latest.tags.items()):
+        return False
+    if snapshot.get("Status") in SNAPSHOT_FAILED_STATUSES:
+        return False
+    return oldest_allowed is None or _created_at(snapshot) >= oldest_allowed
+
+
+def _created_at(snapshot: dict[str, Any]) -> datetime:
+    created = snapshot.get("SnapshotCreateTime")
+    if created is None:  # still being created: it is the newest there is
+        return datetime.max.replace(tzinfo=timezone.utc)
+    return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+
+
+def snapshot_status(snapshot: dict[str, Any], region: str) -> SnapshotStatus:
+    return SnapshotStatus(
+        identifier=snapshot["DBClusterSnapshotIdentifier"],
+        arn=snapshot["DBClusterSnapshotArn"],
+        region=region,
+        cluster_identifier=snapshot.get("DBClusterIdentifier"),
+        created_at=snapshot.get("SnapshotCreateTime"),
+        engine=snapshot.get("Engine"),
+        engine_version=snapshot.get("EngineVersion"),
+        encrypted=snapshot.get("StorageEncrypted"),
+    )
+
+
+def copy_snapshot(ctx: RestoreContext) -> Outcome:
+    """Copy the pinned snapshot into the target region and wait until the copy is available.
+
+    Runs only when the target region differs. Calls CopyDBClusterSnapshot once (the copy's name derives from the
+    restore's UID, so a re-run finds it). Next: ReplacingTarget. Fails when the KMS key is missing or unusable.
+    """
+    pinned = ctx.status.snapshot
+    region = ctx.spec.target_region
+    identifier = ctx.copied_snapshot_identifier
+    copy = ctx.target_rds.describe_snapshot(identifier)
+    if copy is None:
+        kms_key_id = ctx.spec.copy_.kms_key_id
+        if pinned.encrypted and not kms_key_id:
+            raise TerminalError(
+                "KmsKeyRequired",
+                f"spec.copy.kmsKeyId is required: snapshot {pinned.identifier!r} is encrypted and its copy in "
+                f"{region} must be encrypted with a KMS key of that region",
+            )
+        try:
+            copy = ctx.target_rds.copy_snapshot(
+                source_arn=pinned.arn,
+                source_region=ctx.spec.source.region,
+                identifier=identifier,
+                kms_key_id=kms_key_id,
+                copy_tags=ctx.spec.copy_.copy_tags,
+                tags=ctx.restore_tags,
+            )
+        except TerminalError as error:
+            if error.reason in KMS_KEY_CODES:
+                raise TerminalError(
+                    "KmsKeyNotUsable", f"spec.copy.kmsKeyId {kms_key_id!r} cannot be used in {region}: {error.message}"
+                ) from None
+            raise
+    elif not ctx.owns(copy):
+        raise TerminalError(
+            "CopyNameTaken",
+            f"a snapshot named {identifier!r} exists in {region} but was not made by this restore; left untouched",
+        )
+
+    record = CopiedSnapshotStatus(identifier=identifier, arn=copy.get("DBClusterSnapshotArn"), region=region)
+    status = copy.get("Status", "")
+    if status in SNAPSHOT_FAILED_STATUSES:
+        raise TerminalError("CopyFailed", f"copy {identifier!r} of snapshot {pinned.identifier!r} is {status}")
+    if status != AVAILABLE:
+        progress = copy.get("PercentProgress") or 0
+        return Wait(
+            f"copying snapshot {pinned.identifier} to {region}: {progress}%", updates={"copied_snapshot": record}
+        )
+    return Advance(
+        Phase.REPLACING_TARGET, f"snapshot copied to {region} as {identifier}", updates={"copied_snapshot": record}
+    )

@@ -1,0 +1,109 @@
+"""End-to-end fixtures: a real kube-apiserver + etcd and the AWS simulator for the session, and per test a fresh
+namespace with its own operator process (so a test can kill it with SIGKILL and start it again)."""
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from kubernetes import client, config
+
+from aurora_restore.api import GROUP, PLURAL, VERSION
+from aurora_restore.dev.controlplane import ControlPlane, find_binaries
+from aurora_restore.dev.crds import install_crds
+from aurora_restore.dev.environment import aws_environment, start_simulator
+from aurora_restore.dev.operator_process import OperatorProcess
+
+SIMULATED_RDS_DELAY_SECONDS = 1.0
+OPERATOR_POLL_SECONDS = "0.3"
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory):
+    plane = ControlPlane(tmp_path_factory.mktemp("controlplane"), find_binaries()).start()
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="session")
+def api_client(control_plane):
+    api = config.new_client_from_config(str(control_plane.kubeconfig_path))
+    install_crds(api)
+    return api
+
+
+@pytest.fixture(scope="session")
+def simulator_url(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("simulator")
+    process, url = start_simulator(directory, SIMULATED_RDS_DELAY_SECONDS, detached=False)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def aws(simulator_url):
+    """A boto3 session talking to the simulator (the operator under test uses the same endpoint)."""
+    os.environ["AWS_ENDPOINT_URL"] = simulator_url
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+
+
+@pytest.fixture
+def namespace(api_client):
+    """A fresh namespace per test (namespaces never finish deleting without a controller-manager)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    client.CoreV1Api(api_client).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    objects = client.CustomObjectsApi(api_client)
+    for item in objects.list_namespaced_custom_object(GROUP, VERSION, name, PLURAL)["items"]:
+        objects.patch_namespaced_custom_object(
+            GROUP, VERSION, name, PLURAL, item["metadata"]["name"], {"metadata": {"finalizers": None}}
+        )
+        objects.delete_namespaced_custom_object(GROUP, VERSION, name, PLURAL, item["metadata"]["name"])
+
+
+@pytest.fixture
+def operator_env(control_plane, simulator_url, namespace):
+    return {
+        "KUBECONFIG": str(control_plane.kubeconfig_path),
+        **aws_environment(simulator_url),
+        "AURORA_RESTORE_POLL_INTERVAL_SECONDS": OPERATOR_POLL_SECONDS,
+        "AURORA_RESTORE_RETRY_BACKOFF_MAX_SECONDS": "2",
+        "AURORA_RESTORE_LEASE_NAMESPACE": namespace,
+    }
+
+
+@pytest.fixture
+def operator(operator_env, namespace, tmp_path, request):
+    """The operator watching this test's namespace; `.kill()` and `.start()` to simulate a crash."""
+    process = OperatorProcess(operator_env, tmp_path / "operator.log", namespace=namespace).start()
+    yield process
+    process.stop()
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        print(f"--- operator log ({process.log_path}) ---\n" + process.log_path.read_text()[-20000:])
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def uniq() -> str:
+    """A suffix that keeps this test's AWS names apart from other tests' in the shared simulator."""
+    return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture
+def simulator(simulator_url):
+    """The simulator's control API; faults and page size are reset after each test."""
+    from restores import Simulator
+
+    sim = Simulator(simulator_url)
+    yield sim
+    sim.clear_faults()
+    sim.set_page_size(None)

@@ -1,0 +1,138 @@
+"""What e2e tests do with AuroraRestores and the simulated AWS: create, wait, look."""
+
+import time
+from typing import Any
+
+from kubernetes import client
+
+from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
+
+
+def create_restore(api_client, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": {"name": name}, "spec": spec}
+    return client.CustomObjectsApi(api_client).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, body
+    )
+
+
+def get_restore(api_client, namespace: str, name: str) -> dict[str, Any]:
+    return client.CustomObjectsApi(api_client).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+
+def wait_for_phase(api_client, namespace: str, name: str, phases, timeout: float = 120) -> dict[str, Any]:
+    """Poll until status.phase is one of `phases`; fail with the last status when it does not get there."""
+    phases = {phases} if isinstance(phases, str) else set(phases)
+    deadline = time.monotonic() + timeout
+    obj: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        obj = get_restore(api_client, namespace, name)
+        if (obj.get("status") or {}).get("phase") in phases:
+            return obj
+        time.sleep(0.2)
+    raise AssertionError(f"{namespace}/{name} did not reach {sorted(phases)} in {timeout}s: {obj.get('status')}")
+
+
+def events_for(api_client, namespace: str, name: str) -> list[client.CoreV1Event]:
+    events = client.CoreV1Api(api_client).list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={name}"
+    ).items
+    return sorted(events, key=lambda e: int(e.metadata.resource_version))  # timestamps have 1 s resolution
+
+
+def wait_until(check, timeout: float = 60, interval: float = 0.3, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached in {timeout}s")
+
+
+def wait_available_cluster(rds, identifier: str, timeout: float = 60) -> dict[str, Any]:
+    return wait_until(
+        lambda: next(
+            (c for c in rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"]
+             if c["Status"] == "available"),
+            None,
+        ),
+        timeout,
+        what=f"cluster {identifier} available",
+    )
+
+
+def make_source(
+    rds,
+    cluster: str,
+    snapshots: list[str],
+    engine: str = "aurora-postgresql",
+    engine_version: str = "15.4",
+    kms_key_id: str | None = None,
+) -> None:
+    """A source cluster with manual snapshots, all available."""
+    params: dict[str, Any] = {
+        "DBClusterIdentifier": cluster,
+        "Engine": engine,
+        "EngineVersion": engine_version,
+        "MasterUsername": "admin_user",
+        "MasterUserPassword": "source-password-1",
+    }
+    if kms_key_id:
+        params.update(StorageEncrypted=True, KmsKeyId=kms_key_id)
+    rds.create_db_cluster(**params)
+    wait_available_cluster(rds, cluster)
+    for name in snapshots:
+        rds.create_db_cluster_snapshot(DBClusterSnapshotIdentifier=name, DBClusterIdentifier=cluster)
+    for name in snapshots:
+        wait_until(
+            lambda: rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=name)["DBClusterSnapshots"][0][
+                "Status"
+            ]
+            == "available",
+            what=f"snapshot {name} available",
+        )
+
+
+def tags(rds, arn: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=arn)["TagList"]}
+
+
+class Simulator:
+    """The simulator's control API (docs/simulator.md): request log, faults, page size."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        import json
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read()
+        return json.loads(text) if text else None
+
+    def calls(self, service: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
+        query = "&".join(f"{k}={v}" for k, v in (("service", service), ("action", action)) if v)
+        result = self._request("GET", f"/_sim/calls{'?' + query if query else ''}")
+        return result["calls"] if isinstance(result, dict) else result
+
+    def clear_calls(self) -> None:
+        self._request("DELETE", "/_sim/calls")
+
+    def inject_fault(self, **rule: Any) -> None:
+        self._request("POST", "/_sim/faults", rule)
+
+    def clear_faults(self) -> None:
+        self._request("DELETE", "/_sim/faults")
+
+    def set_page_size(self, size: int | None) -> None:
+        self._request("POST", "/_sim/page-size", {"size": size})
+
+    def backdate_snapshot(self, region: str, identifier: str, when) -> None:
+        self._request(
+            "POST", "/_sim/rds/snapshot-create-time", {"region": region, "identifier": identifier, "time": when.isoformat()}
+        )

@@ -1,0 +1,85 @@
+"""Crashes and contention: the operator killed with SIGKILL mid-restore, two restores aimed at one target."""
+
+from datetime import datetime
+
+import pytest
+from restores import create_restore, get_restore, make_source, wait_for_phase, wait_until
+
+
+@pytest.mark.parametrize("kill_in", ["ResolvingSnapshot", "CopyingSnapshot", "RestoringCluster", "CreatingInstances"])
+def test_killed_operator_finishes_the_restore_after_restart(
+    api_client, aws, operator, namespace, uniq, simulator, kill_in
+):
+    kms = aws.client("kms", region_name="us-west-2")
+    kms.create_alias(AliasName=f"alias/kill-{uniq}", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+    east = aws.client("rds", region_name="us-east-1")
+    west = aws.client("rds", region_name="us-west-2")
+    make_source(east, f"src-{uniq}", [f"snap-{uniq}"])
+    if kill_in == "ResolvingSnapshot":  # a snapshot still being created holds the restore in this phase
+        east.create_db_cluster_snapshot(DBClusterSnapshotIdentifier=f"snap-{uniq}-new", DBClusterIdentifier=f"src-{uniq}")
+    simulator.clear_calls()
+    snapshot = f"snap-{uniq}-new" if kill_in == "ResolvingSnapshot" else f"snap-{uniq}"
+
+    create_restore(
+        api_client,
+        namespace,
+        "crash",
+        {
+            "source": {"region": "us-east-1", "snapshotIdentifier": snapshot},
+            "target": {"region": "us-west-2", "clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 2}},
+            "copy": {"kmsKeyId": f"alias/kill-{uniq}"},
+        },
+    )
+    wait_for_phase(api_client, namespace, "crash", kill_in, timeout=60)
+    operator.kill()
+    phase_at_kill = get_restore(api_client, namespace, "crash")["status"]["phase"]
+    operator.start()
+
+    status = wait_for_phase(api_client, namespace, "crash", {"Succeeded", "Failed"}, timeout=180)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert phase_at_kill not in ("Succeeded", "Failed")
+
+    clusters = west.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": [f"tgt-{uniq}"]}])["DBClusters"]
+    assert len(clusters) == 1
+    instances = west.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [f"tgt-{uniq}"]}])
+    assert sorted(i["DBInstanceIdentifier"] for i in instances["DBInstances"]) == [f"tgt-{uniq}-1", f"tgt-{uniq}-2"]
+    copies = [
+        s
+        for s in west.describe_db_cluster_snapshots()["DBClusterSnapshots"]
+        if s["DBClusterSnapshotIdentifier"] == status["copiedSnapshot"]["identifier"]
+    ]
+    assert copies == []
+    assert len(simulator.calls(service="rds", action="CopyDBClusterSnapshot")) == 1
+    assert len(simulator.calls(service="rds", action="RestoreDBClusterFromSnapshot")) == 1
+    assert len(simulator.calls(service="rds", action="CreateDBInstance")) == 2
+
+
+def test_two_restores_to_one_target_never_run_at_once(api_client, aws, operator, namespace, uniq):
+    rds = aws.client("rds", region_name="us-east-1")
+    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+    spec = {
+        "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
+        "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
+        "existingTarget": {"policy": "Replace", "finalSnapshot": False},
+    }
+    create_restore(api_client, namespace, "first", spec)
+    wait_for_phase(api_client, namespace, "first", "ResolvingSnapshot", timeout=30)
+    create_restore(api_client, namespace, "second", spec)
+
+    waiting = wait_until(
+        lambda: (get_restore(api_client, namespace, "second").get("status") or {}).get("message", "").startswith(
+            "waiting"
+        )
+        and get_restore(api_client, namespace, "second"),
+        timeout=30,
+        what="second restore waiting",
+    )
+    assert waiting["status"]["phase"] == "Pending"
+    assert f"{namespace}/first" in waiting["status"]["message"]
+
+    first = wait_for_phase(api_client, namespace, "first", {"Succeeded", "Failed"}, timeout=120)["status"]
+    second = wait_for_phase(api_client, namespace, "second", {"Succeeded", "Failed"}, timeout=180)["status"]
+    assert first["phase"] == "Succeeded" and second["phase"] == "Succeeded", (first, second)
+    second_left_pending = datetime.fromisoformat(second["history"][1]["startedAt"])
+    assert second_left_pending >= datetime.fromisoformat(first["completedAt"])
+    assert second["replacedCluster"]["identifier"] == f"tgt-{uniq}"

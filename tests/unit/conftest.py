@@ -1,0 +1,165 @@
+"""A harness that drives the phase machine the way driver.step_once does, against the in-memory RDS.
+
+`restore(spec_changes)` builds an AuroraRestore from a base spec, accepts it (status Pending, startedAt set) and
+returns a RestoreRun; `run()` then loops machine.run_step + machine.apply_outcome until a terminal phase, moving
+the clock one poll interval per turn, and records every phase visited. Every AWS call lands in `cloud.calls`.
+"""
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from aurora_restore.api.models import AuroraRestoreSpec, AuroraRestoreStatus
+from aurora_restore.api.phase import Phase
+from aurora_restore.machine import accept, apply_outcome, clean_up_after_failure, run_step
+from aurora_restore.steps.context import RestoreContext
+from aurora_restore.steps.outcomes import Fail, Outcome
+
+from .fake_rds import FakeCloud, FakeLock, FakeRds
+
+SOURCE_REGION = "eu-west-1"
+OTHER_REGION = "us-east-1"
+UID = "7d3f9a2e-4c1b-4e8a-9f0d-2b6c8e1a5f37"
+START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+POLL = timedelta(seconds=30)
+SNAPSHOT = "prod-2025-03-01"
+TARGET = "staging"
+
+BASE_SPEC: dict[str, Any] = {
+    "source": {"region": SOURCE_REGION, "snapshotIdentifier": SNAPSHOT},
+    "target": {"clusterIdentifier": TARGET, "instances": {"count": 2, "instanceClass": "db.r6g.large"}},
+}
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` merged in, recursively; a None value removes the key."""
+    result = copy.deepcopy(base)
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+@dataclass
+class RestoreRun:
+    """One AuroraRestore driven through the machine; status is what the driver would have persisted."""
+
+    spec: AuroraRestoreSpec
+    source: FakeRds
+    target: FakeRds
+    lock: FakeLock
+    status: AuroraRestoreStatus
+    uid: str = UID
+    name: str = "nightly"
+    namespace: str = "team-a"
+    generation: int = 1
+    history_limit: int = 20
+    now: datetime = START
+    phases: list[Phase] = field(default_factory=lambda: [Phase.PENDING])
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def cloud(self) -> FakeCloud:
+        return self.target.cloud
+
+    @property
+    def phase(self) -> Phase:
+        return self.status.phase
+
+    def context(self, status: AuroraRestoreStatus | None = None) -> RestoreContext:
+        return RestoreContext(
+            name=self.name,
+            namespace=self.namespace,
+            uid=self.uid,
+            spec=self.spec,
+            status=status or self.status,
+            source_rds=self.source,
+            target_rds=self.target,
+            target_lock=self.lock,
+            now=self.now,
+            default_tags={"cost-center": "data"},
+        )
+
+    def step(self) -> Outcome:
+        """One turn of the driver: run the phase's step, apply its outcome, clean up after a failure."""
+        assert not self.phase.is_terminal, f"the restore already ended in {self.phase}"
+        outcome = run_step(self.context())
+        status = apply_outcome(self.status, outcome, self.now, self.generation, self.history_limit)
+        if isinstance(outcome, Fail):
+            status = status.model_copy(update=clean_up_after_failure(self.context(status)))
+        self.status = status
+        self.outcomes.append(outcome)
+        if status.phase != self.phases[-1]:
+            self.phases.append(status.phase)
+        if status.phase.is_terminal:
+            self.lock.release()
+        self.now += POLL
+        return outcome
+
+    def crash_then_step(self) -> Outcome:
+        """The operator acts, dies before persisting the status, and the next operator runs the step again."""
+        run_step(self.context())
+        return self.step()
+
+    def run(self, max_steps: int = 100, crash_every_step: bool = False) -> AuroraRestoreStatus:
+        for _ in range(max_steps):
+            if self.phase.is_terminal:
+                return self.status
+            self.crash_then_step() if crash_every_step else self.step()
+        if self.phase.is_terminal:
+            return self.status
+        raise AssertionError(f"no terminal phase after {max_steps} steps; stuck in {self.phase}: {self.status.message}")
+
+    def run_until(self, phase: Phase, max_steps: int = 100) -> None:
+        for _ in range(max_steps):
+            if self.phase == phase:
+                return
+            assert not self.phase.is_terminal, f"ended in {self.phase} ({self.status.message}) before {phase}"
+            self.step()
+        raise AssertionError(f"never reached {phase}; stuck in {self.phase}: {self.status.message}")
+
+
+@pytest.fixture
+def cloud() -> FakeCloud:
+    return FakeCloud(ticks=1)
+
+
+@pytest.fixture
+def source(cloud: FakeCloud) -> FakeRds:
+    """The source region, holding SNAPSHOT (unencrypted, available) of cluster "prod"."""
+    rds = cloud.rds(SOURCE_REGION)
+    rds.add_snapshot(SNAPSHOT, "prod")
+    return rds
+
+
+@pytest.fixture
+def other_region(cloud: FakeCloud) -> FakeRds:
+    return cloud.rds(OTHER_REGION)
+
+
+@pytest.fixture
+def lock_holders() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def restore(cloud: FakeCloud, source: FakeRds, lock_holders: dict[str, str]):
+    """Build a RestoreRun from BASE_SPEC merged with `changes`; accepted, not yet stepped."""
+
+    def build(changes: dict[str, Any] | None = None, *, uid: str = UID, name: str = "nightly", **fields) -> RestoreRun:
+        spec = AuroraRestoreSpec.model_validate(merged(BASE_SPEC, changes or {}))
+        target = cloud.rds(spec.target_region)
+        lock = FakeLock(lock_holders, f"{spec.target_region}/{spec.target.cluster_identifier}", f"team-a/{name}")
+        status = accept(AuroraRestoreStatus(), START, fields.get("generation", 1))
+        return RestoreRun(
+            spec=spec, source=source, target=target, lock=lock, status=status, uid=uid, name=name, **fields
+        )
+
+    return build

@@ -1,0 +1,585 @@
+"""An in-memory Amazon RDS for unit tests: the public methods of RdsGateway, with AWS's refusals and delays.
+
+FakeCloud holds one FakeRds per region and a single log of every call made, in order, so a test can assert on
+what the operator asked AWS to do ("exactly one RestoreDBClusterFromSnapshot", "the source snapshot was never
+deleted") without caring which step made the call.
+
+What the fake models, because the steps depend on it:
+  * resources created by a call start in a transitional status (creating, copying, deleting) and settle after
+    `ticks` observations (a describe or list that returns them); `ticks=0` settles on the first look;
+  * identifiers are case-insensitive and stored in lower case, as RDS does;
+  * TagList is kept, DBClusterMembers lists the cluster's instances and marks the first one the writer;
+  * AWS's refusals (deleting a cluster that still has live instances, restoring onto an existing identifier,
+    using a KMS key that is not usable, ...) raise exactly what RdsGateway would raise: a botocore ClientError
+    with the AWS error code, passed through aws/errors.py `classify`;
+  * `fail(action, error)` queues an error for the next call of `action` (throttling, a KMS fault, ...).
+
+Only what the operator uses is modelled; anything else is deliberately absent so an unexpected call fails loudly.
+"""
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from botocore.exceptions import ClientError
+
+from aurora_restore.aws.errors import classify
+from aurora_restore.aws.rds import as_tag_list, tags_of
+from aurora_restore.errors import RestoreError, RetryableError, TerminalError
+
+ACCOUNT_ID = "123456789012"
+DEFAULT_CREATE_TIME = datetime(2025, 3, 1, 3, 0, tzinfo=timezone.utc)
+
+# The boto3 operation behind each gateway method: errors name it exactly as RdsGateway's do.
+BOTO_OPERATION = {
+    "describe_snapshot": "describe_db_cluster_snapshots",
+    "list_cluster_snapshots": "describe_db_cluster_snapshots",
+    "copy_snapshot": "copy_db_cluster_snapshot",
+    "delete_snapshot": "delete_db_cluster_snapshot",
+    "describe_cluster": "describe_db_clusters",
+    "restore_cluster_from_snapshot": "restore_db_cluster_from_snapshot",
+    "delete_cluster": "delete_db_cluster",
+    "describe_instance": "describe_db_instances",
+    "list_cluster_instances": "describe_db_instances",
+    "create_instance": "create_db_instance",
+    "delete_instance": "delete_db_instance",
+}
+MUTATING = frozenset(
+    {
+        "copy_snapshot",
+        "delete_snapshot",
+        "restore_cluster_from_snapshot",
+        "delete_cluster",
+        "create_instance",
+        "delete_instance",
+    }
+)
+
+
+def aws_error(
+    code: str, message: str = "", *, action: str = "copy_snapshot", region: str = "eu-west-1", http_status: int = 400
+) -> RetryableError | TerminalError:
+    """The error RdsGateway raises when AWS answers `action` with error `code` (classified by aws/errors.py)."""
+    response = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": http_status},
+    }
+    operation = BOTO_OPERATION[action]
+    return classify(ClientError(response, operation), f"{operation} in {region}")
+
+
+def throttling(action: str, region: str = "eu-west-1") -> RetryableError:
+    error = aws_error("Throttling", "Rate exceeded", action=action, region=region)
+    assert isinstance(error, RetryableError)
+    return error
+
+
+@dataclass
+class Call:
+    """One gateway call as the operator made it."""
+
+    region: str
+    action: str
+    params: dict[str, Any]
+    error: str | None = None  # the reason of the error raised, if any
+
+    @property
+    def mutating(self) -> bool:
+        return self.action in MUTATING
+
+
+@dataclass
+class _Settling:
+    """A resource in a transitional status: `remaining` more observations see it unchanged, then `settle` runs."""
+
+    remaining: int
+    total: int
+    settle: Callable[[], None]
+
+
+class FakeCloud:
+    """All regions of one AWS account, sharing one call log."""
+
+    def __init__(self, ticks: int = 1, account_id: str = ACCOUNT_ID):
+        self.ticks = ticks
+        self.account_id = account_id
+        self.regions: dict[str, "FakeRds"] = {}
+        self.calls: list[Call] = []
+
+    def rds(self, region: str) -> "FakeRds":
+        if region not in self.regions:
+            self.regions[region] = FakeRds(region, cloud=self)
+        return self.regions[region]
+
+    def calls_to(self, action: str, region: str | None = None) -> list[Call]:
+        return [c for c in self.calls if c.action == action and (region is None or c.region == region)]
+
+    @property
+    def mutations(self) -> list[Call]:
+        """The calls that changed something (or tried to), in order."""
+        return [c for c in self.calls if c.mutating]
+
+
+class FakeRds:
+    """The RdsGateway of one region, in memory. Method signatures and return shapes follow aws/rds.py."""
+
+    def __init__(self, region: str, cloud: FakeCloud | None = None, ticks: int | None = None):
+        self.region = region
+        self.cloud = cloud or FakeCloud()
+        self.cloud.regions.setdefault(region, self)
+        # How many observations a new resource stays transitional; by kind ("copy", "cluster", "instance",
+        # "cluster-delete", "instance-delete", "final-snapshot"), falling back to the cloud's default.
+        self.ticks_by_kind: dict[str, int] = {}
+        self._default_ticks = ticks
+        # Only these KMS key ids (or ARNs) are usable in this region; None: every key is usable.
+        self.usable_kms_keys: set[str] | None = None
+        self.snapshots: dict[str, dict[str, Any]] = {}  # by lower-cased identifier (the ARN for shared ones)
+        self.clusters: dict[str, dict[str, Any]] = {}
+        self.instances: dict[str, dict[str, Any]] = {}
+        self._settling: dict[tuple[str, str], _Settling] = {}
+        self._queued_errors: list[tuple[str, RestoreError]] = []
+        self._writers: set[str] = set()  # instance identifiers that are their cluster's writer
+
+    # --- test set-up ---------------------------------------------------------------------------------------------
+
+    def fail(self, action: str, error: RestoreError, times: int = 1) -> None:
+        """Raise `error` from the next `times` calls of gateway method `action` ("*": whichever call comes next)."""
+        assert action == "*" or action in BOTO_OPERATION, f"no gateway method {action!r}"
+        self._queued_errors.extend([(action, error)] * times)
+
+    def ticks_for(self, kind: str) -> int:
+        if kind in self.ticks_by_kind:
+            return self.ticks_by_kind[kind]
+        return self._default_ticks if self._default_ticks is not None else self.cloud.ticks
+
+    def arn(self, kind: str, identifier: str, account_id: str | None = None) -> str:
+        return f"arn:aws:rds:{self.region}:{account_id or self.cloud.account_id}:{kind}:{identifier}"
+
+    def add_snapshot(
+        self,
+        identifier: str,
+        cluster: str = "prod",
+        *,
+        snapshot_type: str = "manual",
+        created: datetime | None = DEFAULT_CREATE_TIME,
+        status: str = "available",
+        encrypted: bool = False,
+        engine: str = "aurora-postgresql",
+        engine_version: str = "15.4",
+        tags: dict[str, str] | None = None,
+        shared_from: str | None = None,
+        settles_after: int | None = None,
+    ) -> dict[str, Any]:
+        """A snapshot that exists before the restore starts. `shared_from`: the account that shared it with us.
+
+        A snapshot created with a transitional status becomes available after `settles_after` observations
+        (default: never, so a test can hold it there).
+        """
+        identifier = identifier.lower()
+        arn = self.arn("cluster-snapshot", identifier, shared_from)
+        key = arn if shared_from else identifier
+        snapshot = {
+            "DBClusterSnapshotIdentifier": arn if shared_from else identifier,
+            "DBClusterSnapshotArn": arn,
+            "DBClusterIdentifier": cluster.lower(),
+            "SnapshotType": "shared" if shared_from else snapshot_type,
+            "Status": status,
+            "Engine": engine,
+            "EngineVersion": engine_version,
+            "StorageEncrypted": encrypted,
+            "PercentProgress": 100 if status == "available" else 0,
+            "TagList": as_tag_list(tags or {}),
+        }
+        if encrypted:
+            snapshot["KmsKeyId"] = f"arn:aws:kms:{self.region}:{self.cloud.account_id}:key/source-key"
+        if created is not None:
+            snapshot["SnapshotCreateTime"] = created
+        self.snapshots[key] = snapshot
+        if status != "available" and settles_after is not None:
+            self._settle_later("snapshot", key, settles_after, lambda: self._set(snapshot, "available"))
+        return copy.deepcopy(snapshot)
+
+    def add_cluster(
+        self,
+        identifier: str,
+        *,
+        instances: int = 0,
+        status: str = "available",
+        deletion_protection: bool = False,
+        tags: dict[str, str] | None = None,
+        engine: str = "aurora-postgresql",
+    ) -> dict[str, Any]:
+        """A cluster (with `instances` available instances) that exists before the restore starts."""
+        cluster = self._new_cluster(identifier.lower(), engine, "15.4", tags or {}, status)
+        cluster["DeletionProtection"] = deletion_protection
+        for number in range(1, instances + 1):
+            instance = self._new_instance(f"{identifier.lower()}-instance-{number}", cluster, "db.r6g.large", {})
+            instance["DBInstanceStatus"] = "available"
+        return copy.deepcopy(cluster)
+
+    # --- snapshots -----------------------------------------------------------------------------------------------
+
+    def describe_snapshot(self, identifier: str) -> dict[str, Any] | None:
+        self._enter("describe_snapshot", identifier=identifier)
+        key = self._snapshot_key(identifier)
+        return self._observe("snapshot", key, self.snapshots) if key else None
+
+    def list_cluster_snapshots(self, cluster_identifier: str, snapshot_type: str) -> list[dict[str, Any]]:
+        """Without SnapshotType AWS returns automated and manual; shared ones only when asked for."""
+        self._enter("list_cluster_snapshots", cluster_identifier=cluster_identifier, snapshot_type=snapshot_type)
+        types = {"automated", "manual", "shared"} if snapshot_type == "any" else {snapshot_type}
+        keys = [
+            key
+            for key, snapshot in self.snapshots.items()
+            if snapshot["DBClusterIdentifier"] == cluster_identifier.lower() and snapshot["SnapshotType"] in types
+        ]
+        found = [self._observe("snapshot", key, self.snapshots) for key in keys]
+        return [snapshot for snapshot in found if snapshot is not None]
+
+    def copy_snapshot(
+        self,
+        source_arn: str,
+        source_region: str,
+        identifier: str,
+        kms_key_id: str | None,
+        copy_tags: bool,
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        action = "copy_snapshot"
+        self._enter(
+            action,
+            source_arn=source_arn,
+            source_region=source_region,
+            identifier=identifier,
+            kms_key_id=kms_key_id,
+            copy_tags=copy_tags,
+            tags=dict(tags),
+        )
+        origin = self.cloud.regions.get(source_region)
+        key = origin._snapshot_key(source_arn) if origin else None
+        if key is None:
+            raise self._refuse(action, "DBClusterSnapshotNotFoundFault", f"DBClusterSnapshot {source_arn} not found.")
+        source = origin.snapshots[key]
+        if source["Status"] != "available":
+            raise self._refuse(
+                action, "InvalidDBClusterSnapshotStateFault", "The source snapshot must be in the available state."
+            )
+        if identifier.lower() in self.snapshots:
+            raise self._refuse(
+                action, "DBClusterSnapshotAlreadyExistsFault", f"Cannot create the snapshot {identifier}: it exists."
+            )
+        if source["StorageEncrypted"] and source_region != self.region and not kms_key_id:
+            raise self._refuse(
+                action,
+                "InvalidParameterValue",
+                "KmsKeyId is required when copying an encrypted snapshot to another region.",
+            )
+        self._check_kms_key(action, kms_key_id)
+        copied_tags = {**(tags_of(source) if copy_tags else {}), **tags}
+        identifier = identifier.lower()
+        snapshot = {
+            **copy.deepcopy(source),
+            "DBClusterSnapshotIdentifier": identifier,
+            "DBClusterSnapshotArn": self.arn("cluster-snapshot", identifier),
+            "SnapshotType": "manual",
+            "Status": "copying",
+            "PercentProgress": 0,
+            "SnapshotCreateTime": source.get("SnapshotCreateTime"),
+            "SourceDBClusterSnapshotArn": source["DBClusterSnapshotArn"],
+            "StorageEncrypted": bool(source["StorageEncrypted"] or kms_key_id),
+            "TagList": as_tag_list(copied_tags),
+        }
+        if kms_key_id:
+            snapshot["KmsKeyId"] = kms_key_id
+        self.snapshots[identifier] = snapshot
+        self._settle_later("snapshot", identifier, self.ticks_for("copy"), lambda: self._set(snapshot, "available"))
+        return copy.deepcopy(snapshot)
+
+    def delete_snapshot(self, identifier: str) -> None:
+        """A missing snapshot is fine (the gateway swallows DBClusterSnapshotNotFoundFault); a creating one is not.
+
+        AWS deletes a snapshot only when it is available, or cancels the copy when it is still copying.
+        """
+        action = "delete_snapshot"
+        self._enter(action, identifier=identifier)
+        key = self._snapshot_key(identifier)
+        if key is None:
+            return
+        if self.snapshots[key]["Status"] not in ("available", "copying"):
+            raise self._refuse(
+                action, "InvalidDBClusterSnapshotStateFault", f"Snapshot {identifier} is not in the available state."
+            )
+        del self.snapshots[key]
+        self._settling.pop(("snapshot", key), None)
+
+    # --- clusters ------------------------------------------------------------------------------------------------
+
+    def describe_cluster(self, identifier: str) -> dict[str, Any] | None:
+        self._enter("describe_cluster", identifier=identifier)
+        return self._observe("cluster", identifier.lower(), self.clusters)
+
+    def restore_cluster_from_snapshot(self, **params) -> dict[str, Any]:
+        action = "restore_cluster_from_snapshot"
+        self._enter(action, **params)
+        missing = {"DBClusterIdentifier", "SnapshotIdentifier", "Engine"} - params.keys()
+        if missing:
+            raise self._refuse(action, "MissingParameter", f"missing {sorted(missing)}")
+        identifier = params["DBClusterIdentifier"].lower()
+        if identifier in self.clusters:
+            raise self._refuse(action, "DBClusterAlreadyExistsFault", "DB Cluster already exists")
+        key = self._snapshot_key(params["SnapshotIdentifier"])
+        if key is None:
+            raise self._refuse(
+                action, "DBClusterSnapshotNotFoundFault", f"DBClusterSnapshot {params['SnapshotIdentifier']} not found."
+            )
+        snapshot = self.snapshots[key]
+        if snapshot["Status"] != "available":
+            raise self._refuse(action, "InvalidDBClusterSnapshotStateFault", "Snapshot is not available.")
+        if params["Engine"] != snapshot["Engine"]:
+            raise self._refuse(action, "InvalidParameterCombination", "The engine does not match the snapshot's.")
+        self._check_kms_key(action, params.get("KmsKeyId"))
+        cluster = self._new_cluster(
+            identifier,
+            params["Engine"],
+            params.get("EngineVersion", snapshot["EngineVersion"]),
+            self._request_tags(params),
+            "creating",
+        )
+        cluster.update(
+            StorageEncrypted=snapshot["StorageEncrypted"],
+            DeletionProtection=params.get("DeletionProtection", False),
+            CopyTagsToSnapshot=params.get("CopyTagsToSnapshot", False),
+            Port=params.get("Port", cluster["Port"]),
+        )
+        self._settle_later("cluster", identifier, self.ticks_for("cluster"), lambda: self._set(cluster, "available"))
+        return self._view(cluster)
+
+    def delete_cluster(self, identifier: str, final_snapshot_identifier: str | None) -> None:
+        action = "delete_cluster"
+        self._enter(action, identifier=identifier, final_snapshot_identifier=final_snapshot_identifier)
+        key = identifier.lower()
+        cluster = self.clusters.get(key)
+        if cluster is None:
+            return
+        if cluster["DeletionProtection"]:
+            raise self._refuse(
+                action,
+                "InvalidParameterCombination",
+                "Cannot delete protected Cluster, please disable deletion protection and try again.",
+            )
+        if cluster["Status"] != "available":
+            raise self._refuse(action, "InvalidDBClusterStateFault", f"DB cluster is in state {cluster['Status']}")
+        if any(i["DBInstanceStatus"] != "deleting" for i in self._instances_of(key)):
+            raise self._refuse(
+                action,
+                "InvalidDBClusterStateFault",
+                "Cluster cannot be deleted, it still contains DB instances in non-deleting state.",
+            )
+        if final_snapshot_identifier:
+            final = final_snapshot_identifier.lower()
+            if final in self.snapshots:
+                raise self._refuse(
+                    action, "DBClusterSnapshotAlreadyExistsFault", f"Cannot create the snapshot {final}: it exists."
+                )
+            self.add_snapshot(
+                final,
+                key,
+                status="creating",
+                engine=cluster["Engine"],
+                engine_version=cluster["EngineVersion"],
+                encrypted=cluster["StorageEncrypted"],
+                tags=tags_of(cluster) if cluster.get("CopyTagsToSnapshot") else {},
+                settles_after=self.ticks_for("final-snapshot"),
+            )
+        cluster["Status"] = "deleting"
+        self._settle_later("cluster", key, self.ticks_for("cluster-delete"), lambda: self._forget_cluster(key))
+
+    # --- instances -----------------------------------------------------------------------------------------------
+
+    def describe_instance(self, identifier: str) -> dict[str, Any] | None:
+        self._enter("describe_instance", identifier=identifier)
+        return self._observe("instance", identifier.lower(), self.instances)
+
+    def list_cluster_instances(self, cluster_identifier: str) -> list[dict[str, Any]]:
+        self._enter("list_cluster_instances", cluster_identifier=cluster_identifier)
+        keys = [i["DBInstanceIdentifier"] for i in self._instances_of(cluster_identifier.lower())]
+        found = [self._observe("instance", key, self.instances) for key in keys]
+        return [instance for instance in found if instance is not None]
+
+    def create_instance(self, **params) -> dict[str, Any]:
+        action = "create_instance"
+        self._enter(action, **params)
+        missing = {"DBInstanceIdentifier", "DBClusterIdentifier", "Engine", "DBInstanceClass"} - params.keys()
+        if missing:
+            raise self._refuse(action, "MissingParameter", f"missing {sorted(missing)}")
+        identifier = params["DBInstanceIdentifier"].lower()
+        if identifier in self.instances:
+            raise self._refuse(action, "DBInstanceAlreadyExists", "DB instance already exists")
+        cluster = self.clusters.get(params["DBClusterIdentifier"].lower())
+        if cluster is None:
+            missing_cluster = params["DBClusterIdentifier"]
+            raise self._refuse(action, "DBClusterNotFoundFault", f"DBCluster {missing_cluster} not found.")
+        if params["Engine"] != cluster["Engine"]:
+            raise self._refuse(action, "InvalidParameterCombination", "The engine does not match the cluster's.")
+        instance = self._new_instance(identifier, cluster, params["DBInstanceClass"], self._request_tags(params))
+        instance["PromotionTier"] = params.get("PromotionTier", 1)
+        settle = lambda: self._set(instance, "available", "DBInstanceStatus")  # noqa: E731
+        self._settle_later("instance", identifier, self.ticks_for("instance"), settle)
+        return copy.deepcopy(instance)
+
+    def delete_instance(self, identifier: str) -> None:
+        action = "delete_instance"
+        self._enter(action, identifier=identifier)
+        key = identifier.lower()
+        instance = self.instances.get(key)
+        if instance is None:
+            return
+        if instance["DBInstanceStatus"] == "deleting":
+            raise self._refuse(action, "InvalidDBInstanceState", "Instance is already being deleted.")
+        instance["DBInstanceStatus"] = "deleting"
+        self._settle_later("instance", key, self.ticks_for("instance-delete"), lambda: self._forget_instance(key))
+
+    # --- internals -----------------------------------------------------------------------------------------------
+
+    def _enter(self, action: str, **params) -> None:
+        """Log the call, then raise the first error queued for it."""
+        call = Call(self.region, action, copy.deepcopy(params))
+        self.cloud.calls.append(call)
+        for position, (queued_action, error) in enumerate(self._queued_errors):
+            if queued_action in (action, "*"):
+                del self._queued_errors[position]
+                call.error = error.reason
+                raise error
+
+    def _refuse(self, action: str, code: str, message: str) -> RetryableError | TerminalError:
+        error = aws_error(code, message, action=action, region=self.region)
+        self.cloud.calls[-1].error = error.reason
+        return error
+
+    def _check_kms_key(self, action: str, kms_key_id: str | None) -> None:
+        if kms_key_id and self.usable_kms_keys is not None and kms_key_id not in self.usable_kms_keys:
+            raise self._refuse(
+                action,
+                "KMSKeyNotAccessibleFault",
+                f"The specified KMS key [{kms_key_id}] does not exist or is disabled.",
+            )
+
+    @staticmethod
+    def _request_tags(params: dict[str, Any]) -> dict[str, str]:
+        """The Tags parameter of a create call (a TagList, like a described resource's)."""
+        return {tag["Key"]: tag["Value"] for tag in params.get("Tags") or []}
+
+    def _snapshot_key(self, identifier_or_arn: str) -> str | None:
+        if identifier_or_arn in self.snapshots:  # shared snapshots are known by ARN only
+            return identifier_or_arn
+        lowered = identifier_or_arn.lower()
+        if lowered in self.snapshots:
+            return lowered
+        for key, snapshot in self.snapshots.items():
+            if snapshot["DBClusterSnapshotArn"] == identifier_or_arn:
+                return key
+        return None
+
+    def _settle_later(self, kind: str, key: str, ticks: int, settle: Callable[[], None]) -> None:
+        self._settling[(kind, key)] = _Settling(remaining=ticks, total=ticks, settle=settle)
+
+    def _observe(self, kind: str, key: str, table: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+        """One look at a resource: it settles once its transitional looks are used up."""
+        settling = self._settling.get((kind, key))
+        if settling is not None:
+            if settling.remaining <= 0:
+                del self._settling[(kind, key)]
+                settling.settle()
+            else:
+                settling.remaining -= 1
+                resource = table.get(key)
+                if resource is not None and "PercentProgress" in resource:
+                    done = settling.total - settling.remaining
+                    resource["PercentProgress"] = int(100 * done / (settling.total + 1))
+        resource = table.get(key)
+        if resource is None:
+            return None
+        return self._view(resource) if kind == "cluster" else copy.deepcopy(resource)
+
+    def _set(self, resource: dict[str, Any], status: str, key: str = "Status") -> None:
+        resource[key] = status
+        if "PercentProgress" in resource:
+            resource["PercentProgress"] = 100
+
+    def _new_cluster(
+        self, identifier: str, engine: str, engine_version: str, tags: dict[str, str], status: str
+    ) -> dict[str, Any]:
+        cluster = {
+            "DBClusterIdentifier": identifier,
+            "DBClusterArn": self.arn("cluster", identifier),
+            "Status": status,
+            "Engine": engine,
+            "EngineVersion": engine_version,
+            "Endpoint": f"{identifier}.cluster-c0ffee.{self.region}.rds.amazonaws.com",
+            "ReaderEndpoint": f"{identifier}.cluster-ro-c0ffee.{self.region}.rds.amazonaws.com",
+            "Port": 5432 if "postgres" in engine else 3306,
+            "StorageEncrypted": False,
+            "DeletionProtection": False,
+            "TagList": as_tag_list(tags),
+        }
+        self.clusters[identifier] = cluster
+        return cluster
+
+    def _new_instance(
+        self, identifier: str, cluster: dict[str, Any], instance_class: str, tags: dict[str, str]
+    ) -> dict[str, Any]:
+        members = self._instances_of(cluster["DBClusterIdentifier"])
+        instance = {
+            "DBInstanceIdentifier": identifier,
+            "DBInstanceArn": self.arn("db", identifier),
+            "DBClusterIdentifier": cluster["DBClusterIdentifier"],
+            "DBInstanceClass": instance_class,
+            "DBInstanceStatus": "creating",
+            "Engine": cluster["Engine"],
+            "TagList": as_tag_list(tags),
+        }
+        if not members:  # the first instance of an Aurora cluster becomes its writer
+            self._writers.add(identifier)
+        self.instances[identifier] = instance
+        return instance
+
+    def _instances_of(self, cluster_identifier: str) -> list[dict[str, Any]]:
+        # dicts keep insertion order: instances come back in the order they were created
+        return [i for i in self.instances.values() if i["DBClusterIdentifier"] == cluster_identifier]
+
+    def _view(self, cluster: dict[str, Any]) -> dict[str, Any]:
+        view = copy.deepcopy(cluster)
+        view["DBClusterMembers"] = [
+            {
+                "DBInstanceIdentifier": i["DBInstanceIdentifier"],
+                "IsClusterWriter": i["DBInstanceIdentifier"] in self._writers,
+                "PromotionTier": i.get("PromotionTier", 1),
+            }
+            for i in self._instances_of(cluster["DBClusterIdentifier"])
+        ]
+        return view
+
+    def _forget_cluster(self, key: str) -> None:
+        self.clusters.pop(key, None)
+
+    def _forget_instance(self, key: str) -> None:
+        self.instances.pop(key, None)
+        self._writers.discard(key)
+
+
+class FakeLock:
+    """RestoreContext.target_lock over a shared dict {target: holder}, as the per-target Lease behaves."""
+
+    def __init__(self, holders: dict[str, str], target: str, holder: str):
+        self.holders = holders
+        self.target = target
+        self.holder = holder
+
+    def acquire(self) -> str | None:
+        current = self.holders.setdefault(self.target, self.holder)
+        return None if current == self.holder else current
+
+    def release(self) -> None:
+        if self.holders.get(self.target) == self.holder:
+            del self.holders[self.target]

@@ -1,0 +1,153 @@
+"""The fake refuses what AWS refuses, with the errors RdsGateway would raise; the machine tests rely on that."""
+
+import pytest
+
+from aurora_restore.errors import RetryableError, TerminalError
+
+from .fake_rds import FakeCloud, FakeLock, aws_error, throttling
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def rds():
+    return FakeCloud(ticks=1).rds(REGION)
+
+
+def restore_params(**changes):
+    return {"DBClusterIdentifier": "staging", "SnapshotIdentifier": "snap", "Engine": "aurora-postgresql", **changes}
+
+
+def test_errors_are_classified_like_the_gateway_does():
+    busy = aws_error("InvalidDBClusterStateFault", "busy", action="delete_cluster")
+    assert isinstance(busy, RetryableError) and busy.reason == "AwsResourceBusy"
+    assert isinstance(throttling("describe_cluster"), RetryableError)
+    kms = aws_error("KMSKeyNotAccessibleFault", "no key")
+    assert isinstance(kms, TerminalError) and kms.reason == "KMSKeyNotAccessibleFault"
+    assert kms.message == "copy_db_cluster_snapshot in eu-west-1 refused by AWS: KMSKeyNotAccessibleFault: no key"
+
+
+def test_resources_settle_after_the_configured_number_of_looks(rds):
+    rds.add_snapshot("snap")
+    assert rds.restore_cluster_from_snapshot(**restore_params())["Status"] == "creating"
+    assert rds.describe_cluster("staging")["Status"] == "creating"
+    assert rds.describe_cluster("staging")["Status"] == "available"
+
+
+def test_identifiers_are_case_insensitive_and_stored_in_lower_case(rds):
+    rds.add_snapshot("Snap")
+    params = restore_params(DBClusterIdentifier="Staging", SnapshotIdentifier="SNAP")
+    cluster = rds.restore_cluster_from_snapshot(**params)
+    assert cluster["DBClusterIdentifier"] == "staging"
+    assert rds.describe_cluster("STAGING")["DBClusterIdentifier"] == "staging"
+
+
+def test_describe_snapshot_by_identifier_or_arn_and_none_when_missing(rds):
+    arn = rds.add_snapshot("snap")["DBClusterSnapshotArn"]
+    assert rds.describe_snapshot(arn)["DBClusterSnapshotIdentifier"] == "snap"
+    assert rds.describe_snapshot("snap")["DBClusterSnapshotArn"] == arn
+    assert rds.describe_snapshot("other") is None
+
+
+def test_list_cluster_snapshots_follows_snapshot_type(rds):
+    rds.add_snapshot("manual")
+    rds.add_snapshot("rds:auto", snapshot_type="automated")
+    rds.add_snapshot("shared", shared_from="210987654321")
+    rds.add_snapshot("elsewhere", "other-cluster")
+
+    def names(kind):
+        found = rds.list_cluster_snapshots("prod", kind)
+        return sorted(s["DBClusterSnapshotIdentifier"].rsplit(":", 1)[-1] for s in found)
+
+    assert names("manual") == ["manual"]
+    assert names("automated") == ["auto"]
+    assert names("shared") == ["shared"]
+    assert names("any") == ["auto", "manual", "shared"]
+
+
+def test_restore_onto_an_existing_identifier_is_refused(rds):
+    rds.add_snapshot("snap")
+    rds.add_cluster("staging")
+    with pytest.raises(TerminalError) as caught:
+        rds.restore_cluster_from_snapshot(**restore_params())
+    assert caught.value.reason == "DBClusterAlreadyExistsFault"
+
+
+def test_deleting_a_cluster_with_live_instances_is_refused_as_busy(rds):
+    rds.add_cluster("staging", instances=1)
+    with pytest.raises(RetryableError) as caught:
+        rds.delete_cluster("staging", None)
+    assert caught.value.reason == "AwsResourceBusy"
+    assert "non-deleting state" in caught.value.message
+    rds.delete_instance("staging-instance-1")
+    rds.delete_cluster("staging", "final")  # deleting instances no longer block
+    assert rds.describe_cluster("staging")["Status"] == "deleting"
+    assert rds.snapshots["final"]["DBClusterIdentifier"] == "staging"
+
+
+def test_deleting_a_protected_cluster_is_refused(rds):
+    rds.add_cluster("staging", deletion_protection=True)
+    with pytest.raises(TerminalError) as caught:
+        rds.delete_cluster("staging", None)
+    assert caught.value.reason == "InvalidParameterCombination"
+
+
+def test_deleting_what_is_not_there_is_fine(rds):
+    rds.delete_cluster("nothing", None)
+    rds.delete_instance("nothing")
+    rds.delete_snapshot("nothing")
+
+
+def test_the_first_instance_is_the_writer(rds):
+    rds.add_cluster("staging")
+    for number in (1, 2):
+        rds.create_instance(
+            DBInstanceIdentifier=f"i{number}", DBClusterIdentifier="staging", Engine="aurora-postgresql",
+            DBInstanceClass="db.r6g.large",
+        )
+    members = rds.describe_cluster("staging")["DBClusterMembers"]
+    assert [(m["DBInstanceIdentifier"], m["IsClusterWriter"]) for m in members] == [("i1", True), ("i2", False)]
+
+
+def test_cross_region_copy_of_an_encrypted_snapshot_needs_a_usable_key():
+    cloud = FakeCloud()
+    source, target = cloud.rds("eu-west-1"), cloud.rds("us-east-1")
+    arn = source.add_snapshot("snap", encrypted=True)["DBClusterSnapshotArn"]
+    args = {"source_arn": arn, "source_region": "eu-west-1", "identifier": "copy", "copy_tags": True, "tags": {}}
+    with pytest.raises(TerminalError):
+        target.copy_snapshot(kms_key_id=None, **args)
+    target.usable_kms_keys = {"good"}
+    with pytest.raises(TerminalError) as caught:
+        target.copy_snapshot(kms_key_id="bad", **args)
+    assert caught.value.reason == "KMSKeyNotAccessibleFault"
+    copy = target.copy_snapshot(kms_key_id="good", **args)
+    assert (copy["Status"], copy["KmsKeyId"]) == ("copying", "good")
+    with pytest.raises(TerminalError) as caught:
+        target.copy_snapshot(kms_key_id="good", **args)
+    assert caught.value.reason == "DBClusterSnapshotAlreadyExistsFault"
+
+
+def test_a_snapshot_being_created_cannot_be_deleted(rds):
+    rds.add_snapshot("snap", status="creating")
+    with pytest.raises(RetryableError):
+        rds.delete_snapshot("snap")
+
+
+def test_queued_errors_are_raised_once_each_in_order_and_logged(rds):
+    rds.fail("describe_cluster", throttling("describe_cluster"), times=2)
+    for _ in range(2):
+        with pytest.raises(RetryableError):
+            rds.describe_cluster("x")
+    assert rds.describe_cluster("x") is None
+    assert [c.error for c in rds.cloud.calls] == ["AwsThrottling", "AwsThrottling", None]
+
+
+def test_fake_lock_is_shared_per_target():
+    holders = {}
+    mine, theirs = FakeLock(holders, "eu-west-1/t", "a/one"), FakeLock(holders, "eu-west-1/t", "a/two")
+    assert mine.acquire() is None and mine.acquire() is None
+    assert theirs.acquire() == "a/one"
+    theirs.release()
+    assert holders == {"eu-west-1/t": "a/one"}
+    mine.release()
+    assert theirs.acquire() is None
