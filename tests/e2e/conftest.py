@@ -13,7 +13,8 @@ from kubernetes import client, config
 from aurora_restore.api import GROUP, PLURAL, VERSION
 from aurora_restore.dev.controlplane import ControlPlane, find_binaries
 from aurora_restore.dev.crds import install_crds
-from aurora_restore.dev.environment import aws_environment, start_simulator
+from aurora_restore.dev.environment import aws_environment
+from aurora_restore.dev.simulator import SimulatorClient, SimulatorProcess
 from aurora_restore.dev.operator_process import OperatorProcess
 
 SIMULATED_RDS_DELAY_SECONDS = 1.0
@@ -35,12 +36,15 @@ def api_client(control_plane):
 
 
 @pytest.fixture(scope="session")
-def simulator_url(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("simulator")
-    process, url = start_simulator(directory, SIMULATED_RDS_DELAY_SECONDS, detached=False)
-    yield url
-    process.terminate()
-    process.wait(10)
+def simulator_process(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("simulator") / "simulator.log"
+    with SimulatorProcess(delay=SIMULATED_RDS_DELAY_SECONDS, log_path=log_path) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def simulator_url(simulator_process):
+    return simulator_process.url
 
 
 @pytest.fixture(scope="session")
@@ -101,9 +105,7 @@ def uniq() -> str:
 @pytest.fixture
 def simulator(simulator_url):
     """The simulator's control API; faults and page size are reset after each test."""
-    from restores import Simulator
-
-    sim = Simulator(simulator_url)
+    sim = SimulatorClient(simulator_url)
     yield sim
     sim.clear_faults()
     sim.set_page_size(None)

@@ -128,7 +128,7 @@ def test_latest_picks_the_newest_matching_snapshot_across_pages(api_client, aws,
         f"nightly-{uniq}-untagged": now - timedelta(hours=2),  # newer, lacks the tag
     }
     for name, when in created.items():
-        simulator.backdate_snapshot("us-east-1", name, when)
+        simulator.set_snapshot_create_time(name, when, region="us-east-1")
         if name.startswith("nightly") and "untagged" not in name:
             arn = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=name)["DBClusterSnapshots"][0][
                 "DBClusterSnapshotArn"
@@ -316,9 +316,9 @@ def test_throttling_and_server_errors_are_retried(api_client, aws, operator, nam
     make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
     simulator.clear_calls()
     # More throttles in a row than botocore retries, so the operator's own backoff must carry the restore.
-    simulator.inject_fault(service="rds", action="DescribeDBClusters", error="Throttling", count=6)
-    simulator.inject_fault(service="rds", action="RestoreDBClusterFromSnapshot", error="InternalFailure", count=5)
-    simulator.inject_fault(service="rds", action="*", error="Throttling", rate=0.2)
+    simulator.add_fault(service="rds", action="DescribeDBClusters", error="Throttling", count=6)
+    simulator.add_fault(service="rds", action="RestoreDBClusterFromSnapshot", error="InternalFailure", count=5)
+    simulator.add_fault(service="rds", action="*", error="Throttling", rate=0.2)
 
     create_restore(
         api_client,

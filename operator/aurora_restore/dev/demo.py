@@ -37,7 +37,7 @@ def run_demo(directory: Path, aws_delay: float, example: Path = EXAMPLE, progres
     while time.monotonic() < deadline:
         status = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name).get("status") or {}
         line = f"  {status.get('phase', '-'):<18} {status.get('message', '')}"
-        if line != seen:
+        if status and line != seen:
             progress(line)
             seen = line
         if status.get("phase") in TERMINAL_PHASES:

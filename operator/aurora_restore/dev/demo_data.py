@@ -7,12 +7,12 @@ What `dev seed` creates (idempotently), in the AWS simulator:
   us-west-2  KMS key alias/stage-rds (for the cross-region copy of examples/orders-stage.yaml)
 """
 
-import json
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import boto3
+
+from .simulator import SimulatorClient
 
 SOURCE_REGION = "us-east-1"
 TARGET_REGION = "us-west-2"
@@ -39,18 +39,6 @@ def wait_for(describe, what: str, timeout: float = 300) -> None:
             return
         time.sleep(0.5)
     raise TimeoutError(f"{what} not available after {timeout}s")
-
-
-def backdate_snapshot(simulator_url: str, region: str, identifier: str, created: datetime) -> None:
-    """Give a snapshot a past SnapshotCreateTime through the simulator's control API."""
-    body = json.dumps({"region": region, "identifier": identifier, "time": created.isoformat()}).encode()
-    request = urllib.request.Request(
-        f"{simulator_url}/_sim/rds/snapshot-create-time",
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request, timeout=10).read()
 
 
 def seed(session: boto3.session.Session, simulator_url: str, progress=print) -> None:
@@ -99,5 +87,5 @@ def seed(session: boto3.session.Session, simulator_url: str, progress=print) -> 
             ],
             f"snapshot {name}",
         )
-        backdate_snapshot(simulator_url, SOURCE_REGION, name, now - age)
+        SimulatorClient(simulator_url).set_snapshot_create_time(name, now - age, region=SOURCE_REGION)
     progress(f"seeded {SOURCE_CLUSTER} with {len(ages)} snapshots in {SOURCE_REGION}")

@@ -10,10 +10,7 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -22,7 +19,8 @@ from kubernetes import client, config
 from .controlplane import ControlPlane, cached_binaries_dir, find_binaries, stop_from_state
 from .crds import install_crds
 from .demo_data import seed as seed_demo_data
-from .operator_process import OperatorProcess, free_port
+from .operator_process import OperatorProcess
+from .simulator import SimulatorProcess
 
 STATE_FILE = "dev.json"
 DEFAULT_REGION = "us-east-1"
@@ -49,33 +47,6 @@ def _alive(pid: int | None) -> bool:
 def _read_state(directory: Path) -> dict:
     path = directory / STATE_FILE
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def start_simulator(directory: Path, delay: float, detached: bool) -> tuple[subprocess.Popen, str]:
-    """Start the AWS simulator on a free loopback port; return the process and its base URL once healthy."""
-    port = free_port()
-    log = (directory / "simulator.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aurora_restore.dev.simulator", "--host", "127.0.0.1", "--port", str(port),
-         "--delay", str(delay)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=detached,
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DevEnvironmentError(f"the AWS simulator exited; see {directory / 'simulator.log'}")
-        try:
-            with urllib.request.urlopen(f"{url}/_sim/health", timeout=2):
-                return process, url
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise DevEnvironmentError(f"the AWS simulator did not answer in 60s; see {directory / 'simulator.log'}")
 
 
 def aws_environment(simulator_url: str) -> dict[str, str]:
@@ -110,7 +81,8 @@ def up(directory: Path, aws_delay: float, progress=print) -> dict[str, str]:
     control_plane = ControlPlane(directory / "controlplane", binaries, stop_at_exit=False).start()
     try:
         progress(f"starting the AWS simulator (RDS operations take {aws_delay:g}s)")
-        simulator, simulator_url = start_simulator(directory, aws_delay, detached=True)
+        simulator = SimulatorProcess(delay=aws_delay, log_path=directory / "simulator.log", detached=True).start()
+        simulator_url = simulator.url
         kubeconfig = directory / "kubeconfig"
         shutil.copyfile(control_plane.kubeconfig_path, kubeconfig)
         api_client = config.new_client_from_config(str(kubeconfig))

@@ -24,12 +24,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--delay",
         type=float,
+        metavar="SECONDS",
         default=0.0,
         help="seconds each RDS transition takes; 0 = at once, like moto (default: %(default)s)",
     )
     parser.add_argument(
         "--page-size",
         type=int,
+        metavar="N",
         default=None,
         help="at most this many items per page of the RDS describe calls (default: AWS's limits)",
     )

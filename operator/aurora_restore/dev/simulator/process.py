@@ -39,12 +39,14 @@ class SimulatorProcess:
         page_size: int | None = None,
         host: str = "127.0.0.1",
         start_timeout: float = 30.0,
+        detached: bool = False,
     ) -> None:
         self.port = port
         self.delay = delay
         self.page_size = page_size
         self.host = host
         self.start_timeout = start_timeout
+        self.detached = detached  # in its own session: outlives the command that started it (`dev up`)
         self.log_path = Path(log_path) if log_path is not None else None
         self.url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -87,6 +89,7 @@ class SimulatorProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=_child_environment(),
+                start_new_session=self.detached,
             )
         try:
             self.url = self._wait_for_ready_line()

@@ -238,18 +238,18 @@ class RdsLifecycle:
         finally:
             backend.databases.update(leaving_members)
 
-        remove_backups = None
-        if request.params.get("DeleteAutomatedBackups") is not False:
+        keep_backups = request.params.get("DeleteAutomatedBackups") is False
 
-            def remove_backups() -> None:
+        def remove_automated_backups() -> None:
+            if not keep_backups:
                 automated_backups.remove(backend, cluster.db_cluster_identifier)
 
         final_snapshot = request.params.get("FinalDBSnapshotIdentifier")
         phases = ("backing-up", "deleting") if final_snapshot else ("deleting",)
-        if self.start(cluster, phases, None, on_removed=remove_backups):
+        if self.start(cluster, phases, None, on_removed=remove_automated_backups):
             backend.clusters[identifier] = cluster
-        elif remove_backups is not None:
-            remove_backups()
+        else:
+            remove_automated_backups()
         return result
 
     # -- actions that need an available object -----------------------------------------------
