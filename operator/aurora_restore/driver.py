@@ -21,8 +21,10 @@ from .aws.rds import RdsGateway
 from .k8s.events import EventRecorder
 from .k8s.leases import TargetLease
 from .k8s.resources import AuroraRestores
-from .machine import accept, apply_outcome, clean_up_after_failure, run_step
+from .errors import RetryableError, TerminalError
+from .machine import accept, apply_outcome, clean_up_after_failure, copy_cleanup_pending, run_step
 from .settings import Settings
+from .steps.cleanup import delete_copied_snapshot
 from .steps.context import RestoreContext
 from .steps.outcomes import Advance, Fail, Outcome, Wait
 
@@ -98,9 +100,10 @@ def step_once(
         ctx = build_context(runtime, obj, spec, status, now)
 
     if status.phase is not None and status.phase.is_terminal:
-        if ctx is not None:
-            ctx.target_lock.release()
-        return None, 0
+        if ctx is None:
+            return None, 0
+        ctx.target_lock.release()
+        return _finish_cleanup_after_failure(runtime, obj, ctx, logger, errors_in_a_row)
     if status.phase is None:
         new_status = accept(status, now, generation)
         _persist(runtime, obj, status, new_status, logger, "Accepted", "restore accepted")
@@ -116,9 +119,10 @@ def step_once(
     _persist(runtime, obj, status, new_status, logger, reason, new_status.message or "")
 
     if new_status.phase.is_terminal:
-        if ctx is not None:
-            ctx.target_lock.release()
-        return None, 0
+        if ctx is None:
+            return None, 0
+        ctx.target_lock.release()
+        return (0, 0) if copy_cleanup_pending(new_status, spec) else (None, 0)
     if isinstance(outcome, Advance):
         return 0, 0
     assert isinstance(outcome, Wait)
@@ -126,6 +130,29 @@ def step_once(
         errors_in_a_row += 1
         return _backoff(settings, errors_in_a_row), errors_in_a_row
     return (outcome.delay if outcome.delay is not None else settings.poll_interval_seconds), 0
+
+
+def _finish_cleanup_after_failure(
+    runtime: Runtime, obj: dict[str, Any], ctx: RestoreContext, logger: logging.Logger, errors_in_a_row: int
+) -> tuple[float | None, int]:
+    """A failed restore whose copy AWS would not delete yet (still copying): try again, with backoff."""
+    if not copy_cleanup_pending(ctx.status, ctx.spec):
+        return None, 0
+    try:
+        updates = delete_copied_snapshot(ctx)
+    except RetryableError as error:
+        logger.info("copied snapshot not deleted yet: %s", error.message)
+        return _backoff(runtime.settings, errors_in_a_row + 1), errors_in_a_row + 1
+    except TerminalError as error:
+        logger.warning("giving up on deleting copied snapshot: %s", error.message)
+        return None, 0
+    metadata = obj["metadata"]
+    new_status = ctx.status.model_copy(update=updates)
+    runtime.restores.patch_status(
+        metadata["namespace"], metadata["name"], new_status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    )
+    logger.info("copied snapshot %s deleted after the failure", ctx.status.copied_snapshot.identifier)
+    return None, 0
 
 
 def build_context(

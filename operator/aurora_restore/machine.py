@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from .api.duration import parse_duration
-from .api.models import AuroraRestoreStatus, Failure, HistoryEntry
+from .api.models import AuroraRestoreSpec, AuroraRestoreStatus, Failure, HistoryEntry
 from .api.phase import Phase
 from .errors import RetryableError, TerminalError
 from .k8s.conditions import conditions_for
@@ -62,11 +62,37 @@ def run_step(ctx: RestoreContext) -> Outcome:
 
 
 def clean_up_after_failure(ctx: RestoreContext) -> dict:
-    """Best effort on the way to Failed: remove the copied snapshot. Leaves the cluster for inspection."""
+    """Best effort on the way to Failed: remove the copied snapshot. Leaves the cluster for inspection.
+
+    AWS refuses to delete a copy still in progress; copy_cleanup_pending() then keeps the restore's daemon
+    retrying until the copy is gone, across restarts too.
+    """
     try:
         return delete_copied_snapshot(ctx)
     except (RetryableError, TerminalError):
         return {}
+
+
+def copy_cleanup_pending(status: AuroraRestoreStatus, spec: AuroraRestoreSpec) -> bool:
+    """A failed restore still owes the deletion of its copied snapshot."""
+    copied = status.copied_snapshot
+    return (
+        status.phase == Phase.FAILED
+        and copied is not None
+        and not copied.deleted
+        and spec.copy_.delete_after_restore
+    )
+
+
+def has_work(status: dict, spec: dict) -> bool:
+    """Whether a restore (as raw dicts, from kopf's filter) still needs its daemon."""
+    parsed = AuroraRestoreStatus.model_validate(status or {})
+    if parsed.phase is None or not parsed.phase.is_terminal:
+        return True
+    try:
+        return copy_cleanup_pending(parsed, AuroraRestoreSpec.model_validate(spec or {}))
+    except ValueError:
+        return False
 
 
 def apply_outcome(

@@ -9,8 +9,8 @@ import kopf
 from kubernetes import client, config
 
 from .api import GROUP, PLURAL, VERSION
-from .api.phase import TERMINAL_PHASES
 from .driver import Runtime, drive
+from .machine import has_work
 from .settings import Settings
 
 RUNTIME_KEY = "runtime"
@@ -36,8 +36,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     logger.info("aurora-restore-operator started")
 
 
-def _is_active(status: dict, **_) -> bool:
-    return status.get("phase") not in TERMINAL_PHASES
+def _is_active(status: dict, spec: dict, **_) -> bool:
+    return has_work(status, spec)
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, id="restore", when=_is_active, cancellation_timeout=5.0)

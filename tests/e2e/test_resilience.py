@@ -83,3 +83,40 @@ def test_two_restores_to_one_target_never_run_at_once(api_client, aws, operator,
     second_left_pending = datetime.fromisoformat(second["history"][1]["startedAt"])
     assert second_left_pending >= datetime.fromisoformat(first["completedAt"])
     assert second["replacedCluster"]["identifier"] == f"tgt-{uniq}"
+
+
+def test_timeout_fails_and_the_copy_is_still_cleaned_up(api_client, aws, operator, namespace, uniq, simulator):
+    kms = aws.client("kms", region_name="us-west-2")
+    kms.create_alias(AliasName=f"alias/slow-{uniq}", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+    east = aws.client("rds", region_name="us-east-1")
+    west = aws.client("rds", region_name="us-west-2")
+    make_source(east, f"src-{uniq}", [f"snap-{uniq}"])
+    previous_delay = simulator.set_delay(8)  # the copy outlasts spec.timeout, and AWS cannot delete it mid-copy
+    try:
+        create_restore(
+            api_client,
+            namespace,
+            "slow",
+            {
+                "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
+                "target": {"region": "us-west-2", "clusterIdentifier": f"tgt-{uniq}"},
+                "copy": {"kmsKeyId": f"alias/slow-{uniq}"},
+                "timeout": "3s",
+            },
+        )
+        status = wait_for_phase(api_client, namespace, "slow", {"Succeeded", "Failed"}, timeout=60)["status"]
+        assert status["failure"]["reason"] == "Timeout"
+        assert status["failure"]["phase"] == "CopyingSnapshot"
+        assert "spec.timeout (3s)" in status["failure"]["message"]
+        copy_id = status["copiedSnapshot"]["identifier"]
+        wait_until(
+            lambda: get_restore(api_client, namespace, "slow")["status"]["copiedSnapshot"].get("deleted"),
+            timeout=60,
+            what="copied snapshot deleted after the failure",
+        )
+    finally:
+        simulator.set_delay(previous_delay)
+    remaining = [s for s in west.describe_db_cluster_snapshots()["DBClusterSnapshots"]
+                 if s["DBClusterSnapshotIdentifier"] == copy_id]
+    assert remaining == [] or remaining[0]["Status"] == "deleting"
+    assert not west.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": [f"tgt-{uniq}"]}])["DBClusters"]

@@ -163,3 +163,18 @@ def test_status_round_trips_through_json_as_the_driver_persists_it():
     assert stored["failure"] == {"phase": "Pending", "reason": "Timeout", "message": "too slow"}
     assert stored["conditions"][0]["lastTransitionTime"] == "2025-03-01T12:00:00Z"
     assert AuroraRestoreStatus.model_validate(stored) == status
+
+
+def test_has_work_keeps_a_failed_restore_alive_until_its_copy_is_deleted():
+    from aurora_restore.machine import has_work
+
+    spec = {"source": {"region": "us-east-1", "snapshotIdentifier": "s"}, "target": {"clusterIdentifier": "t"}}
+    assert has_work({}, spec)
+    assert has_work({"phase": "CopyingSnapshot"}, spec)
+    assert not has_work({"phase": "Succeeded"}, spec)
+    assert not has_work({"phase": "Failed"}, spec)
+    pending = {"phase": "Failed", "copiedSnapshot": {"identifier": "c", "deleted": False}}
+    assert has_work(pending, spec)
+    assert not has_work({**pending, "copiedSnapshot": {"identifier": "c", "deleted": True}}, spec)
+    assert not has_work(pending, {**spec, "copy": {"deleteAfterRestore": False}})
+    assert not has_work(pending, {"source": {}})  # an invalid spec never made a copy worth chasing
