@@ -26,6 +26,7 @@ from .machine import accept, apply_outcome, clean_up_after_failure, copy_cleanup
 from .settings import Settings
 from .steps.cleanup import delete_copied_snapshot
 from .steps.context import RestoreContext
+from .steps.deletion import delete_restored_cluster
 from .steps.outcomes import Advance, Fail, Outcome, Wait
 
 
@@ -153,6 +154,15 @@ def _finish_cleanup_after_failure(
     )
     logger.info("copied snapshot %s deleted after the failure", ctx.status.copied_snapshot.identifier)
     return None, 0
+
+
+def delete_restored(runtime: Runtime, obj: dict[str, Any]) -> str | None:
+    """deletionPolicy Delete, on deletion of the resource: None when the restored cluster is gone."""
+    spec = AuroraRestoreSpec.model_validate(obj.get("spec") or {})
+    status = AuroraRestoreStatus.model_validate(obj.get("status") or {})
+    ctx = build_context(runtime, obj, spec, status, datetime.now(timezone.utc))
+    ctx.target_lock.release()
+    return delete_restored_cluster(ctx)
 
 
 def build_context(

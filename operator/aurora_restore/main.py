@@ -9,7 +9,8 @@ import kopf
 from kubernetes import client, config
 
 from .api import GROUP, PLURAL, VERSION
-from .driver import Runtime, drive
+from .driver import Runtime, delete_restored, drive
+from .errors import RetryableError, TerminalError
 from .machine import has_work
 from .settings import Settings
 
@@ -44,3 +45,22 @@ def _is_active(status: dict, spec: dict, **_) -> bool:
 async def restore(name: str, namespace: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, logger, **_) -> None:
     """Drive one AuroraRestore through the phase machine until it succeeds or fails."""
     await drive(memo[RUNTIME_KEY], namespace, name, stopped, logger)
+
+
+def _deletes_cluster(spec: dict, **_) -> bool:
+    return spec.get("deletionPolicy") == "Delete"
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, id="delete-restored-cluster", when=_deletes_cluster)
+def delete_restored_cluster(body: kopf.Body, memo: kopf.Memo, logger, **_) -> None:
+    """deletionPolicy Delete: remove the restored cluster and its instances before the resource goes away."""
+    runtime = memo[RUNTIME_KEY]
+    try:
+        waiting = delete_restored(runtime, dict(body))
+    except RetryableError as error:
+        raise kopf.TemporaryError(error.message, delay=runtime.settings.poll_interval_seconds) from None
+    except TerminalError as error:
+        raise kopf.PermanentError(error.message) from None
+    if waiting:
+        logger.info("%s", waiting)
+        raise kopf.TemporaryError(waiting, delay=runtime.settings.poll_interval_seconds)

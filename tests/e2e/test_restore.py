@@ -335,3 +335,38 @@ def test_throttling_and_server_errors_are_retried(api_client, aws, operator, nam
     assert len(restores) >= 6  # five refused with 500, then one that worked
     clusters = rds.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": [f"tgt-{uniq}"]}])["DBClusters"]
     assert len(clusters) == 1
+
+
+@pytest.mark.parametrize("policy", ["Retain", "Delete"])
+def test_deleting_the_resource_follows_the_deletion_policy(api_client, aws, operator, namespace, uniq, policy):
+    rds = aws.client("rds", region_name="us-east-1")
+    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+    create_restore(
+        api_client,
+        namespace,
+        "deleted",
+        {
+            "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
+            "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 2}},
+            "deletionPolicy": policy,
+        },
+    )
+    assert wait_for_phase(api_client, namespace, "deleted", {"Succeeded", "Failed"})["status"]["phase"] == "Succeeded"
+    client.CustomObjectsApi(api_client).delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "deleted")
+
+    def gone():
+        try:
+            get_restore(api_client, namespace, "deleted")
+        except ApiException as error:
+            return error.status == 404
+        return False
+
+    wait_until(gone, timeout=60, what="resource deleted")
+    clusters = rds.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": [f"tgt-{uniq}"]}])["DBClusters"]
+    instances = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [f"tgt-{uniq}"]}])["DBInstances"]
+    if policy == "Retain":
+        assert [c["Status"] for c in clusters] == ["available"] and len(instances) == 2
+    else:
+        assert clusters == [] and instances == []
+    # The source is never touched either way.
+    assert rds.describe_db_clusters(DBClusterIdentifier=f"src-{uniq}")["DBClusters"][0]["Status"] == "available"
