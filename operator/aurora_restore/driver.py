@@ -18,9 +18,12 @@ from .api.models import AuroraRestoreSpec, AuroraRestoreStatus
 from .api.phase import Phase
 from .aws.clients import AwsClients
 from .aws.rds import RdsGateway
+from .aws.secrets import SecretsManagerGateway
+from .db.connection import Tls
 from .k8s.events import EventRecorder
 from .k8s.leases import TargetLease
 from .k8s.resources import AuroraRestores
+from .k8s.secrets import Secrets
 from .errors import RetryableError, TerminalError
 from .machine import accept, apply_outcome, clean_up_after_failure, copy_cleanup_pending, run_step
 from .settings import Settings
@@ -188,6 +191,10 @@ def build_context(
         ),
         now=now,
         default_tags=runtime.settings.default_tags,
+        secrets=Secrets(runtime.api_client, metadata["namespace"]),
+        secrets_manager=SecretsManagerGateway(runtime.aws.client("secretsmanager", target_region), target_region),
+        db_tls=Tls(ca_file=runtime.settings.db_ca_bundle),
+        resource=obj,
     )
 
 

@@ -5,10 +5,11 @@
                      └──────────────────────────────────────► │ passes straight on    ▼
                                                                             CreatingInstances
                                                                                    │
-                                                    Succeeded ◄── CleaningUp ◄─────┘
+          Succeeded ◄── CleaningUp ◄── Verifying ◄── ConfiguringAccess ◄───────────┘
+                                        (both pass straight on when the spec asks for no database access)
     Any phase ──► Failed   (a TerminalError, or spec.timeout exceeded; the copied snapshot is then cleaned up)
 
-ConfiguringAccess, Verifying and Planned are part of the API but not run yet.
+Planned is part of the API but not run yet.
 Each step observes AWS before acting, so running a step again after a crash is harmless. The dispatcher turns
 RetryableError into a Wait with backoff and TerminalError into Fail; it never raises for either.
 """
@@ -21,6 +22,7 @@ from .api.models import AuroraRestoreSpec, AuroraRestoreStatus, Failure, History
 from .api.phase import Phase
 from .errors import RetryableError, TerminalError
 from .k8s.conditions import conditions_for
+from .steps.access import configure_access
 from .steps.cleanup import clean_up, delete_copied_snapshot
 from .steps.cluster import create_instances, restore_cluster
 from .steps.context import RestoreContext
@@ -28,6 +30,7 @@ from .steps.lease import acquire_target
 from .steps.outcomes import Advance, Fail, Outcome, Wait
 from .steps.snapshot import copy_snapshot, resolve_snapshot
 from .steps.target import replace_target
+from .steps.verify import verify
 
 Step = Callable[[RestoreContext], Outcome]
 
@@ -38,6 +41,8 @@ STEPS: dict[Phase, Step] = {
     Phase.REPLACING_TARGET: replace_target,
     Phase.RESTORING_CLUSTER: restore_cluster,
     Phase.CREATING_INSTANCES: create_instances,
+    Phase.CONFIGURING_ACCESS: configure_access,
+    Phase.VERIFYING: verify,
     Phase.CLEANING_UP: clean_up,
 }
 

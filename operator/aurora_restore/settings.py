@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     default_tags: dict[str, str] = Field(
         default_factory=dict, description='Tags added to every AWS resource created (JSON: {"team": "data"}).'
     )
+    db_ca_bundle: str | None = Field(
+        default=None,
+        description="PEM file of CAs to verify database TLS against (the RDS bundle); unset: encrypted, unverified.",
+    )
     operator_id: str = Field(
         default="aurora-restore-operator", description="Names this operator in events and Lease holders."
     )

@@ -23,6 +23,8 @@ EXPECTED_SAME_REGION_PHASES = [
     "ReplacingTarget",
     "RestoringCluster",
     "CreatingInstances",
+    "ConfiguringAccess",
+    "Verifying",
     "CleaningUp",
     "Succeeded",
 ]

@@ -73,6 +73,8 @@ def test_a_crash_after_every_step_creates_no_duplicates(restore, cloud, ticks, c
         Phase.REPLACING_TARGET,
         Phase.RESTORING_CLUSTER,
         Phase.CREATING_INSTANCES,
+        Phase.CONFIGURING_ACCESS,
+        Phase.VERIFYING,
         Phase.CLEANING_UP,
     ],
 )

@@ -33,6 +33,8 @@ def test_same_region_restore_visits_every_phase_in_order(restore):
         Phase.REPLACING_TARGET,
         Phase.RESTORING_CLUSTER,
         Phase.CREATING_INSTANCES,
+        Phase.CONFIGURING_ACCESS,
+        Phase.VERIFYING,
         Phase.CLEANING_UP,
         Phase.SUCCEEDED,
     ]
@@ -190,6 +192,8 @@ def test_cross_region_copies_with_the_kms_key_restores_from_the_copy_and_deletes
         Phase.REPLACING_TARGET,
         Phase.RESTORING_CLUSTER,
         Phase.CREATING_INSTANCES,
+        Phase.CONFIGURING_ACCESS,
+        Phase.VERIFYING,
         Phase.CLEANING_UP,
         Phase.SUCCEEDED,
     ]

@@ -25,6 +25,14 @@ RULES_BY_PATH: dict[tuple[str, ...], list[dict[str, str]]] = {
             "message": "spec.source needs exactly one of snapshotIdentifier or latest",
         }
     ],
+    ("masterPassword",): [
+        {
+            "rule": "[has(self.secretRef), has(self.secretsManagerSecretId), "
+            "has(self.manageInSecretsManager) && self.manageInSecretsManager].filter(x, x).size() == 1",
+            "message": "spec.masterPassword needs exactly one of secretRef, secretsManagerSecretId or "
+            "manageInSecretsManager: true",
+        }
+    ],
     ("target", "serverlessV2Scaling"): [
         {"rule": "self.minCapacity <= self.maxCapacity", "message": "minCapacity must not exceed maxCapacity"}
     ],

@@ -127,6 +127,73 @@ class ExistingTarget(ApiModel):
     final_snapshot: bool = Field(default=True, description="With Replace: take a final snapshot before deleting.")
 
 
+class SecretKeyRef(ApiModel):
+    """A key of a Kubernetes Secret in the AuroraRestore's namespace."""
+
+    name: str = Field(description="Name of the Secret.")
+    key: str = Field(description="Key in the Secret's data.")
+
+
+class MasterPassword(ApiModel):
+    """Where the restored cluster's master password comes from: exactly one of the three."""
+
+    secret_ref: SecretKeyRef | None = Field(default=None, description="A key of a Secret in this namespace.")
+    secrets_manager_secret_id: str | None = Field(
+        default=None,
+        description='A Secrets Manager secret (name or ARN) in the target region: JSON {"password": ...} or a string.',
+    )
+    manage_in_secrets_manager: bool | None = Field(
+        default=None, description="Let RDS generate and keep the password in Secrets Manager (ARN in status)."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> "MasterPassword":
+        given = [self.secret_ref is not None, self.secrets_manager_secret_id is not None, bool(self.manage_in_secrets_manager)]
+        if sum(given) != 1:
+            raise ValueError("needs exactly one of secretRef, secretsManagerSecretId or manageInSecretsManager: true")
+        return self
+
+
+class ConnectionSecretRef(ApiModel):
+    """A Secret the operator writes with everything needed to connect (written after verification passes)."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253, description="Name of the Secret to write."
+    )
+
+
+class DatabaseUser(ApiModel):
+    """A database user created or updated on the restored cluster."""
+
+    name: str = Field(
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$", description="User name (letters, digits, underscore)."
+    )
+    password_secret_ref: SecretKeyRef = Field(description="The user's password: a key of a Secret in this namespace.")
+    access: Literal["readWrite", "readOnly"] = Field(
+        default="readOnly", description="readWrite: read and change data; readOnly: read only."
+    )
+    databases: list[str] = Field(
+        default_factory=list, description="Databases the access applies to (default: the cluster's database)."
+    )
+    connection_secret: ConnectionSecretRef | None = Field(
+        default=None, description="Also write a connection Secret for this user."
+    )
+
+
+class VerificationQuery(ApiModel):
+    """A read-only query that must succeed on the restored database."""
+
+    sql: str = Field(min_length=1, description="SQL run in a read-only transaction as the master user.")
+    expect_rows: int | None = Field(default=None, ge=0, description="The number of rows it must return.")
+
+
+class Verification(ApiModel):
+    """Checks run against the restored database before it is declared ready."""
+
+    database: str | None = Field(default=None, description="Database to run the queries in (default: the cluster's).")
+    queries: list[VerificationQuery] = Field(default_factory=list, description="Queries to run, in order.")
+
+
 class AuroraRestoreSpec(ApiModel):
     """One restore run. Immutable once accepted: to restore again, create a new AuroraRestore."""
 
@@ -135,6 +202,14 @@ class AuroraRestoreSpec(ApiModel):
     copy_: Copy = Field(default_factory=Copy, alias="copy", description="Cross-region copy settings.")
     existing_target: ExistingTarget = Field(
         default_factory=ExistingTarget, description="What to do if the target cluster already exists."
+    )
+    master_password: MasterPassword | None = Field(
+        default=None, description="Set the restored cluster's master password (needed for users and verification)."
+    )
+    users: list[DatabaseUser] = Field(default_factory=list, description="Database users to create or update.")
+    verification: Verification | None = Field(default=None, description="Queries proving the restore is usable.")
+    connection_secret: ConnectionSecretRef | None = Field(
+        default=None, description="Write a Secret with the master user's connection details once verified."
     )
     timeout: str = Field(
         default="6h", min_length=2, pattern=DURATION_PATTERN, description="Fail the restore if it takes longer (e.g. 6h, 90m)."
@@ -158,6 +233,11 @@ class AuroraRestoreSpec(ApiModel):
     @property
     def needs_copy(self) -> bool:
         return self.target_region != self.source.region
+
+    @property
+    def needs_database_access(self) -> bool:
+        """Whether the ConfiguringAccess and Verifying phases have anything to do."""
+        return bool(self.master_password or self.users or self.verification or self.connection_secret)
 
 
 # --- status -----------------------------------------------------------------------------------------------------
@@ -241,6 +321,28 @@ class Failure(ApiModel):
     message: str = Field(description="What went wrong and, where possible, which field to fix.")
 
 
+class UserStatus(ApiModel):
+    """A database user the operator configured."""
+
+    name: str = Field(description="User name.")
+    access: str = Field(description="readWrite or readOnly.")
+    databases: list[str] = Field(default_factory=list, description="Databases the access applies to.")
+
+
+class QueryResult(ApiModel):
+    """The outcome of one verification query."""
+
+    index: int = Field(description="Position in spec.verification.queries.")
+    rows: int = Field(description="Rows returned.")
+
+
+class VerificationStatus(ApiModel):
+    """Verification results."""
+
+    passed_at: datetime | None = Field(default=None, description="When verification passed.")
+    results: list[QueryResult] = Field(default_factory=list, description="One entry per query.")
+
+
 class AuroraRestoreStatus(ApiModel):
     """Where the restore is, what it chose and what it created; written only by the operator."""
 
@@ -255,5 +357,11 @@ class AuroraRestoreStatus(ApiModel):
     cluster: ClusterStatus | None = Field(default=None, description="The restored cluster.")
     instances: list[InstanceStatus] = Field(default_factory=list, description="The cluster's instances.")
     replaced_cluster: ReplacedClusterStatus | None = Field(default=None, description="The cluster replaced.")
+    master_user_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager secret holding the master password (manageInSecretsManager)."
+    )
+    users: list[UserStatus] = Field(default_factory=list, description="Database users configured.")
+    verification: VerificationStatus | None = Field(default=None, description="Verification results.")
+    connection_secrets: list[str] = Field(default_factory=list, description="Connection Secrets written.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Phases so far, newest last (bounded).")
     failure: Failure | None = Field(default=None, description="Set when phase is Failed.")

@@ -131,6 +131,12 @@ class RdsGateway:
     def restore_cluster_from_snapshot(self, **params) -> dict[str, Any]:
         return self._call("restore_db_cluster_from_snapshot", **params)["DBCluster"]
 
+    def modify_cluster(self, identifier: str, **params) -> dict[str, Any]:
+        """ModifyDBCluster, applied immediately (the master password must work before verification)."""
+        return self._call(
+            "modify_db_cluster", DBClusterIdentifier=identifier, ApplyImmediately=True, **params
+        )["DBCluster"]
+
     def delete_cluster(self, identifier: str, final_snapshot_identifier: str | None) -> None:
         params: dict[str, Any] = {"DBClusterIdentifier": identifier}
         if final_snapshot_identifier:

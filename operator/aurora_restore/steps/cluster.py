@@ -114,7 +114,7 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     """Create spec.target.instances.count instances (the first is the writer) and wait until all are available.
 
     Calls CreateDBInstance for each missing instance (names derive from the cluster's, so a re-run finds them).
-    Next: CleaningUp. Fails when AWS rejects the instance class or parameter group.
+    Next: ConfiguringAccess. Fails when AWS rejects the instance class or parameter group.
     """
     spec = ctx.spec.target.instances
     identifier = ctx.spec.target.cluster_identifier
@@ -148,7 +148,7 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     ready = sum(r.status == AVAILABLE for r in records)
     if ready < len(records):
         return Wait(f"{ready}/{len(records)} instances available", updates=updates)
-    return Advance(Phase.CLEANING_UP, f"{len(records)} instance(s) available", updates=updates)
+    return Advance(Phase.CONFIGURING_ACCESS, f"{len(records)} instance(s) available", updates=updates)
 
 
 def _create_instance(ctx: RestoreContext, instance_id: str, promotion_tier: int) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """Everything a step may look at or act through, so steps stay free of kopf and easy to drive in tests."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from ..api.models import AuroraRestoreSpec, AuroraRestoreStatus
 from ..aws.rds import RdsGateway, tags_of
+from ..db.connection import Tls
 
 MANAGED_BY_TAG = "managed-by"
 MANAGED_BY_VALUE = "aurora-restore-operator"
@@ -13,6 +14,20 @@ RESTORE_UID_TAG = "dbrestore.io/restore-uid"
 RESTORE_NAME_TAG = "dbrestore.io/restore"
 
 RDS_IDENTIFIER_MAX = 63
+
+
+class SecretReader(Protocol):
+    """Kubernetes Secrets of the restore's namespace (k8s/secrets.py; a dict in unit tests)."""
+
+    def read_key(self, name: str, key: str, field: str) -> str | None: ...
+
+    def write(self, name: str, data: dict[str, str], owner: dict[str, Any] | None) -> None: ...
+
+
+class SecretStringReader(Protocol):
+    """Secrets Manager in the target region (aws/secrets.py)."""
+
+    def get_secret_string(self, secret_id: str) -> str | None: ...
 
 
 class TargetLock(Protocol):
@@ -39,6 +54,10 @@ class RestoreContext:
     target_lock: TargetLock
     now: datetime
     default_tags: dict[str, str]
+    secrets: SecretReader | None = None
+    secrets_manager: SecretStringReader | None = None
+    db_tls: Tls = field(default_factory=Tls)
+    resource: dict[str, Any] | None = None  # the AuroraRestore object, for ownerReferences
 
     # --- names: derived from the UID so a re-run finds what an earlier run created --------------------------
 

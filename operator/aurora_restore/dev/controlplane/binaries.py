@@ -13,6 +13,11 @@ Where they come from, first match wins:
 
 The build holds a file lock (two pytest-xdist workers or two shells build once) and installs by renaming a
 complete directory into place (a killed build never leaves half a binary behind).
+
+``find_helm`` does the same for helm, which the chart tests run: the ``HELM`` environment variable (a path to a
+helm 3.8+ or 4 executable) wins, else ``<cache>/bin/helm-<HELM_VERSION>/helm``, else ``go install`` into that
+directory. helm's module has no replace directives, so a plain ``go install`` works; its version is stamped the
+way helm's Makefile does, and helm 4 takes its default Kubernetes version from the client-go it was built with.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ KUBERNETES_VERSION = "v1.34.4"
 # The version k8s.io/kubernetes KUBERNETES_VERSION requires for go.etcd.io/etcd/client/v3: kube-apiserver is
 # tested against it, and older etcd releases lack the watch-progress and consistent-list support it relies on.
 ETCD_VERSION = "v3.6.4"
+
+# helm for the chart tests (tests/chart): the newest release the Go module proxy served when it was chosen.
+HELM_VERSION = "v4.3.1"
+HELM_MODULE = "helm.sh/helm/v4"
 
 Progress = Callable[[str], None]
 
@@ -164,6 +173,61 @@ def remove_abandoned_builds(target: Path) -> None:
     """Delete staging directories of killed builds; only call this while holding the build lock."""
     for leftover in target.parent.glob(f".{target.name}.partial-*"):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def find_helm(progress: Progress | None = None) -> Path:
+    """Return helm from the HELM environment variable or the cache, building it into the cache when missing."""
+    configured = os.environ.get("HELM")
+    if configured:
+        path = Path(configured).expanduser()
+        if not is_executable(path):
+            raise BinariesError(f"HELM={configured} is not an executable file; unset HELM to build helm instead")
+        return path
+    directory = cached_helm_dir()
+    helm = directory / "helm"
+    if not is_executable(helm):
+        build_helm(directory, progress or print_progress)
+    return helm
+
+
+def cached_helm_dir() -> Path:
+    return cache_dir() / "bin" / f"helm-{HELM_VERSION}"
+
+
+def build_helm(target: Path, progress: Progress) -> None:
+    """`go install` helm into ``target`` (under the same lock-and-rename scheme as the control plane binaries)."""
+    if shutil.which("go") is None:
+        raise BinariesError(
+            f"helm is not in {target} and there is no `go` on PATH to build it. Install Go 1.24 or newer "
+            "(https://go.dev/dl/), or set HELM to the path of a helm executable."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(target.parent / f".{target.name}.lock", progress):
+        if is_executable(target / "helm"):
+            progress(f"another process has built helm into {target}")
+            return
+        remove_abandoned_builds(target)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+        try:
+            build = GoBuild(staging, progress)
+            build.output.mkdir()
+            build.report(f"building helm {HELM_VERSION} from Go modules (a first build takes a few minutes)")
+            # -X as in helm's Makefile, else `helm version` reports only the minor version.
+            version_flag = f"-X {HELM_MODULE}/internal/version.version={HELM_VERSION}"
+            build.env["GOBIN"] = str(build.output)
+            build.go(
+                ["install", "-v", "-trimpath", "-ldflags", version_flag, f"{HELM_MODULE}/cmd/helm@{HELM_VERSION}"],
+                staging,
+                "helm",
+            )
+            build.report("built helm")
+            build.output.chmod(0o755)
+            if target.exists():
+                shutil.rmtree(target)
+            build.output.rename(target)
+            progress(f"installed helm into {target}")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 class GoBuild:

@@ -1,0 +1,95 @@
+"""PostgreSQL (aurora-postgresql): users, grants with default privileges, read-only verification queries."""
+
+import psycopg
+from psycopg import sql
+
+from ..errors import TerminalError
+from .connection import AuthenticationFailed, Credentials, Endpoint, redact, unreachable
+
+DEFAULT_DATABASE = "postgres"
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+CONNECT_TIMEOUT_SECONDS = 10
+
+TABLE_PRIVILEGES = {"readOnly": "SELECT", "readWrite": "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES"}
+SEQUENCE_PRIVILEGES = {"readOnly": "SELECT", "readWrite": "USAGE, SELECT, UPDATE"}
+
+
+def connect(endpoint: Endpoint, credentials: Credentials, database: str | None = None) -> psycopg.Connection:
+    """A TLS connection (verify-full against the CA when one is configured, else encrypted only)."""
+    params = {
+        "host": endpoint.host,
+        "port": endpoint.port,
+        "dbname": database or endpoint.database or DEFAULT_DATABASE,
+        "user": credentials.username,
+        "password": credentials.password,
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "sslmode": "verify-full" if endpoint.tls.verify else "require",
+        "application_name": "aurora-restore-operator",
+    }
+    if endpoint.tls.ca_file:
+        params["sslrootcert"] = endpoint.tls.ca_file
+    try:
+        return psycopg.connect(**params, autocommit=True)
+    except psycopg.OperationalError as error:
+        text = str(error)
+        if "password authentication failed" in text or "authentication failed" in text:
+            raise AuthenticationFailed(
+                "DatabaseAuthenticationFailed",
+                f"{endpoint.describe()} refused the password of user {credentials.username!r}",
+            ) from None
+        if "does not exist" in text and "database" in text:
+            raise TerminalError("DatabaseNotFound", redact(text.strip(), credentials.password)) from None
+        raise unreachable(endpoint, error, credentials) from None
+
+
+def upsert_user(conn: psycopg.Connection, name: str, password: str) -> None:
+    """CREATE ROLE or ALTER ROLE ... LOGIN PASSWORD: re-running sets the (possibly changed) password again."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+        verb = "ALTER" if cursor.fetchone() else "CREATE"
+        # Utility statements take no bind parameters: the password is quoted by the driver (sql.Literal).
+        cursor.execute(
+            sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
+        )
+
+
+def grant(conn: psycopg.Connection, name: str, access: str, database: str, owner: str) -> None:
+    """Privileges on every user schema of the connected database, including tables `owner` creates later."""
+    role = sql.Identifier(name)
+    tables = sql.SQL(TABLE_PRIVILEGES[access])
+    sequences = sql.SQL(SEQUENCE_PRIVILEGES[access])
+    with conn.cursor() as cursor:
+        cursor.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), role))
+        cursor.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname <> ALL(%s) AND nspname NOT LIKE 'pg\\_%%'",
+            (list(SYSTEM_SCHEMAS),),
+        )
+        for (schema_name,) in cursor.fetchall():
+            schema = sql.Identifier(schema_name)
+            usage = "USAGE, CREATE" if access == "readWrite" else "USAGE"
+            cursor.execute(sql.SQL("GRANT " + usage + " ON SCHEMA {} TO {}").format(schema, role))
+            if access == "readOnly":
+                cursor.execute(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(schema, role))
+            cursor.execute(sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA {} TO {}").format(tables, schema, role))
+            cursor.execute(sql.SQL("GRANT {} ON ALL SEQUENCES IN SCHEMA {} TO {}").format(sequences, schema, role))
+            cursor.execute(
+                sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON TABLES TO {}").format(
+                    sql.Identifier(owner), schema, tables, role
+                )
+            )
+            cursor.execute(
+                sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON SEQUENCES TO {}").format(
+                    sql.Identifier(owner), schema, sequences, role
+                )
+            )
+
+
+def count_rows_read_only(conn: psycopg.Connection, query: str) -> int:
+    """Run a user's verification query in a read-only transaction and count the rows it returns."""
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("SET TRANSACTION READ ONLY")
+        cursor.execute(query)
+        return len(cursor.fetchall()) if cursor.description else 0
+
+
+QUERY_ERRORS = (psycopg.Error,)

@@ -1,0 +1,153 @@
+"""ConfiguringAccess: the master password and the database users, so applications can log in.
+
+The password values are read when needed (Kubernetes Secret or Secrets Manager) and never stored in status,
+events, logs or error messages.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..api.models import UserStatus
+from ..api.phase import Phase
+from ..aws.rds import AVAILABLE
+from ..db.connection import AuthenticationFailed, Credentials, Endpoint, redact
+from ..db.engines import sql_module
+from ..errors import RetryableError, TerminalError
+from .context import RestoreContext
+from .outcomes import Advance, Outcome, Wait
+
+
+class Missing(Exception):
+    """A dependency that may still arrive (a Secret applied later by GitOps): wait, do not fail."""
+
+
+@dataclass
+class MasterAccess:
+    """How to reach the restored database as its master user."""
+
+    endpoint: Endpoint
+    credentials: Credentials
+    secret_arn: str | None = None
+
+
+def configure_access(ctx: RestoreContext) -> Outcome:
+    """Set the master password (ModifyDBCluster) until it really works, then create or update every user.
+
+    Runs after CreatingInstances when the spec asks for any database access; otherwise passes straight on.
+    Waits (never fails) for a Secret that does not exist yet. Next: Verifying.
+    """
+    if not ctx.spec.needs_database_access:
+        return Advance(Phase.VERIFYING, "no database access requested")
+    cluster = ctx.target_rds.describe_cluster(ctx.spec.target.cluster_identifier)
+    try:
+        access = master_access(ctx, cluster)
+    except Missing as missing:
+        return Wait(str(missing))
+    updates: dict[str, Any] = {"master_user_secret_arn": access.secret_arn}
+
+    module = sql_module(cluster["Engine"])
+    try:
+        module.connect(access.endpoint, access.credentials).close()
+    except AuthenticationFailed:
+        if ctx.spec.master_password.manage_in_secrets_manager:
+            return Wait("waiting for RDS to apply the password it manages in Secrets Manager", updates=updates)
+        if cluster.get("Status") == AVAILABLE:
+            ctx.target_rds.modify_cluster(cluster["DBClusterIdentifier"], MasterUserPassword=access.credentials.password)
+        return Wait(f"setting the master password of cluster {cluster['DBClusterIdentifier']}", updates=updates)
+
+    try:
+        users = [configure_user(ctx, access, module, user) for user in ctx.spec.users]
+    except Missing as missing:
+        return Wait(str(missing), updates=updates)
+    updates["users"] = users
+    detail = f" and {len(users)} user(s)" if users else ""
+    return Advance(Phase.VERIFYING, f"master password{detail} configured", updates=updates)
+
+
+def master_access(ctx: RestoreContext, cluster: dict[str, Any]) -> MasterAccess:
+    """Endpoint and master credentials from spec.masterPassword; raises Missing while a secret is absent."""
+    source = ctx.spec.master_password
+    if source is None:
+        raise TerminalError(
+            "MasterPasswordRequired",
+            "spec.masterPassword is required for spec.users, spec.verification and spec.connectionSecret: "
+            "the restored cluster keeps the source's master password, which the operator does not know",
+        )
+    username = cluster["MasterUsername"]
+    secret_arn = None
+    if source.secret_ref is not None:
+        ref = source.secret_ref
+        password = ctx.secrets.read_key(ref.name, ref.key, "spec.masterPassword.secretRef")
+        if password is None:
+            raise Missing(f"waiting for Secret {ctx.namespace}/{ref.name} (spec.masterPassword.secretRef)")
+    elif source.secrets_manager_secret_id is not None:
+        password = read_secrets_manager_password(ctx, source.secrets_manager_secret_id)
+    else:
+        managed = cluster.get("MasterUserSecret") or {}
+        secret_arn = managed.get("SecretArn")
+        if not secret_arn:
+            if cluster.get("Status") == AVAILABLE:
+                ctx.target_rds.modify_cluster(cluster["DBClusterIdentifier"], ManageMasterUserPassword=True)
+            raise Missing("waiting for RDS to create the master password in Secrets Manager")
+        password = read_secrets_manager_password(ctx, secret_arn)
+    return MasterAccess(endpoint=endpoint_of(ctx, cluster), credentials=Credentials(username, password),
+                        secret_arn=secret_arn)
+
+
+def read_secrets_manager_password(ctx: RestoreContext, secret_id: str) -> str:
+    """A plain-string secret, or the "password" of a JSON one (the shape RDS and most tools write)."""
+    value = ctx.secrets_manager.get_secret_string(secret_id)
+    if value is None:
+        raise Missing(f"waiting for Secrets Manager secret {secret_id!r} in {ctx.spec.target_region}")
+    if value.lstrip().startswith("{"):
+        try:
+            password = json.loads(value).get("password")
+        except (ValueError, AttributeError):
+            password = None
+        if not isinstance(password, str) or not password:
+            raise TerminalError(
+                "SecretMalformed",
+                f"spec.masterPassword.secretsManagerSecretId: secret {secret_id!r} is JSON without a "
+                f"\"password\" string",
+            )
+        return password
+    if not value:
+        raise TerminalError("SecretMalformed", f"secret {secret_id!r} is empty")
+    return value
+
+
+def endpoint_of(ctx: RestoreContext, cluster: dict[str, Any]) -> Endpoint:
+    engine = cluster["Engine"]
+    return Endpoint(
+        engine=engine,
+        host=cluster["Endpoint"],
+        port=cluster["Port"],
+        database=cluster.get("DatabaseName") or sql_module(engine).DEFAULT_DATABASE,
+        tls=ctx.db_tls,
+    )
+
+
+def configure_user(ctx: RestoreContext, access: MasterAccess, module, user) -> UserStatus:
+    """Create or update one user and grant exactly its access on each of its databases."""
+    field = f"spec.users[{user.name}].passwordSecretRef"
+    ref = user.password_secret_ref
+    password = ctx.secrets.read_key(ref.name, ref.key, field)
+    if password is None:
+        raise Missing(f"waiting for Secret {ctx.namespace}/{ref.name} ({field})")
+    databases = user.databases or [access.endpoint.database]
+    if None in databases:
+        raise TerminalError(
+            "DatabaseRequired",
+            f"spec.users[{user.name}].databases is required: cluster has no default database",
+        )
+    try:
+        with module.connect(access.endpoint, access.credentials) as conn:
+            module.upsert_user(conn, user.name, password)
+        for database in databases:
+            with module.connect(access.endpoint, access.credentials, database) as conn:
+                module.grant(conn, user.name, user.access, database, access.credentials.username)
+    except module.QUERY_ERRORS as error:
+        detail = redact(str(error).strip(), password, access.credentials.password)
+        raise RetryableError("DatabaseError", f"configuring user {user.name!r}: {detail}") from None
+    return UserStatus(name=user.name, access=user.access, databases=databases)
