@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from .api.models import AuroraRestoreSpec, AuroraRestoreStatus
 from .api.phase import Phase
 from .aws.clients import AwsClients
+from .aws.ec2 import Ec2Gateway
+from .aws.kms import KmsGateway
 from .aws.rds import RdsGateway
 from .aws.secrets import SecretsManagerGateway
 from .db.connection import Tls
@@ -25,9 +27,9 @@ from .k8s.leases import TargetLease
 from .k8s.resources import AuroraRestores
 from .k8s.secrets import Secrets
 from .errors import RetryableError, TerminalError
-from .machine import accept, apply_outcome, clean_up_after_failure, copy_cleanup_pending, run_step
+from .machine import accept, apply_outcome, clean_up_after_failure, cleanup_pending, run_step
 from .settings import Settings
-from .steps.cleanup import delete_copied_snapshot
+from .steps.cleanup import remove_intermediates
 from .steps.context import RestoreContext
 from .steps.deletion import delete_restored_cluster
 from .steps.outcomes import Advance, Fail, Outcome, Wait
@@ -126,7 +128,7 @@ def step_once(
         if ctx is None:
             return None, 0
         ctx.target_lock.release()
-        return (0, 0) if copy_cleanup_pending(new_status, spec) else (None, 0)
+        return (0, 0) if cleanup_pending(new_status, spec) else (None, 0)
     if isinstance(outcome, Advance):
         return 0, 0
     assert isinstance(outcome, Wait)
@@ -139,23 +141,23 @@ def step_once(
 def _finish_cleanup_after_failure(
     runtime: Runtime, obj: dict[str, Any], ctx: RestoreContext, logger: logging.Logger, errors_in_a_row: int
 ) -> tuple[float | None, int]:
-    """A failed restore whose copy AWS would not delete yet (still copying): try again, with backoff."""
-    if not copy_cleanup_pending(ctx.status, ctx.spec):
+    """A failed restore whose copy AWS would not delete yet (still copying), or whose share remains: try again."""
+    if not cleanup_pending(ctx.status, ctx.spec):
         return None, 0
     try:
-        updates = delete_copied_snapshot(ctx)
+        updates = remove_intermediates(ctx)
     except RetryableError as error:
-        logger.info("copied snapshot not deleted yet: %s", error.message)
+        logger.info("intermediate snapshots not removed yet: %s", error.message)
         return _backoff(runtime.settings, errors_in_a_row + 1), errors_in_a_row + 1
     except TerminalError as error:
-        logger.warning("giving up on deleting copied snapshot: %s", error.message)
+        logger.warning("giving up on removing the copy or share: %s", error.message)
         return None, 0
     metadata = obj["metadata"]
     new_status = ctx.status.model_copy(update=updates)
     runtime.restores.patch_status(
         metadata["namespace"], metadata["name"], new_status.model_dump(mode="json", by_alias=True, exclude_none=True)
     )
-    logger.info("copied snapshot %s deleted after the failure", ctx.status.copied_snapshot.identifier)
+    logger.info("intermediate snapshots removed after the failure")
     return None, 0
 
 
@@ -171,16 +173,20 @@ def delete_restored(runtime: Runtime, obj: dict[str, Any]) -> str | None:
 def build_context(
     runtime: Runtime, obj: dict[str, Any], spec: AuroraRestoreSpec, status: AuroraRestoreStatus, now: datetime
 ) -> RestoreContext:
+    """Gateways act as the identity each side needs: the source role for the source, the target role else."""
     metadata = obj["metadata"]
     source_region, target_region = spec.source.region, spec.target_region
+    source_role = {"role_arn": spec.source.role_arn, "external_id": spec.source.external_id}
+    target_role = {"role_arn": spec.target.role_arn}
+    aws = runtime.aws
     return RestoreContext(
         name=metadata["name"],
         namespace=metadata["namespace"],
         uid=metadata["uid"],
         spec=spec,
         status=status,
-        source_rds=RdsGateway(runtime.aws.client("rds", source_region), source_region),
-        target_rds=RdsGateway(runtime.aws.client("rds", target_region), target_region),
+        source_rds=RdsGateway(aws.client("rds", source_region, **source_role), source_region),
+        target_rds=RdsGateway(aws.client("rds", target_region, **target_role), target_region),
         target_lock=TargetLease(
             runtime.api_client,
             namespace=runtime.settings.lease_namespace,
@@ -191,8 +197,13 @@ def build_context(
         ),
         now=now,
         default_tags=runtime.settings.default_tags,
+        allowed_roles=runtime.settings.roles_allowed_in(metadata["namespace"]),
+        source_kms=KmsGateway(aws.client("kms", source_region, **source_role), source_region),
+        target_kms=KmsGateway(aws.client("kms", target_region, **target_role), target_region),
+        target_ec2=Ec2Gateway(aws.client("ec2", target_region, **target_role), target_region),
+        target_account=aws.identity(target_region, spec.target.role_arn),
         secrets=Secrets(runtime.api_client, metadata["namespace"]),
-        secrets_manager=SecretsManagerGateway(runtime.aws.client("secretsmanager", target_region), target_region),
+        secrets_manager=SecretsManagerGateway(aws.client("secretsmanager", target_region, **target_role), target_region),
         db_tls=Tls(ca_file=runtime.settings.db_ca_bundle),
         resource=obj,
     )

@@ -1,15 +1,16 @@
 """The phase machine: which step runs in which phase, and how a step's outcome changes the status.
 
-    Pending ──► ResolvingSnapshot ──► CopyingSnapshot ──► ReplacingTarget ──► RestoringCluster
-      (lease)        │ same region          (regions differ)  │ target absent:        │
-                     └──────────────────────────────────────► │ passes straight on    ▼
-                                                                            CreatingInstances
-                                                                                   │
-          Succeeded ◄── CleaningUp ◄── Verifying ◄── ConfiguringAccess ◄───────────┘
-                                        (both pass straight on when the spec asks for no database access)
-    Any phase ──► Failed   (a TerminalError, or spec.timeout exceeded; the copied snapshot is then cleaned up)
+    Pending ──► ResolvingSnapshot ──► Preflight ──► SharingSnapshot ──► CopyingSnapshot ──► ReplacingTarget
+    (roles,      (snapshot, or the     │  │ (other account)   (other region     ▲  │ target absent:
+     lease)       point-in-time        │  └──────────────────── or account) ───┘  │ passes straight on
+                  window)              │  same region and account ───────────────►│
+                                       ▼                                          ▼
+                                    Planned (dryRun)                       RestoringCluster
+                                                                                  │
+    Succeeded ◄── CleaningUp ◄── Verifying ◄── ConfiguringAccess ◄── CreatingInstances
+                                  (both pass straight on when the spec asks for no database access)
+    Any phase ──► Failed   (a TerminalError, or spec.timeout exceeded; the copy and the share are then removed)
 
-Planned is part of the API but not run yet.
 Each step observes AWS before acting, so running a step again after a crash is harmless. The dispatcher turns
 RetryableError into a Wait with backoff and TerminalError into Fail; it never raises for either.
 """
@@ -23,10 +24,12 @@ from .api.phase import Phase
 from .errors import RetryableError, TerminalError
 from .k8s.conditions import conditions_for
 from .steps.access import configure_access
-from .steps.cleanup import clean_up, delete_copied_snapshot
+from .steps.cleanup import clean_up, intermediates_pending, remove_intermediates
 from .steps.cluster import create_instances, restore_cluster
 from .steps.context import RestoreContext
 from .steps.lease import acquire_target
+from .steps.preflight import run_preflight
+from .steps.sharing import share_snapshot
 from .steps.outcomes import Advance, Fail, Outcome, Wait
 from .steps.snapshot import copy_snapshot, resolve_snapshot
 from .steps.target import replace_target
@@ -37,6 +40,8 @@ Step = Callable[[RestoreContext], Outcome]
 STEPS: dict[Phase, Step] = {
     Phase.PENDING: acquire_target,
     Phase.RESOLVING_SNAPSHOT: resolve_snapshot,
+    Phase.PREFLIGHT: run_preflight,
+    Phase.SHARING_SNAPSHOT: share_snapshot,
     Phase.COPYING_SNAPSHOT: copy_snapshot,
     Phase.REPLACING_TARGET: replace_target,
     Phase.RESTORING_CLUSTER: restore_cluster,
@@ -67,26 +72,20 @@ def run_step(ctx: RestoreContext) -> Outcome:
 
 
 def clean_up_after_failure(ctx: RestoreContext) -> dict:
-    """Best effort on the way to Failed: remove the copied snapshot. Leaves the cluster for inspection.
+    """Best effort on the way to Failed: remove the copy and the share. Leaves the cluster for inspection.
 
-    AWS refuses to delete a copy still in progress; copy_cleanup_pending() then keeps the restore's daemon
-    retrying until the copy is gone, across restarts too.
+    AWS refuses to delete a copy still in progress; cleanup_pending() then keeps the restore's daemon
+    retrying until it is gone, across restarts too.
     """
     try:
-        return delete_copied_snapshot(ctx)
+        return remove_intermediates(ctx)
     except (RetryableError, TerminalError):
         return {}
 
 
-def copy_cleanup_pending(status: AuroraRestoreStatus, spec: AuroraRestoreSpec) -> bool:
-    """A failed restore still owes the deletion of its copied snapshot."""
-    copied = status.copied_snapshot
-    return (
-        status.phase == Phase.FAILED
-        and copied is not None
-        and not copied.deleted
-        and spec.copy_.delete_after_restore
-    )
+def cleanup_pending(status: AuroraRestoreStatus, spec: AuroraRestoreSpec) -> bool:
+    """A failed restore still owes the removal of its copy or share."""
+    return status.phase == Phase.FAILED and intermediates_pending(status, spec)
 
 
 def has_work(status: dict, spec: dict) -> bool:
@@ -95,7 +94,7 @@ def has_work(status: dict, spec: dict) -> bool:
     if parsed.phase is None or not parsed.phase.is_terminal:
         return True
     try:
-        return copy_cleanup_pending(parsed, AuroraRestoreSpec.model_validate(spec or {}))
+        return cleanup_pending(parsed, AuroraRestoreSpec.model_validate(spec or {}))
     except ValueError:
         return False
 

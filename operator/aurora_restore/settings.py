@@ -2,7 +2,7 @@
 
 import os
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,11 @@ class Settings(BaseSettings):
         default_factory=lambda: os.environ.get("POD_NAMESPACE", "default"),
         description="Namespace of the per-target Leases (one place, so restores in any namespace serialise).",
     )
+    allowed_roles: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='IAM roles restores may assume, per namespace ("*" for every namespace), as globs: JSON '
+        '{"team-a": ["arn:aws:iam::111122223333:role/restore-*"]}. Default: none, only the operator\'s identity.',
+    )
     history_limit: int = Field(default=20, ge=1, description="How many phases status.history keeps.")
     default_tags: dict[str, str] = Field(
         default_factory=dict, description='Tags added to every AWS resource created (JSON: {"team": "data"}).'
@@ -32,3 +37,14 @@ class Settings(BaseSettings):
     operator_id: str = Field(
         default="aurora-restore-operator", description="Names this operator in events and Lease holders."
     )
+
+    @field_validator("db_ca_bundle")
+    @classmethod
+    def _ca_bundle_readable(cls, value: str | None) -> str | None:
+        if value is not None and not os.access(value, os.R_OK):
+            raise ValueError(f"AURORA_RESTORE_DB_CA_BUNDLE {value!r} is not a readable file")
+        return value
+
+    def roles_allowed_in(self, namespace: str) -> list[str]:
+        """The role patterns a restore in `namespace` may assume."""
+        return [*self.allowed_roles.get(namespace, []), *self.allowed_roles.get("*", [])]

@@ -1,8 +1,8 @@
 """End-to-end fixtures: a real kube-apiserver + etcd and the AWS simulator for the session, and per test a fresh
 namespace with its own operator process (so a test can kill it with SIGKILL and start it again)."""
 
+import json
 import os
-import time
 import uuid
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from kubernetes import client, config
 from aurora_restore.api import GROUP, PLURAL, VERSION
 from aurora_restore.dev.controlplane import ControlPlane, find_binaries
 from aurora_restore.dev.crds import install_crds
-from aurora_restore.dev.environment import aws_environment
+from aurora_restore.dev.environment import operator_aws_environment
 from aurora_restore.dev.simulator import SimulatorClient, SimulatorProcess
 from aurora_restore.dev.operator_process import OperatorProcess
 
@@ -68,11 +68,16 @@ def namespace(api_client):
         objects.delete_namespaced_custom_object(GROUP, VERSION, name, PLURAL, item["metadata"]["name"])
 
 
+ALLOWED_ROLE_PATTERN = "arn:aws:iam::*:role/aurora-restore-*"
+
+
 @pytest.fixture
-def operator_env(control_plane, simulator_url, namespace):
+def operator_env(control_plane, simulator_url, namespace, tmp_path):
+    """Web-identity credentials only (IRSA against the simulator's STS), as in a pod."""
     return {
         "KUBECONFIG": str(control_plane.kubeconfig_path),
-        **aws_environment(simulator_url),
+        **operator_aws_environment(simulator_url, tmp_path),
+        "AURORA_RESTORE_ALLOWED_ROLES": json.dumps({namespace: [ALLOWED_ROLE_PATTERN]}),
         "AURORA_RESTORE_POLL_INTERVAL_SECONDS": OPERATOR_POLL_SECONDS,
         "AURORA_RESTORE_RETRY_BACKOFF_MAX_SECONDS": "2",
         "AURORA_RESTORE_LEASE_NAMESPACE": namespace,

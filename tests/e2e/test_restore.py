@@ -20,6 +20,7 @@ from aurora_restore.api import GROUP, PLURAL, VERSION
 EXPECTED_SAME_REGION_PHASES = [
     "Pending",
     "ResolvingSnapshot",
+    "Preflight",
     "ReplacingTarget",
     "RestoringCluster",
     "CreatingInstances",
@@ -30,7 +31,7 @@ EXPECTED_SAME_REGION_PHASES = [
 ]
 
 
-def test_same_region_restore(api_client, aws, operator, namespace, uniq):
+def test_same_region_restore(api_client, aws, operator, namespace, uniq, simulator):
     rds = aws.client("rds", region_name="us-east-1")
     make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
 
@@ -70,6 +71,9 @@ def test_same_region_restore(api_client, aws, operator, namespace, uniq):
     assert sorted(i["DBInstanceIdentifier"] for i in instances["DBInstances"]) == [f"tgt-{uniq}-1", f"tgt-{uniq}-2"]
     assert all(i["DBInstanceStatus"] == "available" for i in instances["DBInstances"])
 
+    # The operator had web-identity credentials only (IRSA): it got them from STS, no static keys.
+    assert simulator.calls(service="sts", action="AssumeRoleWithWebIdentity")
+
     reasons = [event.reason for event in events_for(api_client, namespace, "same-region")]
     assert reasons == ["Accepted", *EXPECTED_SAME_REGION_PHASES[1:]]
 
@@ -98,7 +102,7 @@ def test_cross_region_restore_copies_with_kms_and_deletes_the_copy(api_client, a
     status = restore["status"]
     assert status["phase"] == "Succeeded", status
     phases = [entry["phase"] for entry in status["history"]]
-    assert phases[:4] == ["Pending", "ResolvingSnapshot", "CopyingSnapshot", "ReplacingTarget"]
+    assert phases[:5] == ["Pending", "ResolvingSnapshot", "Preflight", "CopyingSnapshot", "ReplacingTarget"]
     copied = status["copiedSnapshot"]
     assert copied["region"] == "us-west-2" and copied["deleted"] is True
 
@@ -180,7 +184,7 @@ def test_existing_target_with_policy_fail_changes_nothing(api_client, aws, opera
     status = wait_for_phase(api_client, namespace, "exists", {"Succeeded", "Failed"})["status"]
     assert status["phase"] == "Failed"
     assert status["failure"]["reason"] == "TargetExists"
-    assert status["failure"]["phase"] == "ReplacingTarget"
+    assert status["failure"]["phase"] == "Preflight"
     assert f"tgt-{uniq}" in status["failure"]["message"] and "Replace" in status["failure"]["message"]
     mutating = [c["action"] for c in simulator.calls(service="rds") if not c["action"].startswith(("Describe", "List"))]
     assert mutating == []
@@ -232,7 +236,7 @@ def test_spec_is_validated_by_the_apiserver(api_client, namespace):
     }
     with pytest.raises(ApiException) as refused:
         create_restore(api_client, namespace, "two-sources", both_sources)
-    assert refused.value.status == 422 and "exactly one of snapshotIdentifier or latest" in refused.value.body
+    assert refused.value.status == 422 and "exactly one of snapshotIdentifier, latest or pointInTime" in refused.value.body
 
     with pytest.raises(ApiException) as refused:
         create_restore(

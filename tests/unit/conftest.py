@@ -3,6 +3,7 @@
 `restore(spec_changes)` builds an AuroraRestore from a base spec, accepts it (status Pending, startedAt set) and
 returns a RestoreRun; `run()` then loops machine.run_step + machine.apply_outcome until a terminal phase, moving
 the clock one poll interval per turn, and records every phase visited. Every AWS call lands in `cloud.calls`.
+Passwords come from `run.secrets` (the namespace's Secrets) and `run.secrets_manager`, both empty at first.
 """
 
 import copy
@@ -14,11 +15,13 @@ import pytest
 
 from aurora_restore.api.models import AuroraRestoreSpec, AuroraRestoreStatus
 from aurora_restore.api.phase import Phase
+from aurora_restore.db.connection import Tls
 from aurora_restore.machine import accept, apply_outcome, clean_up_after_failure, run_step
 from aurora_restore.steps.context import RestoreContext
 from aurora_restore.steps.outcomes import Fail, Outcome
 
 from .fake_rds import FakeCloud, FakeLock, FakeRds
+from .fake_secrets import FakeSecrets, FakeSecretsManager
 
 SOURCE_REGION = "eu-west-1"
 OTHER_REGION = "us-east-1"
@@ -64,6 +67,20 @@ class RestoreRun:
     now: datetime = START
     phases: list[Phase] = field(default_factory=lambda: [Phase.PENDING])
     outcomes: list[Outcome] = field(default_factory=list)
+    secrets: FakeSecrets | None = None  # None: an empty FakeSecrets of `namespace`
+    secrets_manager: FakeSecretsManager = field(default_factory=FakeSecretsManager)
+    db_tls: Tls = field(default_factory=Tls)
+    resource: dict[str, Any] | None = None  # None: the AuroraRestore object built from name, namespace and uid
+
+    def __post_init__(self):
+        if self.secrets is None:
+            self.secrets = FakeSecrets(self.namespace)
+        if self.resource is None:
+            self.resource = {
+                "apiVersion": "dbrestore.io/v1alpha1",
+                "kind": "AuroraRestore",
+                "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid},
+            }
 
     @property
     def cloud(self) -> FakeCloud:
@@ -85,6 +102,10 @@ class RestoreRun:
             target_lock=self.lock,
             now=self.now,
             default_tags={"cost-center": "data"},
+            secrets=self.secrets,
+            secrets_manager=self.secrets_manager,
+            db_tls=self.db_tls,
+            resource=self.resource,
         )
 
     def step(self) -> Outcome:

@@ -9,6 +9,9 @@ What the fake models, because the steps depend on it:
     `ticks` observations (a describe or list that returns them); `ticks=0` settles on the first look;
   * identifiers are case-insensitive and stored in lower case, as RDS does;
   * TagList is kept, DBClusterMembers lists the cluster's instances and marks the first one the writer;
+  * a cluster describes its MasterUsername, Endpoint and Port (and DatabaseName, MasterUserSecret when set);
+    ModifyDBCluster of the master password puts the cluster in a transitional status, and ManageMasterUserPassword
+    gives it a MasterUserSecret once it settles;
   * AWS's refusals (deleting a cluster that still has live instances, restoring onto an existing identifier,
     using a KMS key that is not usable, ...) raise exactly what RdsGateway would raise: a botocore ClientError
     with the AWS error code, passed through aws/errors.py `classify`;
@@ -39,6 +42,7 @@ BOTO_OPERATION = {
     "delete_snapshot": "delete_db_cluster_snapshot",
     "describe_cluster": "describe_db_clusters",
     "restore_cluster_from_snapshot": "restore_db_cluster_from_snapshot",
+    "modify_cluster": "modify_db_cluster",
     "delete_cluster": "delete_db_cluster",
     "describe_instance": "describe_db_instances",
     "list_cluster_instances": "describe_db_instances",
@@ -50,6 +54,7 @@ MUTATING = frozenset(
         "copy_snapshot",
         "delete_snapshot",
         "restore_cluster_from_snapshot",
+        "modify_cluster",
         "delete_cluster",
         "create_instance",
         "delete_instance",
@@ -67,6 +72,11 @@ def aws_error(
     }
     operation = BOTO_OPERATION[action]
     return classify(ClientError(response, operation), f"{operation} in {region}")
+
+
+def default_master_username(engine: str) -> str:
+    """The master user name the fake gives snapshots and clusters that were not told one."""
+    return "postgres" if "postgres" in engine else "admin"
 
 
 def throttling(action: str, region: str = "eu-west-1") -> RetryableError:
@@ -140,6 +150,11 @@ class FakeRds:
         self._settling: dict[tuple[str, str], _Settling] = {}
         self._queued_errors: list[tuple[str, RestoreError]] = []
         self._writers: set[str] = set()  # instance identifiers that are their cluster's writer
+        # Host every new cluster's endpoints point at (None: an RDS-style DNS name); a loopback address lets a
+        # test make real, refused connections without a database server.
+        self.endpoint_host: str | None = None
+        # The master password each cluster was last given through modify_cluster, by cluster key.
+        self.master_passwords: dict[str, str] = {}
 
     # --- test set-up ---------------------------------------------------------------------------------------------
 
@@ -170,6 +185,7 @@ class FakeRds:
         tags: dict[str, str] | None = None,
         shared_from: str | None = None,
         settles_after: int | None = None,
+        master_username: str | None = None,
     ) -> dict[str, Any]:
         """A snapshot that exists before the restore starts. `shared_from`: the account that shared it with us.
 
@@ -188,6 +204,7 @@ class FakeRds:
             "Engine": engine,
             "EngineVersion": engine_version,
             "StorageEncrypted": encrypted,
+            "MasterUsername": master_username or default_master_username(engine),
             "PercentProgress": 100 if status == "available" else 0,
             "TagList": as_tag_list(tags or {}),
         }
@@ -209,10 +226,13 @@ class FakeRds:
         deletion_protection: bool = False,
         tags: dict[str, str] | None = None,
         engine: str = "aurora-postgresql",
+        database_name: str | None = None,
     ) -> dict[str, Any]:
         """A cluster (with `instances` available instances) that exists before the restore starts."""
         cluster = self._new_cluster(identifier.lower(), engine, "15.4", tags or {}, status)
         cluster["DeletionProtection"] = deletion_protection
+        if database_name:
+            cluster["DatabaseName"] = database_name
         for number in range(1, instances + 1):
             instance = self._new_instance(f"{identifier.lower()}-instance-{number}", cluster, "db.r6g.large", {})
             instance["DBInstanceStatus"] = "available"
@@ -351,8 +371,52 @@ class FakeRds:
             DeletionProtection=params.get("DeletionProtection", False),
             CopyTagsToSnapshot=params.get("CopyTagsToSnapshot", False),
             Port=params.get("Port", cluster["Port"]),
+            MasterUsername=snapshot.get("MasterUsername") or cluster["MasterUsername"],
         )
+        if params.get("DatabaseName"):
+            cluster["DatabaseName"] = params["DatabaseName"]
         self._settle_later("cluster", identifier, self.ticks_for("cluster"), lambda: self._set(cluster, "available"))
+        return self._view(cluster)
+
+    def modify_cluster(self, identifier: str, **params) -> dict[str, Any]:
+        """Only what the operator changes: the master password, or handing it to Secrets Manager.
+
+        AWS accepts a modification only of an available cluster and applies it (ApplyImmediately) through a
+        transitional status; ManageMasterUserPassword leaves a MasterUserSecret on the cluster once settled.
+        """
+        action = "modify_cluster"
+        self._enter(action, identifier=identifier, **params)
+        key = identifier.lower()
+        cluster = self.clusters.get(key)
+        if cluster is None:
+            raise self._refuse(action, "DBClusterNotFoundFault", f"DBCluster {identifier} not found.")
+        if cluster["Status"] != "available":
+            raise self._refuse(action, "InvalidDBClusterStateFault", f"DB cluster is in state {cluster['Status']}")
+        manage = params.get("ManageMasterUserPassword")
+        password = params.get("MasterUserPassword")
+        if manage and password is not None:
+            raise self._refuse(
+                action,
+                "InvalidParameterCombination",
+                "MasterUserPassword cannot be specified when ManageMasterUserPassword is true.",
+            )
+        if manage:
+            secret = {
+                "SecretArn": f"arn:aws:secretsmanager:{self.region}:{self.cloud.account_id}:secret:rds!cluster-{key}",
+                "SecretStatus": "active",
+            }
+            cluster["Status"] = "modifying"
+
+            def settle() -> None:
+                cluster["Status"] = "available"
+                cluster["MasterUserSecret"] = secret
+
+            self._settle_later("cluster", key, self.ticks_for("modify"), settle)
+        elif password is not None:
+            self.master_passwords[key] = password
+            cluster.pop("MasterUserSecret", None)
+            cluster["Status"] = "resetting-master-credentials"
+            self._settle_later("cluster", key, self.ticks_for("modify"), lambda: self._set(cluster, "available"))
         return self._view(cluster)
 
     def delete_cluster(self, identifier: str, final_snapshot_identifier: str | None) -> None:
@@ -516,8 +580,9 @@ class FakeRds:
             "Status": status,
             "Engine": engine,
             "EngineVersion": engine_version,
-            "Endpoint": f"{identifier}.cluster-c0ffee.{self.region}.rds.amazonaws.com",
-            "ReaderEndpoint": f"{identifier}.cluster-ro-c0ffee.{self.region}.rds.amazonaws.com",
+            "MasterUsername": default_master_username(engine),
+            "Endpoint": self.endpoint_host or f"{identifier}.cluster-c0ffee.{self.region}.rds.amazonaws.com",
+            "ReaderEndpoint": self.endpoint_host or f"{identifier}.cluster-ro-c0ffee.{self.region}.rds.amazonaws.com",
             "Port": 5432 if "postgres" in engine else 3306,
             "StorageEncrypted": False,
             "DeletionProtection": False,

@@ -85,7 +85,7 @@ def test_cel_rules_exist():
     spec = root_schema()["properties"]["spec"]
     assert {"rule": "self == oldSelf"}.items() <= spec["x-kubernetes-validations"][0].items()
     source_rules = [r["rule"] for r in spec["properties"]["source"]["x-kubernetes-validations"]]
-    assert source_rules == ["[has(self.snapshotIdentifier), has(self.latest)].filter(x, x).size() == 1"]
+    assert source_rules == ["[has(self.snapshotIdentifier), has(self.latest), has(self.pointInTime)].filter(x, x).size() == 1"]
     scaling = spec["properties"]["target"]["properties"]["serverlessV2Scaling"]
     assert [r["rule"] for r in scaling["x-kubernetes-validations"]] == ["self.minCapacity <= self.maxCapacity"]
     for rule in [*spec["x-kubernetes-validations"], *spec["properties"]["source"]["x-kubernetes-validations"]]:
@@ -166,7 +166,7 @@ def test_target_region_defaults_to_the_source_region_and_a_different_one_needs_a
     ids=["none", "both"],
 )
 def test_source_needs_exactly_one_kind(source):
-    with pytest.raises(ValidationError, match="exactly one of snapshotIdentifier or latest"):
+    with pytest.raises(ValidationError, match="exactly one of snapshotIdentifier, latest or pointInTime"):
         AuroraRestoreSpec.model_validate({**spec(), "source": source})
 
 

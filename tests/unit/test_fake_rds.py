@@ -151,3 +151,50 @@ def test_fake_lock_is_shared_per_target():
     assert holders == {"eu-west-1/t": "a/one"}
     mine.release()
     assert theirs.acquire() is None
+
+
+# --- what ConfiguringAccess reads and changes -----------------------------------------------------------------------
+
+
+def test_clusters_describe_master_user_endpoint_and_port(rds):
+    rds.add_snapshot("snap", engine="aurora-mysql")
+    rds.endpoint_host = "127.0.0.1"
+    rds.restore_cluster_from_snapshot(**restore_params(Engine="aurora-mysql", Port=3307, DatabaseName="orders"))
+    rds.add_cluster("other")
+    restored, other = rds.describe_cluster("staging"), rds.describe_cluster("other")
+    assert (restored["MasterUsername"], restored["Endpoint"], restored["Port"]) == ("admin", "127.0.0.1", 3307)
+    assert restored["DatabaseName"] == "orders" and "MasterUserSecret" not in restored
+    assert other["MasterUsername"] == "postgres" and other["Port"] == 5432 and "DatabaseName" not in other
+
+
+def test_managing_the_master_password_leaves_a_secret_once_the_cluster_settles(rds):
+    rds.add_cluster("staging")
+    modified = rds.modify_cluster("staging", ManageMasterUserPassword=True)
+    assert modified["Status"] == "modifying" and "MasterUserSecret" not in modified
+    assert rds.describe_cluster("staging")["Status"] == "modifying"
+    settled = rds.describe_cluster("staging")
+    assert settled["Status"] == "available"
+    assert settled["MasterUserSecret"]["SecretArn"].startswith(f"arn:aws:secretsmanager:{REGION}:123456789012:secret:")
+
+
+def test_setting_the_master_password_resets_credentials_then_settles(rds):
+    rds.add_cluster("staging")
+    assert rds.modify_cluster("staging", MasterUserPassword="hunter2")["Status"] == "resetting-master-credentials"
+    assert rds.master_passwords == {"staging": "hunter2"}
+    rds.describe_cluster("staging")
+    assert rds.describe_cluster("staging")["Status"] == "available"
+
+
+def test_modifying_a_cluster_that_is_not_available_is_refused_as_busy(rds):
+    rds.add_cluster("staging", status="backing-up")
+    with pytest.raises(RetryableError) as raised:
+        rds.modify_cluster("staging", ManageMasterUserPassword=True)
+    assert raised.value.reason == "AwsResourceBusy"
+    assert rds.cloud.calls[-1].error == "AwsResourceBusy"
+
+
+def test_a_managed_and_a_given_password_together_are_refused(rds):
+    rds.add_cluster("staging")
+    with pytest.raises(TerminalError) as raised:
+        rds.modify_cluster("staging", ManageMasterUserPassword=True, MasterUserPassword="hunter2")
+    assert raised.value.reason == "InvalidParameterCombination"

@@ -16,21 +16,42 @@ SPEC_RULES = [
     {
         "rule": "self == oldSelf",
         "message": "spec is immutable once accepted: create a new AuroraRestore to restore again",
-    }
+    },
+    {
+        "rule": "!has(self.source.pointInTime) || ((!has(self.target.region) || self.target.region == "
+        "self.source.region) && !has(self.source.accountId))",
+        "message": "spec.source.pointInTime restores in the source cluster's region and account: "
+        "leave target.region and source.accountId unset",
+    },
+    {
+        "rule": "has(self.masterPassword) || !((has(self.users) && size(self.users) > 0) || has(self.verification) "
+        "|| has(self.connectionSecret))",
+        "message": "spec.masterPassword is required for users, verification and connectionSecret",
+    },
 ]
 RULES_BY_PATH: dict[tuple[str, ...], list[dict[str, str]]] = {
-    ("source",): [
-        {
-            "rule": "[has(self.snapshotIdentifier), has(self.latest)].filter(x, x).size() == 1",
-            "message": "spec.source needs exactly one of snapshotIdentifier or latest",
-        }
-    ],
     ("masterPassword",): [
         {
             "rule": "[has(self.secretRef), has(self.secretsManagerSecretId), "
             "has(self.manageInSecretsManager) && self.manageInSecretsManager].filter(x, x).size() == 1",
             "message": "spec.masterPassword needs exactly one of secretRef, secretsManagerSecretId or "
             "manageInSecretsManager: true",
+        }
+    ],
+    ("source",): [
+        {
+            "rule": "[has(self.snapshotIdentifier), has(self.latest), has(self.pointInTime)].filter(x, x).size() == 1",
+            "message": "spec.source needs exactly one of snapshotIdentifier, latest or pointInTime",
+        },
+        {
+            "rule": "!has(self.accountId) || has(self.roleArn)",
+            "message": "spec.source.accountId needs spec.source.roleArn: a role in that account to share from",
+        },
+    ],
+    ("source", "pointInTime"): [
+        {
+            "rule": "has(self.restoreTime) != (has(self.useLatestRestorableTime) && self.useLatestRestorableTime)",
+            "message": "spec.source.pointInTime needs exactly one of restoreTime or useLatestRestorableTime: true",
         }
     ],
     ("target", "serverlessV2Scaling"): [

@@ -48,20 +48,54 @@ class LatestSnapshot(ApiModel):
     )
 
 
+class PointInTime(ApiModel):
+    """Restore a cluster as it was at a moment in time (same region as the source cluster)."""
+
+    cluster_identifier: RdsIdentifier = Field(description="The source DB cluster.")
+    restore_time: datetime | None = Field(default=None, description="The moment to restore to (RFC 3339, UTC).")
+    use_latest_restorable_time: bool | None = Field(
+        default=None, description="Restore to the latest restorable time instead of restoreTime."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_time(self) -> "PointInTime":
+        if (self.restore_time is not None) == bool(self.use_latest_restorable_time):
+            raise ValueError("needs exactly one of restoreTime or useLatestRestorableTime: true")
+        return self
+
+
 class Source(ApiModel):
-    """Where the data comes from: exactly one of snapshotIdentifier or latest."""
+    """Where the data comes from: exactly one of snapshotIdentifier, latest or pointInTime."""
 
     region: str = Field(pattern=REGION_PATTERN, description="AWS region of the source snapshot or cluster.")
     snapshot_identifier: str | None = Field(
         default=None, description="A DB cluster snapshot identifier or ARN to restore."
     )
     latest: LatestSnapshot | None = Field(default=None, description="Restore the newest snapshot matching filters.")
+    point_in_time: PointInTime | None = Field(default=None, description="Restore a cluster to a point in time.")
+    account_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{12}$",
+        description="AWS account owning the snapshot when it is not the target's: it is shared, then copied.",
+    )
+    role_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
+        description="IAM role to assume for calls in the source account (must be allowed for this namespace).",
+    )
+    external_id: str | None = Field(default=None, description="External ID required by roleArn's trust policy.")
+
+    @model_validator(mode="after")
+    def _another_account_needs_a_role(self) -> "Source":
+        if self.account_id and not self.role_arn:
+            raise ValueError("spec.source.accountId needs spec.source.roleArn: a role in that account to share from")
+        return self
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> "Source":
-        kinds = [k for k in ("snapshot_identifier", "latest") if getattr(self, k) is not None]
+        kinds = [k for k in ("snapshot_identifier", "latest", "point_in_time") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("spec.source needs exactly one of snapshotIdentifier or latest")
+            raise ValueError("spec.source needs exactly one of snapshotIdentifier, latest or pointInTime")
         return self
 
 
@@ -104,6 +138,11 @@ class Target(ApiModel):
     )
     serverless_v2_scaling: ServerlessV2Scaling | None = Field(default=None, description="Serverless v2 scaling.")
     tags: dict[str, str] = Field(default_factory=dict, description="Tags for the cluster and its instances.")
+    role_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
+        description="IAM role to assume for calls in the target account (must be allowed for this namespace).",
+    )
     instances: Instances = Field(default_factory=Instances, description="DB instances to create in the cluster.")
 
 
@@ -214,6 +253,10 @@ class AuroraRestoreSpec(ApiModel):
     timeout: str = Field(
         default="6h", min_length=2, pattern=DURATION_PATTERN, description="Fail the restore if it takes longer (e.g. 6h, 90m)."
     )
+    dry_run: bool = Field(
+        default=False,
+        description="Only resolve the snapshot and run the preflight checks; end in Planned with status.plan.",
+    )
     deletion_policy: Literal["Retain", "Delete"] = Field(
         default="Retain",
         description="Retain (default) keeps the restored cluster when this resource is deleted; Delete removes it.",
@@ -230,9 +273,29 @@ class AuroraRestoreSpec(ApiModel):
     def target_region(self) -> str:
         return self.target.region or self.source.region
 
+    @model_validator(mode="after")
+    def _database_access_needs_the_master_password(self) -> "AuroraRestoreSpec":
+        if (self.users or self.verification or self.connection_secret) and self.master_password is None:
+            raise ValueError("spec.masterPassword is required for users, verification and connectionSecret")
+        return self
+
+    @model_validator(mode="after")
+    def _point_in_time_stays_in_region(self) -> "AuroraRestoreSpec":
+        if self.source.point_in_time and (self.needs_copy or self.source.account_id):
+            raise ValueError(
+                "spec.source.pointInTime restores in the source cluster's region and account: "
+                "leave target.region and source.accountId unset"
+            )
+        return self
+
+    @property
+    def cross_account(self) -> bool:
+        return self.source.account_id is not None
+
     @property
     def needs_copy(self) -> bool:
-        return self.target_region != self.source.region
+        """A snapshot from another region or account is copied into the target first."""
+        return self.target_region != self.source.region or self.cross_account
 
     @property
     def needs_database_access(self) -> bool:
@@ -265,6 +328,8 @@ class SnapshotStatus(ApiModel):
     engine: str | None = Field(default=None, description="Engine, e.g. aurora-postgresql.")
     engine_version: str | None = Field(default=None, description="Engine version of the snapshot.")
     encrypted: bool | None = Field(default=None, description="Whether the snapshot is encrypted.")
+    kms_key_id: str | None = Field(default=None, description="KMS key the snapshot is encrypted with.")
+    snapshot_type: str | None = Field(default=None, description="automated, manual or shared.")
 
 
 class CopiedSnapshotStatus(ApiModel):
@@ -274,6 +339,19 @@ class CopiedSnapshotStatus(ApiModel):
     arn: str | None = Field(default=None, description="ARN of the copy.")
     region: str | None = Field(default=None, description="Region of the copy.")
     deleted: bool | None = Field(default=None, description="True once the copy has been deleted.")
+
+
+class SharedSnapshotStatus(ApiModel):
+    """The snapshot shared from the source account with the target account (cross-account restores)."""
+
+    identifier: str = Field(description="Identifier of the shared snapshot in the source account.")
+    arn: str | None = Field(default=None, description="Its ARN (what the target account copies from).")
+    shared_with: str | None = Field(default=None, description="The target account it is shared with.")
+    intermediate: bool = Field(
+        default=False, description="True when the operator made this manual copy of an automated snapshot."
+    )
+    unshared: bool | None = Field(default=None, description="True once the share has been removed.")
+    deleted: bool | None = Field(default=None, description="True once an intermediate copy has been deleted.")
 
 
 class ClusterStatus(ApiModel):
@@ -343,6 +421,29 @@ class VerificationStatus(ApiModel):
     results: list[QueryResult] = Field(default_factory=list, description="One entry per query.")
 
 
+class PreflightCheck(ApiModel):
+    """One check made before anything is copied or deleted."""
+
+    name: str = Field(description="What was checked.")
+    passed: bool = Field(description="Whether it passed.")
+    message: str = Field(default="", description="Detail, or the problem found.")
+    reason: str | None = Field(default=None, description="CamelCase reason of a problem, e.g. TargetExists.")
+
+
+class PlannedStep(ApiModel):
+    """A step a real run would take (dry run)."""
+
+    phase: Phase = Field(description="The phase it belongs to.")
+    action: str = Field(description="The AWS API call.")
+    parameters: dict[str, str] = Field(default_factory=dict, description="Its main parameters.")
+
+
+class Plan(ApiModel):
+    """What a dry run found: the snapshot, the preflight results and the steps a real run would take."""
+
+    steps: list[PlannedStep] = Field(default_factory=list, description="AWS calls a real run would make, in order.")
+
+
 class AuroraRestoreStatus(ApiModel):
     """Where the restore is, what it chose and what it created; written only by the operator."""
 
@@ -353,7 +454,10 @@ class AuroraRestoreStatus(ApiModel):
     started_at: datetime | None = Field(default=None, description="When the restore started.")
     completed_at: datetime | None = Field(default=None, description="When it reached Succeeded or Failed.")
     snapshot: SnapshotStatus | None = Field(default=None, description="The source snapshot chosen.")
+    shared_snapshot: SharedSnapshotStatus | None = Field(default=None, description="The cross-account share.")
     copied_snapshot: CopiedSnapshotStatus | None = Field(default=None, description="The cross-region copy.")
+    preflight: list[PreflightCheck] = Field(default_factory=list, description="Checks made before acting.")
+    plan: Plan | None = Field(default=None, description="Dry run only: what a real run would do.")
     cluster: ClusterStatus | None = Field(default=None, description="The restored cluster.")
     instances: list[InstanceStatus] = Field(default_factory=list, description="The cluster's instances.")
     replaced_cluster: ReplacedClusterStatus | None = Field(default=None, description="The cluster replaced.")

@@ -9,7 +9,12 @@ class Phase(StrEnum):
     PENDING = "Pending"
     """Accepted, waiting for the target's lease (another restore may hold it)."""
     RESOLVING_SNAPSHOT = "ResolvingSnapshot"
-    """Finding the source snapshot (by name, ARN or newest match) and waiting until it is available."""
+    """Finding the source snapshot (by name, ARN or newest match) and waiting until it is available;
+    for a point-in-time restore, checking the source cluster and the time."""
+    PREFLIGHT = "Preflight"
+    """Checking, before anything is copied or deleted, that every part of the restore can work."""
+    SHARING_SNAPSHOT = "SharingSnapshot"
+    """Cross-account: sharing the snapshot from the source account with the target account."""
     COPYING_SNAPSHOT = "CopyingSnapshot"
     """Copying the snapshot into the target region, re-encrypting with spec.copy.kmsKeyId."""
     REPLACING_TARGET = "ReplacingTarget"
@@ -29,7 +34,7 @@ class Phase(StrEnum):
     FAILED = "Failed"
     """Terminal: status.failure says in which phase, why, and what to do."""
     PLANNED = "Planned"
-    """Terminal: a dry run finished planning (reserved: not run yet)."""
+    """Terminal: a dry run finished; status.plan says what a real run would do."""
 
     @property
     def is_terminal(self) -> bool:

@@ -1,13 +1,23 @@
-"""boto3 clients from the default credential chain (IRSA in a pod), cached per service and region.
+"""boto3 clients for the operator's identity and for the roles it assumes, cached and refreshed.
+
+The base identity is boto3's default chain: in a pod that is IRSA (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE →
+AssumeRoleWithWebIdentity, refreshed by botocore). A restore may name a role to assume from it
+(spec.source.roleArn with an external ID, spec.target.roleArn): each role gets one session whose credentials
+botocore refreshes shortly before they expire, never one AssumeRole per call.
 
 Retries: botocore's standard mode absorbs short throttling bursts; whatever is still failing becomes a
 RetryableError and the phase machine retries the whole step later with its own backoff.
 """
 
 import threading
+from datetime import datetime, timezone
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import DeferredRefreshableCredentials
+
+from .identity import AccountOf
 
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 4},
@@ -15,19 +25,63 @@ CLIENT_CONFIG = Config(
     read_timeout=60,
     user_agent_extra="aurora-restore-operator",
 )
+ASSUMED_ROLE_SESSION_SECONDS = 3600
+SESSION_NAME = "aurora-restore-operator"
 
 
 class AwsClients:
-    """One boto3 session for the operator's identity; clients are thread-safe and reused across restores."""
+    """Thread-safe cache of clients per (service, region, role); the role sessions live as long as the operator."""
 
     def __init__(self, session: boto3.session.Session | None = None):
-        self._session = session or boto3.session.Session()
-        self._clients: dict[tuple[str, str], object] = {}
+        self._base = session or boto3.session.Session()
+        self._sessions: dict[tuple[str, str | None], boto3.session.Session] = {}
+        self._clients: dict[tuple, object] = {}
         self._lock = threading.Lock()
 
-    def client(self, service: str, region: str):
-        key = (service, region)
+    def client(self, service: str, region: str, role_arn: str | None = None, external_id: str | None = None):
+        with self._lock:
+            return self.client_unlocked(service, region, role_arn, external_id)
+
+    def client_unlocked(self, service: str, region: str, role_arn: str | None = None, external_id: str | None = None):
+        key = (service, region, role_arn, external_id)
+        if key not in self._clients:
+            session = self._session(role_arn, external_id, region) if role_arn else self._base
+            self._clients[key] = session.client(service, region_name=region, config=CLIENT_CONFIG)
+        return self._clients[key]
+
+    def identity(self, region: str, role_arn: str | None = None) -> AccountOf:
+        """Who the operator is (or the role it assumes): the account is asked once and remembered."""
+        key = ("identity", region, role_arn, None)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self._session.client(service, region_name=region, config=CLIENT_CONFIG)
+                self._clients[key] = AccountOf(self.client_unlocked("sts", region, role_arn))
             return self._clients[key]
+
+    def _session(self, role_arn: str, external_id: str | None, region: str) -> boto3.session.Session:
+        """A session whose credentials come from AssumeRole with the base identity, refreshed before expiry."""
+        key = (role_arn, external_id)
+        if key not in self._sessions:
+            sts = self._base.client("sts", region_name=region, config=CLIENT_CONFIG)
+
+            def assume() -> dict:
+                params = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME,
+                          "DurationSeconds": ASSUMED_ROLE_SESSION_SECONDS}
+                if external_id:
+                    params["ExternalId"] = external_id
+                credentials = sts.assume_role(**params)["Credentials"]
+                expiry = credentials["Expiration"]
+                if isinstance(expiry, datetime) and expiry.tzinfo is None:
+                    expiry = expiry.replace(tzinfo=timezone.utc)
+                return {
+                    "access_key": credentials["AccessKeyId"],
+                    "secret_key": credentials["SecretAccessKey"],
+                    "token": credentials["SessionToken"],
+                    "expiry_time": expiry.isoformat() if isinstance(expiry, datetime) else expiry,
+                }
+
+            # Deferred: the first AssumeRole happens inside the first real call, where its errors are classified.
+            refreshable = DeferredRefreshableCredentials(refresh_using=assume, method="assume-role")
+            core = botocore.session.get_session()
+            core._credentials = refreshable  # botocore has no public setter for ready-made credentials
+            self._sessions[key] = boto3.session.Session(botocore_session=core)
+        return self._sessions[key]

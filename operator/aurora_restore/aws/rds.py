@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import classify, is_not_found
+from .errors import classify, error_code, is_not_found
 
 # Cluster and instance statuses (AWS documents these as strings, not an enum).
 AVAILABLE = "available"
@@ -26,6 +26,11 @@ FAILED_STATUSES = frozenset(
     }
 )
 SNAPSHOT_FAILED_STATUSES = frozenset({"failed", "error"})
+EXISTENCE_CHECKS = {
+    "subnet group": ("describe_db_subnet_groups", "DBSubnetGroupName"),
+    "cluster parameter group": ("describe_db_cluster_parameter_groups", "DBClusterParameterGroupName"),
+    "parameter group": ("describe_db_parameter_groups", "DBParameterGroupName"),
+}
 
 
 def tags_of(resource: dict[str, Any]) -> dict[str, str]:
@@ -122,6 +127,56 @@ class RdsGateway:
         except ClientError as error:
             if not is_not_found(error):
                 raise classify(error, f"delete_db_cluster_snapshot in {self.region}") from None
+
+    def restore_accounts(self, identifier: str) -> list[str]:
+        """Accounts a manual snapshot is shared with (its "restore" attribute)."""
+        result = self._call("describe_db_cluster_snapshot_attributes", DBClusterSnapshotIdentifier=identifier)
+        for attribute in result["DBClusterSnapshotAttributesResult"].get("DBClusterSnapshotAttributes", []):
+            if attribute["AttributeName"] == "restore":
+                return list(attribute.get("AttributeValues") or [])
+        return []
+
+    def share_snapshot(self, identifier: str, account_id: str) -> None:
+        self._call(
+            "modify_db_cluster_snapshot_attribute",
+            DBClusterSnapshotIdentifier=identifier,
+            AttributeName="restore",
+            ValuesToAdd=[account_id],
+        )
+
+    def unshare_snapshot(self, identifier: str, account_id: str) -> None:
+        try:
+            self.client.modify_db_cluster_snapshot_attribute(
+                DBClusterSnapshotIdentifier=identifier, AttributeName="restore", ValuesToRemove=[account_id]
+            )
+        except ClientError as error:
+            if not is_not_found(error):
+                raise classify(error, f"modify_db_cluster_snapshot_attribute in {self.region}") from None
+
+    # --- what preflight looks up ----------------------------------------------------------------------------
+
+    def valid_upgrade_targets(self, engine: str, version: str) -> list[str] | None:
+        """Engine versions a snapshot of `version` can be restored to; None when AWS does not know `version`."""
+        versions = self._call("describe_db_engine_versions", Engine=engine, EngineVersion=version)["DBEngineVersions"]
+        if not versions:
+            return None
+        return [target["EngineVersion"] for target in versions[0].get("ValidUpgradeTarget", [])]
+
+    def exists(self, kind: str, name: str) -> bool:
+        """Whether a DB subnet group, cluster parameter group or parameter group of that name exists."""
+        action, parameter = EXISTENCE_CHECKS[kind]
+        try:
+            getattr(self.client, action)(**{parameter: name})
+            return True
+        except ClientError as error:
+            if error_code(error).endswith(("NotFound", "NotFoundFault")):
+                return False
+            raise classify(error, f"{action} in {self.region}") from None
+        except BotoCoreError as error:
+            raise classify(error, f"{action} in {self.region}") from None
+
+    def restore_cluster_to_point_in_time(self, **params) -> dict[str, Any]:
+        return self._call("restore_db_cluster_to_point_in_time", **params)["DBCluster"]
 
     # --- clusters ----------------------------------------------------------------------------------------------
 

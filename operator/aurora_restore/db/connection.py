@@ -43,9 +43,8 @@ class AuthenticationFailed(RetryableError):
 
 def redact(message: str, *secrets: str) -> str:
     """The message with every secret value replaced: driver errors may echo connection parameters."""
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "********")
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):  # longest first: one may contain another
+        message = message.replace(secret, "********")
     return message
 
 

@@ -1,5 +1,7 @@
 """MySQL (aurora-mysql): users, grants, read-only verification queries; values always as query parameters."""
 
+import ssl
+
 import pymysql
 
 from ..errors import TerminalError
@@ -32,6 +34,8 @@ def connect(endpoint: Endpoint, credentials: Credentials, database: str | None =
             autocommit=True,
             **tls,
         )
+    except (OSError, ssl.SSLError) as error:  # e.g. an unreadable CA bundle: no retry will fix it
+        raise TerminalError("DatabaseTlsError", f"TLS set-up for {endpoint.describe()} failed: {error}") from None
     except pymysql.err.OperationalError as error:
         code = error.args[0] if error.args else None
         if code == ACCESS_DENIED:

@@ -65,6 +65,26 @@ def is_running(directory: Path) -> bool:
     return bool(pids) and all(_alive(pid) for pid in pids.values())
 
 
+OPERATOR_ROLE_ARN = "arn:aws:iam::123456789012:role/aurora-restore-operator"
+# Any JWT-shaped token: the simulator's STS does not validate it, as EKS's OIDC provider would.
+WEB_IDENTITY_TOKEN = (
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YXVyb3JhLXJlc3RvcmUtc3lzdGVtOm9wZXJhdG9yIn0.c2ln"
+)
+
+
+def operator_aws_environment(simulator_url: str, directory: Path) -> dict[str, str]:
+    """IRSA as EKS sets it up (role ARN + web identity token file), pointed at the simulator: no static keys."""
+    token_file = Path(directory) / "web-identity-token"
+    token_file.write_text(WEB_IDENTITY_TOKEN)
+    return {
+        "AWS_ENDPOINT_URL": simulator_url,
+        "AWS_DEFAULT_REGION": DEFAULT_REGION,
+        "AWS_ROLE_ARN": OPERATOR_ROLE_ARN,
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
+        "AWS_ROLE_SESSION_NAME": "aurora-restore-operator",
+    }
+
+
 def up(directory: Path, aws_delay: float, progress=print) -> dict[str, str]:
     """Start everything and return the environment written to DIR/env."""
     directory = Path(directory).resolve()
@@ -91,9 +111,11 @@ def up(directory: Path, aws_delay: float, progress=print) -> dict[str, str]:
         _ensure_namespace(api_client, "aurora-restore-system")
         env = {"KUBECONFIG": str(kubeconfig), **aws_environment(simulator_url)}
         operator_env = {
-            **env,
+            "KUBECONFIG": str(kubeconfig),
+            **operator_aws_environment(simulator_url, directory),
             "AURORA_RESTORE_POLL_INTERVAL_SECONDS": str(max(0.5, min(aws_delay / 2, 5))),
             "AURORA_RESTORE_LEASE_NAMESPACE": "aurora-restore-system",
+            "AURORA_RESTORE_ALLOWED_ROLES": '{"*": ["*"]}',  # the dev environment allows every role
         }
         progress("starting the operator")
         operator = OperatorProcess(operator_env, directory / "operator.log").start(detached=True)

@@ -55,7 +55,7 @@ class OperatorProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             operator_command(self.namespace, port),
-            env={**os.environ, **self.env},
+            env=self._environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -73,6 +73,11 @@ class OperatorProcess:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"the operator did not become healthy in {READY_TIMEOUT_SECONDS}s; see {self.log_path}")
+
+    def _environment(self) -> dict[str, str]:
+        """This process's environment without AWS credentials (the operator gets its own), plus `env`."""
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        return {**inherited, **self.env}
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no chance to finish a step (what a node failure or OOM kill does)."""

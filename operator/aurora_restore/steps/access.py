@@ -39,7 +39,7 @@ def configure_access(ctx: RestoreContext) -> Outcome:
     """
     if not ctx.spec.needs_database_access:
         return Advance(Phase.VERIFYING, "no database access requested")
-    cluster = ctx.target_rds.describe_cluster(ctx.spec.target.cluster_identifier)
+    cluster = restored_cluster(ctx)
     try:
         access = master_access(ctx, cluster)
     except Missing as missing:
@@ -65,6 +65,17 @@ def configure_access(ctx: RestoreContext) -> Outcome:
     return Advance(Phase.VERIFYING, f"master password{detail} configured", updates=updates)
 
 
+def restored_cluster(ctx: RestoreContext) -> dict[str, Any]:
+    """The restored cluster as AWS describes it now; it vanishing mid-restore is terminal."""
+    identifier = ctx.spec.target.cluster_identifier
+    cluster = ctx.target_rds.describe_cluster(identifier)
+    if cluster is None:
+        raise TerminalError(
+            "ClusterNotFound", f"restored cluster {identifier!r} no longer exists in {ctx.spec.target_region}"
+        )
+    return cluster
+
+
 def master_access(ctx: RestoreContext, cluster: dict[str, Any]) -> MasterAccess:
     """Endpoint and master credentials from spec.masterPassword; raises Missing while a secret is absent."""
     source = ctx.spec.master_password
@@ -82,7 +93,9 @@ def master_access(ctx: RestoreContext, cluster: dict[str, Any]) -> MasterAccess:
         if password is None:
             raise Missing(f"waiting for Secret {ctx.namespace}/{ref.name} (spec.masterPassword.secretRef)")
     elif source.secrets_manager_secret_id is not None:
-        password = read_secrets_manager_password(ctx, source.secrets_manager_secret_id)
+        password = read_secrets_manager_password(
+            ctx, source.secrets_manager_secret_id, "spec.masterPassword.secretsManagerSecretId"
+        )
     else:
         managed = cluster.get("MasterUserSecret") or {}
         secret_arn = managed.get("SecretArn")
@@ -90,30 +103,31 @@ def master_access(ctx: RestoreContext, cluster: dict[str, Any]) -> MasterAccess:
             if cluster.get("Status") == AVAILABLE:
                 ctx.target_rds.modify_cluster(cluster["DBClusterIdentifier"], ManageMasterUserPassword=True)
             raise Missing("waiting for RDS to create the master password in Secrets Manager")
-        password = read_secrets_manager_password(ctx, secret_arn)
+        password = read_secrets_manager_password(
+            ctx, secret_arn, "spec.masterPassword.manageInSecretsManager (the secret RDS manages)"
+        )
     return MasterAccess(endpoint=endpoint_of(ctx, cluster), credentials=Credentials(username, password),
                         secret_arn=secret_arn)
 
 
-def read_secrets_manager_password(ctx: RestoreContext, secret_id: str) -> str:
-    """A plain-string secret, or the "password" of a JSON one (the shape RDS and most tools write)."""
+def read_secrets_manager_password(ctx: RestoreContext, secret_id: str, field: str) -> str:
+    """The "password" of a JSON object secret (the shape RDS and most tools write), else the plain string."""
     value = ctx.secrets_manager.get_secret_string(secret_id)
     if value is None:
-        raise Missing(f"waiting for Secrets Manager secret {secret_id!r} in {ctx.spec.target_region}")
-    if value.lstrip().startswith("{"):
-        try:
-            password = json.loads(value).get("password")
-        except (ValueError, AttributeError):
-            password = None
+        raise Missing(f"waiting for Secrets Manager secret {secret_id!r} in {ctx.spec.target_region} ({field})")
+    try:
+        document = json.loads(value)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        password = document.get("password")
         if not isinstance(password, str) or not password:
             raise TerminalError(
-                "SecretMalformed",
-                f"spec.masterPassword.secretsManagerSecretId: secret {secret_id!r} is JSON without a "
-                f"\"password\" string",
+                "SecretMalformed", f"{field}: secret {secret_id!r} is a JSON object without a \"password\" string"
             )
         return password
     if not value:
-        raise TerminalError("SecretMalformed", f"secret {secret_id!r} is empty")
+        raise TerminalError("SecretMalformed", f"{field}: secret {secret_id!r} is empty")
     return value
 
 

@@ -6,18 +6,50 @@ from .outcomes import Advance, Outcome
 
 
 def clean_up(ctx: RestoreContext) -> Outcome:
-    """Delete the copied snapshot (when copy.deleteAfterRestore) and finish. Next: Succeeded."""
-    updates = delete_copied_snapshot(ctx)
+    """Delete the copied snapshot, remove the cross-account share and its intermediate copy (when
+    copy.deleteAfterRestore) and finish. Next: Succeeded."""
+    updates = remove_intermediates(ctx)
     cluster = ctx.spec.target.cluster_identifier
     count = len(ctx.status.instances)
     return Advance(Phase.SUCCEEDED, f"cluster {cluster} restored with {count} instance(s)", updates=updates)
 
 
-def delete_copied_snapshot(ctx: RestoreContext) -> dict:
-    """DeleteDBClusterSnapshot on the copy, only if this restore made it (its tag carries our UID).
+def remove_intermediates(ctx: RestoreContext) -> dict:
+    """Everything the restore made only as a means to an end; also runs when a restore fails."""
+    updates = delete_copied_snapshot(ctx)
+    updates.update(remove_share(ctx))
+    return updates
 
-    Also runs when a restore fails, so a failed cross-region restore leaves no copy behind.
-    """
+
+def intermediates_pending(ctx_status, spec) -> bool:
+    """Whether the copy, the share or the intermediate manual snapshot still need removing."""
+    if not spec.copy_.delete_after_restore:
+        return False
+    copied, shared = ctx_status.copied_snapshot, ctx_status.shared_snapshot
+    return bool(
+        (copied is not None and not copied.deleted)
+        or (shared is not None and (not shared.unshared or (shared.intermediate and not shared.deleted)))
+    )
+
+
+def remove_share(ctx: RestoreContext) -> dict:
+    """ModifyDBClusterSnapshotAttribute "restore" -= target account, then delete the intermediate manual copy."""
+    shared = ctx.status.shared_snapshot
+    if shared is None or not ctx.spec.copy_.delete_after_restore:
+        return {}
+    if not shared.unshared:
+        ctx.source_rds.unshare_snapshot(shared.identifier, shared.shared_with)
+        shared = shared.model_copy(update={"unshared": True})
+    if shared.intermediate and not shared.deleted:
+        snapshot = ctx.source_rds.describe_snapshot(shared.identifier)
+        if snapshot is not None and ctx.owns(snapshot):
+            ctx.source_rds.delete_snapshot(shared.identifier)
+        shared = shared.model_copy(update={"deleted": True})
+    return {"shared_snapshot": shared}
+
+
+def delete_copied_snapshot(ctx: RestoreContext) -> dict:
+    """DeleteDBClusterSnapshot on the copy, only if this restore made it (its tag carries our UID)."""
     copied = ctx.status.copied_snapshot
     if copied is None or copied.deleted or not ctx.spec.copy_.delete_after_restore:
         return {}

@@ -24,14 +24,17 @@ FIELD_FOR_ERROR = {
 def restore_cluster(ctx: RestoreContext) -> Outcome:
     """Restore the target cluster from the (copied) snapshot and wait until it is available.
 
-    Calls RestoreDBClusterFromSnapshot once, tagged with the restore's UID; a re-run finds the tagged cluster and
-    only waits. Next: CreatingInstances. Fails when AWS rejects a parameter (the message names the spec field).
+    Calls RestoreDBClusterFromSnapshot (or RestoreDBClusterToPointInTime) once, tagged with the restore's UID; a
+    re-run finds the tagged cluster and only waits. Next: CreatingInstances. Fails when AWS rejects a parameter (the message names the spec field).
     """
     identifier = ctx.spec.target.cluster_identifier
     cluster = ctx.target_rds.describe_cluster(identifier)
     if cluster is None:
         try:
-            cluster = ctx.target_rds.restore_cluster_from_snapshot(**restore_parameters(ctx))
+            if ctx.spec.source.point_in_time:
+                cluster = ctx.target_rds.restore_cluster_to_point_in_time(**point_in_time_parameters(ctx))
+            else:
+                cluster = ctx.target_rds.restore_cluster_from_snapshot(**restore_parameters(ctx))
         except TerminalError as error:
             raise blame_field(ctx, error) from None
     elif not ctx.owns(cluster):
@@ -51,17 +54,34 @@ def restore_cluster(ctx: RestoreContext) -> Outcome:
 
 def restore_parameters(ctx: RestoreContext) -> dict[str, Any]:
     """RestoreDBClusterFromSnapshot parameters: every target field the user gave, nothing they did not."""
-    target = ctx.spec.target
     snapshot = ctx.status.copied_snapshot.identifier if ctx.status.copied_snapshot else ctx.status.snapshot.identifier
-    params: dict[str, Any] = {
-        "DBClusterIdentifier": target.cluster_identifier,
+    return {
         "SnapshotIdentifier": snapshot,
         "Engine": ctx.status.snapshot.engine,
+        **_target_parameters(ctx),
+        **({"EngineVersion": ctx.spec.target.engine_version} if ctx.spec.target.engine_version else {}),
+    }
+
+
+def point_in_time_parameters(ctx: RestoreContext) -> dict[str, Any]:
+    """RestoreDBClusterToPointInTime parameters (a full copy of the source cluster at that moment)."""
+    pit = ctx.spec.source.point_in_time
+    params = {"SourceDBClusterIdentifier": pit.cluster_identifier, "RestoreType": "full-copy", **_target_parameters(ctx)}
+    if pit.restore_time:
+        params["RestoreToTime"] = pit.restore_time
+    else:
+        params["UseLatestRestorableTime"] = True
+    return params
+
+
+def _target_parameters(ctx: RestoreContext) -> dict[str, Any]:
+    target = ctx.spec.target
+    params: dict[str, Any] = {
+        "DBClusterIdentifier": target.cluster_identifier,
         "Tags": as_tag_list(ctx.target_tags),
         "CopyTagsToSnapshot": True,
     }
     optional = {
-        "EngineVersion": target.engine_version,
         "Port": target.port,
         "DBSubnetGroupName": target.db_subnet_group_name,
         "VpcSecurityGroupIds": target.vpc_security_group_ids or None,
@@ -89,8 +109,7 @@ def blame_field(ctx: RestoreContext, error: TerminalError) -> TerminalError | Re
         if "version" in error.message.lower() or target.engine_version in error.message:
             return TerminalError(
                 "InvalidEngineVersion",
-                f"spec.target.engineVersion {target.engine_version!r}: snapshot {ctx.status.snapshot.identifier!r} "
-                f"({ctx.status.snapshot.engine} {ctx.status.snapshot.engine_version}) cannot be restored to it: "
+                f"spec.target.engineVersion {target.engine_version!r}: the source cannot be restored to it: "
                 f"{error.message}",
             )
     field = FIELD_FOR_ERROR.get(error.reason)
@@ -118,6 +137,7 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     """
     spec = ctx.spec.target.instances
     identifier = ctx.spec.target.cluster_identifier
+    engine = ctx.target_rds.describe_cluster(identifier)["Engine"]
     wanted = [ctx.instance_identifier(number) for number in range(1, spec.count + 1)]
     existing = {i["DBInstanceIdentifier"]: i for i in ctx.target_rds.list_cluster_instances(identifier)}
     for position, instance_id in enumerate(wanted):
@@ -128,7 +148,7 @@ def create_instances(ctx: RestoreContext) -> Outcome:
                 "InstanceNameTaken",
                 f"an instance named {instance_id!r} already exists outside cluster {identifier!r}; left untouched",
             )
-        existing[instance_id] = _create_instance(ctx, instance_id, promotion_tier=0 if position == 0 else 1)
+        existing[instance_id] = _create_instance(ctx, instance_id, engine, promotion_tier=0 if position == 0 else 1)
 
     cluster = ctx.target_rds.describe_cluster(identifier)
     writers = {m["DBInstanceIdentifier"] for m in (cluster or {}).get("DBClusterMembers", []) if m["IsClusterWriter"]}
@@ -151,12 +171,12 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     return Advance(Phase.CONFIGURING_ACCESS, f"{len(records)} instance(s) available", updates=updates)
 
 
-def _create_instance(ctx: RestoreContext, instance_id: str, promotion_tier: int) -> dict[str, Any]:
+def _create_instance(ctx: RestoreContext, instance_id: str, engine: str, promotion_tier: int) -> dict[str, Any]:
     spec = ctx.spec.target.instances
     params: dict[str, Any] = {
         "DBInstanceIdentifier": instance_id,
         "DBClusterIdentifier": ctx.spec.target.cluster_identifier,
-        "Engine": ctx.status.snapshot.engine,
+        "Engine": engine,
         "DBInstanceClass": spec.instance_class,
         "PromotionTier": promotion_tier,
         "Tags": as_tag_list(ctx.target_tags),

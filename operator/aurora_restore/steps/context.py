@@ -5,6 +5,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..api.models import AuroraRestoreSpec, AuroraRestoreStatus
+from ..aws.ec2 import Ec2Gateway
+from ..aws.identity import AccountOf
+from ..aws.kms import KmsGateway
 from ..aws.rds import RdsGateway, tags_of
 from ..db.connection import Tls
 
@@ -54,6 +57,11 @@ class RestoreContext:
     target_lock: TargetLock
     now: datetime
     default_tags: dict[str, str]
+    allowed_roles: list[str] = field(default_factory=list)  # glob patterns for this namespace
+    source_kms: KmsGateway | None = None
+    target_kms: KmsGateway | None = None
+    target_ec2: Ec2Gateway | None = None
+    target_account: AccountOf | None = None
     secrets: SecretReader | None = None
     secrets_manager: SecretStringReader | None = None
     db_tls: Tls = field(default_factory=Tls)
@@ -68,6 +76,11 @@ class RestoreContext:
     @property
     def copied_snapshot_identifier(self) -> str:
         return f"aurora-restore-{self.uid}"
+
+    @property
+    def shared_snapshot_identifier(self) -> str:
+        """The manual copy made in the source account when an automated snapshot must be shared."""
+        return f"aurora-restore-{self.uid}-share"
 
     @property
     def final_snapshot_identifier(self) -> str:

@@ -34,6 +34,7 @@ class Fail:
 
     reason: str
     message: str
+    updates: dict[str, Any] = field(default_factory=dict)
 
 
 Outcome = Advance | Wait | Fail

@@ -17,10 +17,13 @@ from .outcomes import Advance, Outcome, Wait
 def resolve_snapshot(ctx: RestoreContext) -> Outcome:
     """Pin the source snapshot in status and wait until it is available.
 
-    Calls DescribeDBClusterSnapshots (every page for `latest`). Next: CopyingSnapshot when the target region
-    differs, else ReplacingTarget. Fails when the snapshot does not exist or nothing matches.
+    Calls DescribeDBClusterSnapshots (every page for `latest`), as the source role. For a point-in-time restore,
+    checks the source cluster and the time instead. Next: Preflight. Fails when the snapshot does not exist or
+    nothing matches.
     """
     source = ctx.spec.source
+    if source.point_in_time is not None:
+        return check_point_in_time(ctx)
     if ctx.status.snapshot is not None:
         snapshot = ctx.source_rds.describe_snapshot(ctx.status.snapshot.identifier)
         if snapshot is None:
@@ -46,8 +49,35 @@ def resolve_snapshot(ctx: RestoreContext) -> Outcome:
         progress = snapshot.get("PercentProgress")
         detail = f" ({progress}%)" if progress is not None else ""
         return Wait(f"snapshot {pinned.identifier} is {status}{detail}", updates={"snapshot": pinned})
-    next_phase = Phase.COPYING_SNAPSHOT if ctx.spec.needs_copy else Phase.REPLACING_TARGET
-    return Advance(next_phase, f"snapshot {pinned.identifier} chosen", updates={"snapshot": pinned})
+    return Advance(Phase.PREFLIGHT, f"snapshot {pinned.identifier} chosen", updates={"snapshot": pinned})
+
+
+def check_point_in_time(ctx: RestoreContext) -> Outcome:
+    """The source cluster exists and the requested time lies within its restorable window."""
+    pit = ctx.spec.source.point_in_time
+    cluster = ctx.source_rds.describe_cluster(pit.cluster_identifier)
+    if cluster is None:
+        raise TerminalError(
+            "SourceClusterNotFound",
+            f"spec.source.pointInTime.clusterIdentifier {pit.cluster_identifier!r}: no such cluster in "
+            f"{ctx.spec.source.region}",
+        )
+    if pit.restore_time is not None:
+        earliest, latest = cluster.get("EarliestRestorableTime"), cluster.get("LatestRestorableTime")
+        wanted = pit.restore_time if pit.restore_time.tzinfo else pit.restore_time.replace(tzinfo=timezone.utc)
+        if (earliest and wanted < _aware(earliest)) or (latest and wanted > _aware(latest)):
+            raise TerminalError(
+                "RestoreTimeOutOfRange",
+                f"spec.source.pointInTime.restoreTime {wanted.isoformat()} is outside the restorable window of "
+                f"{pit.cluster_identifier!r} ({_aware(earliest).isoformat() if earliest else '?'} to "
+                f"{_aware(latest).isoformat() if latest else '?'})",
+            )
+    moment = pit.restore_time.isoformat() if pit.restore_time else "the latest restorable time"
+    return Advance(Phase.PREFLIGHT, f"cluster {pit.cluster_identifier} can be restored to {moment}")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def newest_matching_snapshot(ctx: RestoreContext, latest: LatestSnapshot) -> dict[str, Any]:
@@ -104,14 +134,17 @@ def snapshot_status(snapshot: dict[str, Any], region: str) -> SnapshotStatus:
         engine=snapshot.get("Engine"),
         engine_version=snapshot.get("EngineVersion"),
         encrypted=snapshot.get("StorageEncrypted"),
+        kms_key_id=snapshot.get("KmsKeyId"),
+        snapshot_type=snapshot.get("SnapshotType"),
     )
 
 
 def copy_snapshot(ctx: RestoreContext) -> Outcome:
     """Copy the pinned snapshot into the target region and wait until the copy is available.
 
-    Runs only when the target region differs. Calls CopyDBClusterSnapshot once (the copy's name derives from the
-    restore's UID, so a re-run finds it). Next: ReplacingTarget. Fails when the KMS key is missing or unusable.
+    Runs when the target region or account differs (cross-account: from the snapshot the source account shared).
+    Calls CopyDBClusterSnapshot once as the target identity (the copy's name derives from the restore's UID, so
+    a re-run finds it). Next: ReplacingTarget. Fails when the KMS key is missing or unusable.
     """
     pinned = ctx.status.snapshot
     region = ctx.spec.target_region
@@ -126,8 +159,9 @@ def copy_snapshot(ctx: RestoreContext) -> Outcome:
                 f"{region} must be encrypted with a KMS key of that region",
             )
         try:
+            shared = ctx.status.shared_snapshot
             copy = ctx.target_rds.copy_snapshot(
-                source_arn=pinned.arn,
+                source_arn=shared.arn if shared else pinned.arn,
                 source_region=ctx.spec.source.region,
                 identifier=identifier,
                 kms_key_id=kms_key_id,

@@ -4,8 +4,8 @@ from ..api.models import QueryResult, VerificationStatus
 from ..api.phase import Phase
 from ..db.connection import redact
 from ..db.engines import connection_uri, sql_module
-from ..errors import TerminalError
-from .access import MasterAccess, Missing, master_access
+from ..errors import RetryableError, TerminalError
+from .access import MasterAccess, Missing, master_access, restored_cluster
 from .context import RestoreContext
 from .outcomes import Advance, Outcome, Wait
 
@@ -18,7 +18,7 @@ def verify(ctx: RestoreContext) -> Outcome:
     """
     if not ctx.spec.needs_database_access:
         return Advance(Phase.CLEANING_UP, "no database verification requested")
-    cluster = ctx.target_rds.describe_cluster(ctx.spec.target.cluster_identifier)
+    cluster = restored_cluster(ctx)
     try:
         access = master_access(ctx, cluster)
     except Missing as missing:
@@ -28,7 +28,11 @@ def verify(ctx: RestoreContext) -> Outcome:
     database = (verification.database if verification else None) or access.endpoint.database
     results = []
     with module.connect(access.endpoint, access.credentials, database) as conn:
-        module.count_rows_read_only(conn, "SELECT 1")
+        try:
+            module.count_rows_read_only(conn, "SELECT 1")
+        except module.QUERY_ERRORS as error:
+            detail = redact(str(error).strip(), access.credentials.password)
+            raise RetryableError("DatabaseError", f"SELECT 1 on {access.endpoint.describe()}: {detail}") from None
         for index, query in enumerate(verification.queries if verification else []):
             try:
                 rows = module.count_rows_read_only(conn, query.sql)
@@ -66,9 +70,10 @@ def write_connection_secrets(ctx: RestoreContext, cluster: dict, access: MasterA
     for user in ctx.spec.users:
         if user.connection_secret:
             ref = user.password_secret_ref
-            password = ctx.secrets.read_key(ref.name, ref.key, f"spec.users[{user.name}].passwordSecretRef")
+            field = f"spec.users[{user.name}].passwordSecretRef"
+            password = ctx.secrets.read_key(ref.name, ref.key, field)
             if password is None:
-                raise Missing(f"waiting for Secret {ctx.namespace}/{ref.name}")
+                raise Missing(f"waiting for Secret {ctx.namespace}/{ref.name} ({field})")
             wanted.append((user.connection_secret.name, user.name, password,
                            (user.databases or [endpoint.database])[0]))
     for name, username, password, database in wanted:

@@ -7,7 +7,7 @@ hooks nest in registration order: pagination pages what the shared-snapshot look
 
 from __future__ import annotations
 
-from . import arns, automated_backups, pagination, shared_snapshots, validation
+from . import arns, automated_backups, engine_versions, pagination, shared_snapshots, validation
 from .rds_hooks import RdsHooks
 from .rds_lifecycle import RdsLifecycle
 from .settings import SimulatorSettings
@@ -24,5 +24,6 @@ def install(settings: SimulatorSettings) -> RdsLifecycle:
     pagination.register(hooks, settings)
     shared_snapshots.register(hooks)
     automated_backups.install()
+    engine_versions.install()
     hooks.install()
     return lifecycle

@@ -1,0 +1,51 @@
+"""SharingSnapshot: make a snapshot of another account usable by the target account (cross-account restores)."""
+
+from ..api.models import SharedSnapshotStatus
+from ..api.phase import Phase
+from ..aws.rds import AVAILABLE, SNAPSHOT_FAILED_STATUSES
+from ..errors import TerminalError
+from .context import RestoreContext
+from .outcomes import Advance, Outcome, Wait
+
+
+def share_snapshot(ctx: RestoreContext) -> Outcome:
+    """As the source role: copy an automated snapshot to a manual one (AWS shares only manual snapshots), then
+    ModifyDBClusterSnapshotAttribute "restore" += the target account. Next: CopyingSnapshot, where the target
+    account copies the shared snapshot with its own KMS key. The share and the intermediate copy are removed in
+    CleaningUp (or when the restore fails)."""
+    pinned = ctx.status.snapshot
+    target_account = ctx.target_account.account_id
+    record = ctx.status.shared_snapshot
+    if pinned.snapshot_type == "automated":
+        identifier = ctx.shared_snapshot_identifier
+        manual = ctx.source_rds.describe_snapshot(identifier)
+        if manual is None:
+            manual = ctx.source_rds.copy_snapshot(
+                source_arn=pinned.arn,
+                source_region=ctx.spec.source.region,
+                identifier=identifier,
+                kms_key_id=pinned.kms_key_id,
+                copy_tags=False,
+                tags=ctx.restore_tags,
+            )
+        elif not ctx.owns(manual):
+            raise TerminalError(
+                "ShareNameTaken",
+                f"a snapshot named {identifier!r} exists in the source account but was not made by this restore",
+            )
+        record = SharedSnapshotStatus(identifier=identifier, arn=manual["DBClusterSnapshotArn"],
+                                      shared_with=target_account, intermediate=True)
+        status = manual.get("Status", "")
+        if status in SNAPSHOT_FAILED_STATUSES:
+            raise TerminalError("ShareCopyFailed", f"manual copy {identifier!r} of {pinned.identifier!r} is {status}")
+        if status != AVAILABLE:
+            progress = manual.get("PercentProgress") or 0
+            return Wait(f"copying automated snapshot {pinned.identifier} to manual {identifier} to share it: "
+                        f"{progress}%", updates={"shared_snapshot": record})
+    else:
+        record = record or SharedSnapshotStatus(identifier=pinned.identifier, arn=pinned.arn,
+                                                shared_with=target_account)
+    if target_account not in ctx.source_rds.restore_accounts(record.identifier):
+        ctx.source_rds.share_snapshot(record.identifier, target_account)
+    return Advance(Phase.COPYING_SNAPSHOT, f"snapshot {record.identifier} shared with account {target_account}",
+                   updates={"shared_snapshot": record})

@@ -1,0 +1,255 @@
+"""The chart in a real kube-apiserver: `helm install` creates what it should, and the operator, running with the
+chart's ServiceAccount, RBAC and environment, completes a restore without a single 403.
+
+There are no kubelets, so the Deployment never gets a Pod: the operator runs here as a process, authenticated
+with a token of the chart's ServiceAccount, with the environment the chart gives the container, and with AWS
+credentials the way IRSA provides them (AWS_ROLE_ARN from the ServiceAccount's annotation and a web identity
+token file), against the AWS simulator.
+"""
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from dockerfile import exec_form
+from kubernetes import client
+
+from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
+from aurora_restore.dev.operator_process import OperatorProcess, free_port
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/aurora-restore-operator"  # the simulator's default account
+REGION = "us-east-1"
+FAST_SETTINGS = {"AURORA_RESTORE_POLL_INTERVAL_SECONDS": "0.3", "AURORA_RESTORE_RETRY_BACKOFF_MAX_SECONDS": "2"}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def create_namespace(api_client, name: str) -> str:
+    client.CoreV1Api(api_client).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    return name
+
+
+@pytest.fixture
+def rds(simulator_url):
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    return session.client("rds", endpoint_url=simulator_url)
+
+
+def wait_until(check, what: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not reached in {timeout}s")
+
+
+def make_snapshot(rds, cluster: str, snapshot: str) -> None:
+    rds.create_db_cluster(
+        DBClusterIdentifier=cluster, Engine="aurora-postgresql", EngineVersion="15.4",
+        MasterUsername="admin_user", MasterUserPassword="source-password-1",
+    )
+    wait_until(lambda: rds.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]["Status"] == "available",
+               f"cluster {cluster} available")
+    rds.create_db_cluster_snapshot(DBClusterSnapshotIdentifier=snapshot, DBClusterIdentifier=cluster)
+    wait_until(
+        lambda: rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=snapshot)["DBClusterSnapshots"][0][
+            "Status"] == "available",
+        f"snapshot {snapshot} available",
+    )
+
+
+def restore_and_wait(api_client, namespace: str, rds, timeout: float = 120) -> dict:
+    """A same-region restore of a fresh snapshot; returns the resource once it is Succeeded or Failed."""
+    suffix = uuid.uuid4().hex[:6]
+    make_snapshot(rds, f"src-{suffix}", f"snap-{suffix}")
+    objects = client.CustomObjectsApi(api_client)
+    objects.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "metadata": {"name": "orders"},
+        "spec": {
+            "source": {"region": REGION, "snapshotIdentifier": f"snap-{suffix}"},
+            "target": {"clusterIdentifier": f"tgt-{suffix}", "instances": {"count": 1, "instanceClass": "db.r6g.large"}},
+        },
+    })
+
+    def finished():
+        obj = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "orders")
+        return obj if (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
+
+    return wait_until(finished, f"restore {namespace}/orders finished", timeout)
+
+
+def installed_container(api_client, namespace: str, name: str) -> dict:
+    """The operator container of the installed Deployment, as plain JSON."""
+    deployment = client.AppsV1Api(api_client).read_namespaced_deployment(name, namespace)
+    return api_client.sanitize_for_serialization(deployment)["spec"]["template"]["spec"]["containers"][0]
+
+
+def container_environment(container: dict, pod_namespace: str) -> dict[str, str]:
+    """The container's env as the kubelet would set it (the only valueFrom the chart uses is the namespace)."""
+    env = {}
+    for item in container["env"]:
+        if "valueFrom" in item:
+            assert item["valueFrom"] == {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}, item
+            env[item["name"]] = pod_namespace
+        else:
+            env[item["name"]] = item["value"]
+    return env
+
+
+def irsa_environment(control_plane, namespace: str, service_account: str, workdir: Path, simulator_url: str):
+    """What the operator process needs to act as the chart's ServiceAccount, in Kubernetes and in AWS.
+
+    KUBECONFIG holds a TokenRequest token of the ServiceAccount; AWS gets what EKS's pod identity webhook injects:
+    the role from the ServiceAccount's annotation and a web identity token file (here the same token).
+    """
+    kubeconfig = control_plane.token_for_service_account(namespace, service_account, workdir / "sa.kubeconfig")
+    token = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["token"]
+    token_file = workdir / "web-identity-token"
+    token_file.write_text(token)
+    with control_plane.admin_api_client() as api_client:
+        sa = client.CoreV1Api(api_client).read_namespaced_service_account(service_account, namespace)
+    return {
+        "KUBECONFIG": str(kubeconfig),
+        "AWS_ROLE_ARN": sa.metadata.annotations["eks.amazonaws.com/role-arn"],
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
+        "AWS_ROLE_SESSION_NAME": "aurora-restore-operator",
+        "AWS_ENDPOINT_URL": simulator_url,
+        # No static keys: boto3 must take the web identity path of its default chain.
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+    }
+
+
+def assert_no_permission_errors(log: str, control_plane, namespace: str, service_account: str) -> None:
+    for word in ("403", "Forbidden", "forbidden", "Not enough permissions"):
+        assert word not in log, f"{word!r} in the operator log:\n{log[-5000:]}"
+    user = f"system:serviceaccount:{namespace}:{service_account}"
+    requests = [event for event in control_plane.read_audit_events() if event["user"]["username"] == user]
+    assert requests, f"no request of {user} in the audit log"
+    denied = [
+        f"{event['verb']} {event['requestURI']}" for event in requests if event.get("responseStatus", {}).get("code") == 403
+    ]
+    assert not denied, f"requests of {user} the apiserver denied: {denied}"
+
+
+def test_install_creates_the_operator_objects(helm, control_plane, admin_client):
+    release_namespace = unique("ars")
+    helm.install(control_plane.kubeconfig_path, "aurora-restore-operator", release_namespace,
+                 {"aws": {"roleArn": ROLE_ARN, "region": REGION}})
+
+    apps, core = client.AppsV1Api(admin_client), client.CoreV1Api(admin_client)
+    rbac = client.RbacAuthorizationV1Api(admin_client)
+    deployment = apps.read_namespaced_deployment("aurora-restore-operator", release_namespace)
+    assert deployment.spec.template.spec.service_account_name == "aurora-restore-operator"
+    assert deployment.spec.template.spec.containers[0].security_context.read_only_root_filesystem is True
+    service_account = core.read_namespaced_service_account("aurora-restore-operator", release_namespace)
+    assert service_account.metadata.annotations["eks.amazonaws.com/role-arn"] == ROLE_ARN
+    cluster_role = rbac.read_cluster_role("aurora-restore-operator")
+    assert {rule.api_groups[0] for rule in cluster_role.rules} == {"apiextensions.k8s.io", "dbrestore.io", ""}
+    binding = rbac.read_cluster_role_binding("aurora-restore-operator")
+    assert (binding.subjects[0].name, binding.subjects[0].namespace) == ("aurora-restore-operator", release_namespace)
+    assert rbac.read_namespaced_role("aurora-restore-operator-leases", release_namespace).rules[0].resources == [
+        "leases"
+    ]
+    rbac.read_namespaced_role_binding("aurora-restore-operator-leases", release_namespace)
+    client.PolicyV1Api(admin_client).read_namespaced_pod_disruption_budget("aurora-restore-operator",
+                                                                          release_namespace)
+    client.NetworkingV1Api(admin_client).read_namespaced_network_policy("aurora-restore-operator", release_namespace)
+    crd = client.ApiextensionsV1Api(admin_client).read_custom_resource_definition(f"{PLURAL}.{GROUP}")
+    assert any(c.type == "Established" and c.status == "True" for c in crd.status.conditions)
+
+
+def test_operator_restores_as_the_service_account_of_a_namespaced_install(
+    helm, control_plane, admin_client, simulator_url, rds, tmp_path
+):
+    """watchNamespaces: Roles in the watched namespace, the Leases in the release's namespace."""
+    release, release_namespace = "aurora-restore-ns", unique("ars")
+    watched = create_namespace(admin_client, unique("team"))
+    helm.install(control_plane.kubeconfig_path, release, release_namespace,
+                 {"watchNamespaces": [watched], "aws": {"roleArn": ROLE_ARN, "region": REGION}})
+    env = {
+        **container_environment(installed_container(admin_client, release_namespace, release), release_namespace),
+        **irsa_environment(control_plane, release_namespace, release, tmp_path, simulator_url),
+        **FAST_SETTINGS,
+    }
+    assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == release_namespace
+
+    operator = OperatorProcess(env, tmp_path / "operator.log", namespace=watched).start()
+    try:
+        restore = restore_and_wait(admin_client, watched, rds)
+    finally:
+        operator.stop()
+    log = operator.log_path.read_text()
+    assert restore["status"]["phase"] == "Succeeded", f"{restore['status']}\n{log[-5000:]}"
+    phases = [entry["phase"] for entry in restore["status"]["history"]]
+    assert phases[0] == "Pending" and phases[-1] == "Succeeded" and "RestoringCluster" in phases
+    assert_no_permission_errors(log, control_plane, release_namespace, release)
+
+
+def test_image_command_with_the_chart_arguments_restores_cluster_wide(
+    helm, control_plane, admin_client, simulator_url, rds, tmp_path
+):
+    """The Dockerfile's ENTRYPOINT with the args and env of a cluster-wide install, as its ServiceAccount."""
+    release, release_namespace = "aurora-restore-cw", unique("ars")
+    helm.install(control_plane.kubeconfig_path, release, release_namespace,
+                 {"aws": {"roleArn": ROLE_ARN, "region": REGION}, "settings": {"defaultTags": {"team": "data"}}})
+    container = installed_container(admin_client, release_namespace, release)
+    assert "command" not in container
+    entrypoint = exec_form("ENTRYPOINT")  # the chart's args replace the image's CMD
+    assert entrypoint[:2] == ["kopf", "run"] and container["args"][0] == "--all-namespaces"
+
+    health_port = free_port()
+    command = [str(Path(sys.executable).parent / "kopf")]  # the virtualenv's kopf, as /opt/venv/bin/kopf in the image
+    for argument in entrypoint[1:] + container["args"]:
+        if argument.startswith("--liveness="):
+            assert argument == "--liveness=http://0.0.0.0:8080/healthz"
+            argument = f"--liveness=http://127.0.0.1:{health_port}/healthz"  # loopback only, a free port
+        command.append(argument)
+    env = {
+        **os.environ,
+        **container_environment(container, release_namespace),
+        **irsa_environment(control_plane, release_namespace, release, tmp_path, simulator_url),
+        **FAST_SETTINGS,
+    }
+    watched = create_namespace(admin_client, unique("team"))
+    log_path = tmp_path / "operator.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        def healthy():
+            assert process.poll() is None, f"`{shlex.join(command)}` exited:\n{log_path.read_text()}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_until(healthy, "the operator's health endpoint", timeout=60)
+        restore = restore_and_wait(admin_client, watched, rds)
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    log = log_path.read_text()
+    assert restore["status"]["phase"] == "Succeeded", f"{restore['status']}\n{log[-5000:]}"
+    tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(
+        ResourceName=restore["status"]["cluster"]["arn"])["TagList"]}
+    assert tags["team"] == "data"  # AURORA_RESTORE_DEFAULT_TAGS from the chart's values
+    assert_no_permission_errors(log, control_plane, release_namespace, release)

@@ -1,0 +1,391 @@
+"""ConfiguringAccess and Verifying up to the first connection, and connections that are refused.
+
+No database server takes part: the restored cluster's endpoint is a loopback port that is bound but not listening,
+so every connection attempt is a real TCP connection that the kernel refuses at once. What is decided before a
+connection (which password, from where, waiting for it or failing) is exercised fully; what follows a successful
+login (users, grants, queries, connection Secrets) needs a database and is left to the tests that have one.
+
+The master password is a distinctive string: no outcome, status or failure may ever contain it.
+"""
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from urllib.parse import quote
+
+import pytest
+
+from aurora_restore.api.phase import Phase
+from aurora_restore.steps.outcomes import Advance, Fail, Wait
+
+from .conftest import SOURCE_REGION, TARGET, RestoreRun
+
+PASSWORD = "Xq7 m@ster:p/w%?#&é"
+SECRET = "aurora-master"
+SM_ID = "restores/staging-master"
+LOOPBACK = "127.0.0.1"
+SECRET_REF = {"masterPassword": {"secretRef": {"name": SECRET, "key": "password"}}}
+FROM_SECRETS_MANAGER = {"masterPassword": {"secretsManagerSecretId": SM_ID}}
+MANAGED = {"masterPassword": {"manageInSecretsManager": True}}
+ENGINES = ["aurora-postgresql", "aurora-mysql"]
+PHASES = [Phase.CONFIGURING_ACCESS, Phase.VERIFYING]
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port bound but never listened on: connections to it are refused, and no one else can take it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def at(restore, closed_port) -> Callable[..., RestoreRun]:
+    """A restore whose cluster exists and is available on the closed port, and whose status is in `phase`.
+
+    As an earlier turn of the machine would have left it: Verifying means access was configured before.
+    """
+
+    def build(phase: Phase, changes: dict | None = None, *, engine: str = "aurora-postgresql", **fields) -> RestoreRun:
+        run = restore(changes, **fields)
+        run.target.endpoint_host = LOOPBACK
+        run.target.add_cluster(TARGET, instances=2, engine=engine)
+        run.target.clusters[TARGET]["Port"] = closed_port
+        run.status = run.status.model_copy(update={"phase": phase})
+        run.phases = [phase]
+        return run
+
+    return build
+
+
+def unreachable(port: int) -> str:
+    return f"cannot connect to {LOOPBACK}:{port}: "
+
+
+def texts_of(run: RestoreRun) -> list[str]:
+    """Everything the operator would publish about the run (status, events, logs) or send to AWS."""
+    texts = [repr(outcome) for outcome in run.outcomes]
+    texts.append(run.status.model_dump_json(by_alias=True))
+    if run.status.failure is not None:
+        texts.append(repr(run.status.failure))
+    texts.extend(repr(call.params) for call in run.cloud.calls)
+    return texts
+
+
+def assert_password_never_shown(run: RestoreRun, password: str = PASSWORD) -> None:
+    for text in texts_of(run):
+        for form in (password, quote(password, safe=""), json.dumps(password)[1:-1], repr(password)[1:-1]):
+            assert form not in text
+
+
+def modify_calls(run: RestoreRun):
+    return run.cloud.calls_to("modify_cluster")
+
+
+# --- nothing asked: both phases pass straight on ------------------------------------------------------------------
+
+
+def test_without_database_access_both_phases_pass_straight_through_without_reading_a_password(restore):
+    run = restore()
+    run.run()
+    assert run.phase == Phase.SUCCEEDED
+    assert [Phase.CONFIGURING_ACCESS, Phase.VERIFYING, Phase.CLEANING_UP] == run.phases[-4:-1]
+    advances = {o.message for o in run.outcomes if isinstance(o, Advance)}
+    assert {"no database access requested", "no database verification requested"} <= advances
+    assert run.secrets.reads == [] and run.secrets_manager.reads == []
+    assert modify_calls(run) == []
+    assert run.status.users == [] and run.status.connection_secrets == [] and run.status.verification is None
+    assert run.status.master_user_secret_arn is None
+
+
+# --- no master password -------------------------------------------------------------------------------------------
+
+ACCESS_WITHOUT_MASTER_PASSWORD = {
+    "users": {"users": [{"name": "app", "passwordSecretRef": {"name": "app-db", "key": "password"}}]},
+    "verification": {"verification": {"queries": [{"sql": "SELECT 1"}]}},
+    "connectionSecret": {"connectionSecret": {"name": "staging-db"}},
+}
+
+
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("asked", ACCESS_WITHOUT_MASTER_PASSWORD.values(), ids=ACCESS_WITHOUT_MASTER_PASSWORD)
+def test_database_access_without_master_password_fails_naming_the_field(at, phase, asked):
+    run = at(phase, {**SECRET_REF, **asked})
+    # A spec that got past admission without masterPassword (model_copy does not validate): the step still refuses.
+    run.spec = run.spec.model_copy(update={"master_password": None})
+    run.secrets.add("app-db", {"password": PASSWORD})
+    outcome = run.step()
+    assert isinstance(outcome, Fail) and outcome.reason == "MasterPasswordRequired"
+    assert "spec.masterPassword" in outcome.message
+    assert run.phase == Phase.FAILED and run.status.failure.phase == phase
+    assert modify_calls(run) == [] and run.secrets.reads == []
+    assert_password_never_shown(run)
+
+
+# --- masterPassword.secretRef -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_absent_secret_is_waited_for_then_a_refused_connection_retries_with_backoff_until_timeout(
+    restore, source, closed_port, engine
+):
+    source.add_snapshot("prod-mysql-2025-03-01", "prod-mysql", engine="aurora-mysql", engine_version="8.0")
+    snapshot = {"aurora-postgresql": None, "aurora-mysql": "prod-mysql-2025-03-01"}[engine]
+    changes = {"target": {"port": closed_port}, "timeout": "8m", **SECRET_REF}
+    if snapshot:
+        changes["source"] = {"snapshotIdentifier": snapshot}
+    run = restore(changes)
+    run.target.endpoint_host = LOOPBACK
+    run.run_until(Phase.CONFIGURING_ACCESS)
+
+    for _ in range(2):
+        outcome = run.step()
+        assert outcome == Wait(f"waiting for Secret team-a/{SECRET} (spec.masterPassword.secretRef)")
+    assert run.phase == Phase.CONFIGURING_ACCESS
+    assert run.status.message == f"waiting for Secret team-a/{SECRET} (spec.masterPassword.secretRef)"
+
+    run.secrets.add(SECRET, {"password": PASSWORD})
+    outcome = run.step()
+    assert isinstance(outcome, Wait) and outcome.backoff
+    assert outcome.message.startswith(unreachable(closed_port))
+    assert run.phase == Phase.CONFIGURING_ACCESS
+
+    run.run()
+    assert run.phase == Phase.FAILED
+    assert run.status.failure.reason == "Timeout" and run.status.failure.phase == Phase.CONFIGURING_ACCESS
+    assert "spec.timeout (8m)" in run.status.failure.message
+    retries = run.outcomes[run.outcomes.index(outcome) : -1]
+    assert len(retries) > 3
+    assert all(isinstance(o, Wait) and o.backoff and o.message.startswith(unreachable(closed_port)) for o in retries)
+    assert modify_calls(run) == [], "no password is set on a database the operator cannot reach"
+    assert_password_never_shown(run)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_verifying_waits_for_the_secret_then_retries_a_refused_connection(at, closed_port, engine):
+    run = at(Phase.VERIFYING, {**SECRET_REF, "verification": {"database": "orders", "queries": [{"sql": "SELECT 1"}]}},
+             engine=engine)
+    assert run.step() == Wait(f"waiting for Secret team-a/{SECRET} (spec.masterPassword.secretRef)")
+    run.secrets.add(SECRET, {"password": PASSWORD})
+    for _ in range(2):
+        outcome = run.step()
+        assert isinstance(outcome, Wait) and outcome.backoff
+        assert outcome.message.startswith(unreachable(closed_port))
+    assert run.phase == Phase.VERIFYING
+    assert run.status.verification is None and run.status.connection_secrets == [] and run.secrets.writes == []
+    assert_password_never_shown(run)
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_secret_without_the_key_fails_naming_the_secret_and_the_key(at, phase):
+    run = at(phase, SECRET_REF)
+    run.secrets.add(SECRET, {"passwd": PASSWORD})
+    outcome = run.step()
+    assert outcome == Fail(
+        "SecretKeyMissing", f"spec.masterPassword.secretRef: Secret team-a/{SECRET} has no key 'password'"
+    )
+    assert run.phase == Phase.FAILED and run.status.failure.reason == "SecretKeyMissing"
+    assert_password_never_shown(run)
+
+
+def test_secret_with_an_empty_key_fails(at):
+    run = at(Phase.CONFIGURING_ACCESS, SECRET_REF)
+    run.secrets.add(SECRET, {"password": "", "old-password": PASSWORD})
+    outcome = run.step()
+    assert isinstance(outcome, Fail) and outcome.reason == "SecretKeyEmpty"
+    assert f"Secret team-a/{SECRET}" in outcome.message and "'password'" in outcome.message
+    assert_password_never_shown(run)
+
+
+# --- masterPassword.secretsManagerSecretId ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_absent_secrets_manager_secret_is_waited_for(at, phase):
+    run = at(phase, FROM_SECRETS_MANAGER)
+    for _ in range(2):
+        assert run.step() == Wait(
+            f"waiting for Secrets Manager secret {SM_ID!r} in {SOURCE_REGION} "
+            f"(spec.masterPassword.secretsManagerSecretId)"
+        )
+    assert run.phase == phase and run.secrets_manager.reads == [SM_ID, SM_ID]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"username": "postgres", "pass": "%s"}' % PASSWORD,
+        '{"password": 12345}',
+        '{"password": ""}',
+        ' {"password": null, "note": "%s"}' % PASSWORD,
+    ],
+    ids=["no-password-key", "number", "empty", "null"],
+)
+def test_json_secret_without_a_password_string_fails_as_malformed(at, value):
+    run = at(Phase.CONFIGURING_ACCESS, FROM_SECRETS_MANAGER)
+    run.secrets_manager.put(SM_ID, value)
+    outcome = run.step()
+    assert isinstance(outcome, Fail) and outcome.reason == "SecretMalformed"
+    assert SM_ID in outcome.message and '"password"' in outcome.message
+    assert_password_never_shown(run)
+
+
+def test_empty_secrets_manager_secret_fails_as_malformed(at):
+    run = at(Phase.CONFIGURING_ACCESS, FROM_SECRETS_MANAGER)
+    run.secrets_manager.put(SM_ID, "")
+    outcome = run.step()
+    assert isinstance(outcome, Fail) and outcome.reason == "SecretMalformed" and SM_ID in outcome.message
+
+
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize(
+    "value", [PASSWORD, '{"username": "postgres", "password": "%s"}' % PASSWORD], ids=["plain", "json"]
+)
+def test_secrets_manager_password_plain_or_json_reaches_the_connection_attempt(at, closed_port, phase, value):
+    run = at(phase, FROM_SECRETS_MANAGER)
+    run.secrets_manager.put(SM_ID, value)
+    outcome = run.step()
+    assert isinstance(outcome, Wait) and outcome.backoff and outcome.message.startswith(unreachable(closed_port))
+    assert run.phase == phase
+    assert_password_never_shown(run)
+
+
+def test_plain_password_starting_with_a_brace_is_a_plain_password(at, closed_port):
+    run = at(Phase.CONFIGURING_ACCESS, FROM_SECRETS_MANAGER)
+    run.secrets_manager.put(SM_ID, "{" + PASSWORD)
+    outcome = run.step()
+    assert isinstance(outcome, Wait) and outcome.message.startswith(unreachable(closed_port)), outcome
+
+
+# --- masterPassword.manageInSecretsManager ------------------------------------------------------------------------
+
+
+def test_rds_is_asked_once_to_manage_the_password_then_its_secret_is_read(at, closed_port):
+    run = at(Phase.CONFIGURING_ACCESS, MANAGED)
+    run.target.ticks_by_kind["modify"] = 2
+    creating = Wait("waiting for RDS to create the master password in Secrets Manager")
+
+    assert run.step() == creating
+    [call] = modify_calls(run)
+    assert call.params == {"identifier": TARGET, "ManageMasterUserPassword": True} and call.error is None
+    for _ in range(2):  # the cluster is modifying: asking again would be refused
+        assert run.step() == creating
+    assert len(modify_calls(run)) == 1
+
+    waiting = run.step()
+    arn = run.target.clusters[TARGET]["MasterUserSecret"]["SecretArn"]
+    assert waiting == Wait(
+        f"waiting for Secrets Manager secret {arn!r} in {SOURCE_REGION} "
+        f"(spec.masterPassword.manageInSecretsManager (the secret RDS manages))"
+    )
+    run.secrets_manager.put(arn, '{"username": "postgres", "password": "%s"}' % PASSWORD)
+    outcome = run.step()
+    assert isinstance(outcome, Wait) and outcome.backoff and outcome.message.startswith(unreachable(closed_port))
+    assert len(modify_calls(run)) == 1 and run.secrets_manager.reads == [arn, arn]
+    assert_password_never_shown(run)
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_rds_is_asked_to_manage_the_password_only_while_the_cluster_is_available(at, phase):
+    run = at(phase, MANAGED)
+    run.target.ticks_by_kind["modify"] = 100  # no MasterUserSecret shows up during this test
+    cluster = run.target.clusters[TARGET]
+    creating = Wait("waiting for RDS to create the master password in Secrets Manager")
+    for status in ("backing-up", "modifying", "upgrading"):
+        cluster["Status"] = status
+        assert run.step() == creating
+    assert modify_calls(run) == []
+
+    for turn in range(1, 4):  # RDS took the request but shows no secret yet: once per poll, never more
+        cluster["Status"] = "available"
+        assert run.step() == creating
+        assert len(modify_calls(run)) == turn
+    assert all(c.error is None for c in modify_calls(run))
+    assert run.phase == phase and run.secrets_manager.reads == []
+
+
+def test_malformed_rds_managed_secret_is_blamed_on_the_field_the_spec_sets(at):
+    run = at(Phase.CONFIGURING_ACCESS, MANAGED)
+    run.target.ticks_by_kind["modify"] = 0
+    run.step()
+    run.step()  # the cluster settles with its MasterUserSecret; the secret's value is not there yet
+    run.secrets_manager.put(run.target.clusters[TARGET]["MasterUserSecret"]["SecretArn"], '{"pwd": "x"}')
+    outcome = run.step()
+    assert isinstance(outcome, Fail) and outcome.reason == "SecretMalformed"
+    assert "secretsManagerSecretId" not in outcome.message and "manageInSecretsManager" in outcome.message
+
+
+# --- the cluster went away ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_cluster_deleted_behind_the_operators_back_is_reported_not_a_crash(at, phase):
+    run = at(phase, SECRET_REF)
+    run.secrets.add(SECRET, {"password": PASSWORD})
+    run.target.clusters.clear()
+    outcome = run.step()
+    assert isinstance(outcome, (Fail, Wait)) and TARGET in outcome.message
+
+
+# --- the scan: no scenario ever shows the password ----------------------------------------------------------------
+
+
+def secret_ref_then_refused(run: RestoreRun) -> None:
+    run.step()
+    run.secrets.add(SECRET, {"password": PASSWORD})
+    run.step()
+    run.step()
+
+
+def secret_key_missing(run: RestoreRun) -> None:
+    run.secrets.add(SECRET, {"Password": PASSWORD, "user": "postgres"})
+    run.step()
+
+
+def secrets_manager_malformed(run: RestoreRun) -> None:
+    run.secrets_manager.put(SM_ID, '{"pwd": "%s"}' % PASSWORD)
+    run.step()
+
+
+def secrets_manager_plain_refused(run: RestoreRun) -> None:
+    run.step()
+    run.secrets_manager.put(SM_ID, PASSWORD)
+    run.step()
+    run.step()
+
+
+def managed_refused(run: RestoreRun) -> None:
+    run.target.ticks_by_kind["modify"] = 0
+    run.step()
+    run.step()
+    arn = run.target.clusters[TARGET]["MasterUserSecret"]["SecretArn"]
+    run.secrets_manager.put(arn, '{"password": "%s"}' % PASSWORD)
+    run.step()
+
+
+def refused_until_timeout(run: RestoreRun) -> None:
+    run.secrets.add(SECRET, {"password": PASSWORD})
+    while not run.phase.is_terminal:
+        run.step()
+
+
+SCENARIOS = {
+    "secret-ref-then-refused": (SECRET_REF, secret_ref_then_refused),
+    "secret-key-missing": (SECRET_REF, secret_key_missing),
+    "secrets-manager-malformed": (FROM_SECRETS_MANAGER, secrets_manager_malformed),
+    "secrets-manager-plain-refused": (FROM_SECRETS_MANAGER, secrets_manager_plain_refused),
+    "managed-refused": (MANAGED, managed_refused),
+    "refused-until-timeout": ({**SECRET_REF, "timeout": "3m"}, refused_until_timeout),
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS)
+def test_the_password_never_appears_in_outcomes_status_or_failure(at, scenario, phase, engine):
+    changes, drive = scenario
+    run = at(phase, {**changes, "users": [{"name": "app", "passwordSecretRef": {"name": SECRET, "key": "password"}}]},
+             engine=engine)
+    drive(run)
+    assert run.outcomes, "the scenario ran no step"
+    assert_password_never_shown(run)
