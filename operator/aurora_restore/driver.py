@@ -198,6 +198,8 @@ def build_context(
         now=now,
         default_tags=runtime.settings.default_tags,
         allowed_roles=runtime.settings.roles_allowed_in(metadata["namespace"]),
+        staging_rds=RdsGateway(aws.client("rds", source_region, **target_role), source_region),
+        staging_kms=KmsGateway(aws.client("kms", source_region, **target_role), source_region),
         source_kms=KmsGateway(aws.client("kms", source_region, **source_role), source_region),
         target_kms=KmsGateway(aws.client("kms", target_region, **target_role), target_region),
         target_ec2=Ec2Gateway(aws.client("ec2", target_region, **target_role), target_region),

@@ -27,6 +27,9 @@ class Helm:
         self.binary = binary
         self.home = home
         self.env = {
+            # HOME too: helm keeps its Kubernetes discovery cache in $HOME/.kube/cache (with no HOME, in the
+            # working directory, that is in the checkout).
+            "HOME": str(home),
             "HELM_CACHE_HOME": str(home / "cache"),
             "HELM_CONFIG_HOME": str(home / "config"),
             "HELM_DATA_HOME": str(home / "data"),
@@ -61,6 +64,14 @@ class Helm:
             *self.values_file(values),
         )
         return [document for document in yaml.safe_load_all(output) if document]
+
+    def notes(self, values: dict[str, Any] | None = None) -> str:
+        """NOTES.txt as `helm install` prints it (a client-side dry run: no cluster needed)."""
+        output = self.run(
+            "install", "aurora-restore-operator", str(CHART), "--namespace", "ops", "--dry-run=client",
+            *self.values_file(values),
+        )
+        return output[output.index("NOTES:"):]
 
     def install(self, kubeconfig: Path, release: str, namespace: str, values: dict[str, Any] | None = None) -> str:
         """Never --wait: the control plane has no kubelets, so no Pod ever becomes ready."""

@@ -163,6 +163,16 @@ def test_network_policy_allows_only_dns_and_https_egress(helm):
     assert not [obj for obj in helm.template(VARIANTS["no-network-policy"]) if obj["kind"] == "NetworkPolicy"]
 
 
+def test_notes_warn_about_missing_credentials_and_metrics(helm):
+    notes = helm.notes({"metrics": {"enabled": True}, "watchNamespaces": ["team-a"]})
+    assert "acts on AuroraRestores in the namespaces team-a" in notes
+    assert "WARNING: aws.roleArn is empty" in notes
+    assert "the operator does not serve metrics yet" in notes
+    notes = helm.notes(VARIANTS["irsa-and-region"])
+    assert f"AWS: IAM role {ROLE_ARN} through IRSA" in notes and "WARNING" not in notes
+    assert "all namespaces" in notes and "metrics" not in notes
+
+
 BAD_VALUES = {
     "two replicas": ({"replicaCount": 2}, "at '/replicaCount': value must be one of 0, 1"),
     "role ARN": ({"aws": {"roleArn": "my-role"}}, "at '/aws/roleArn': 'my-role' does not match pattern '^(arn:aws"),

@@ -4,6 +4,11 @@
 returns a RestoreRun; `run()` then loops machine.run_step + machine.apply_outcome until a terminal phase, moving
 the clock one poll interval per turn, and records every phase visited. Every AWS call lands in `cloud.calls`.
 Passwords come from `run.secrets` (the namespace's Secrets) and `run.secrets_manager`, both empty at first.
+
+The target is the harness's own account (ACCOUNT_ID); a spec with source.accountId reads its source from that
+account of the same world (`cloud.account(SOURCE_ACCOUNT)`). KMS, EC2 and the target identity are the fakes of
+fake_account.py, taken from the account and region each side acts in, as driver.build_context does.
+`allowed_roles` is the operator's allowedRoles setting for the restore's namespace (none by default).
 """
 
 import copy
@@ -20,7 +25,8 @@ from aurora_restore.machine import accept, apply_outcome, clean_up_after_failure
 from aurora_restore.steps.context import RestoreContext
 from aurora_restore.steps.outcomes import Fail, Outcome
 
-from .fake_rds import FakeCloud, FakeLock, FakeRds
+from .fake_account import FakeEc2, FakeIdentity, FakeKms
+from .fake_rds import ACCOUNT_ID, FakeCloud, FakeLock, FakeRds
 from .fake_secrets import FakeSecrets, FakeSecretsManager
 
 SOURCE_REGION = "eu-west-1"
@@ -30,6 +36,10 @@ START = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 POLL = timedelta(seconds=30)
 SNAPSHOT = "prod-2025-03-01"
 TARGET = "staging"
+# The customer-managed key of OTHER_REGION that cross-region copies are encrypted with (the `cloud` fixture has it).
+KMS_KEY = f"arn:aws:kms:{OTHER_REGION}:{ACCOUNT_ID}:key/1111aaaa-2222-bbbb-3333-cccc4444dddd"
+SOURCE_ACCOUNT = "210987654321"
+SOURCE_ROLE = f"arn:aws:iam::{SOURCE_ACCOUNT}:role/restore-source"
 
 BASE_SPEC: dict[str, Any] = {
     "source": {"region": SOURCE_REGION, "snapshotIdentifier": SNAPSHOT},
@@ -71,10 +81,25 @@ class RestoreRun:
     secrets_manager: FakeSecretsManager = field(default_factory=FakeSecretsManager)
     db_tls: Tls = field(default_factory=Tls)
     resource: dict[str, Any] | None = None  # None: the AuroraRestore object built from name, namespace and uid
+    allowed_roles: list[str] = field(default_factory=list)
+    # None: the fakes of the account and region each side acts in (source KMS: the source's; the rest: the target's;
+    # staging: the target account in the source region, where a shared snapshot is copied before crossing regions)
+    staging: FakeRds | None = None
+    staging_kms: FakeKms | None = None
+    source_kms: FakeKms | None = None
+    target_kms: FakeKms | None = None
+    target_ec2: FakeEc2 | None = None
+    target_account: FakeIdentity | None = None
 
     def __post_init__(self):
         if self.secrets is None:
             self.secrets = FakeSecrets(self.namespace)
+        self.staging = self.staging or self.target.cloud.rds(self.source.region)
+        self.staging_kms = self.staging_kms or self.target.cloud.kms(self.source.region)
+        self.source_kms = self.source_kms or self.source.cloud.kms(self.source.region)
+        self.target_kms = self.target_kms or self.target.cloud.kms(self.target.region)
+        self.target_ec2 = self.target_ec2 or self.target.cloud.ec2(self.target.region)
+        self.target_account = self.target_account or FakeIdentity(self.target.cloud, self.target.region)
         if self.resource is None:
             self.resource = {
                 "apiVersion": "dbrestore.io/v1alpha1",
@@ -102,6 +127,13 @@ class RestoreRun:
             target_lock=self.lock,
             now=self.now,
             default_tags={"cost-center": "data"},
+            allowed_roles=self.allowed_roles,
+            staging_rds=self.staging,
+            staging_kms=self.staging_kms,
+            source_kms=self.source_kms,
+            target_kms=self.target_kms,
+            target_ec2=self.target_ec2,
+            target_account=self.target_account,
             secrets=self.secrets,
             secrets_manager=self.secrets_manager,
             db_tls=self.db_tls,
@@ -149,7 +181,10 @@ class RestoreRun:
 
 @pytest.fixture
 def cloud() -> FakeCloud:
-    return FakeCloud(ticks=1)
+    """The target account; OTHER_REGION's KMS holds KMS_KEY."""
+    cloud = FakeCloud(ticks=1)
+    cloud.kms(OTHER_REGION).add_key(KMS_KEY)
+    return cloud
 
 
 @pytest.fixture
@@ -176,11 +211,19 @@ def restore(cloud: FakeCloud, source: FakeRds, lock_holders: dict[str, str]):
 
     def build(changes: dict[str, Any] | None = None, *, uid: str = UID, name: str = "nightly", **fields) -> RestoreRun:
         spec = AuroraRestoreSpec.model_validate(merged(BASE_SPEC, changes or {}))
+        source_cloud = cloud.account(spec.source.account_id) if spec.source.account_id else cloud
         target = cloud.rds(spec.target_region)
         lock = FakeLock(lock_holders, f"{spec.target_region}/{spec.target.cluster_identifier}", f"team-a/{name}")
         status = accept(AuroraRestoreStatus(), START, fields.get("generation", 1))
         return RestoreRun(
-            spec=spec, source=source, target=target, lock=lock, status=status, uid=uid, name=name, **fields
+            spec=spec,
+            source=source_cloud.rds(spec.source.region),
+            target=target,
+            lock=lock,
+            status=status,
+            uid=uid,
+            name=name,
+            **fields,
         )
 
     return build

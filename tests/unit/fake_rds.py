@@ -1,8 +1,10 @@
 """An in-memory Amazon RDS for unit tests: the public methods of RdsGateway, with AWS's refusals and delays.
 
-FakeCloud holds one FakeRds per region and a single log of every call made, in order, so a test can assert on
-what the operator asked AWS to do ("exactly one RestoreDBClusterFromSnapshot", "the source snapshot was never
-deleted") without caring which step made the call.
+FakeCloud is one AWS account: a FakeRds, FakeKms and FakeEc2 per region (fake_account.py holds the last two).
+Every account of a test shares one log of every call made, in order, so a test can assert on what the operator
+asked AWS to do ("exactly one RestoreDBClusterFromSnapshot", "the source snapshot was never deleted", "nothing
+at all") without caring which step, or which account's identity, made the call. `cloud.account(id)` is another
+account of the same world.
 
 What the fake models, because the steps depend on it:
   * resources created by a call start in a transitional status (creating, copying, deleting) and settle after
@@ -15,14 +17,20 @@ What the fake models, because the steps depend on it:
   * AWS's refusals (deleting a cluster that still has live instances, restoring onto an existing identifier,
     using a KMS key that is not usable, ...) raise exactly what RdsGateway would raise: a botocore ClientError
     with the AWS error code, passed through aws/errors.py `classify`;
-  * `fail(action, error)` queues an error for the next call of `action` (throttling, a KMS fault, ...).
+  * `fail(action, error)` queues an error for the next call of `action` (throttling, a KMS fault, ...);
+  * sharing: a manual snapshot shared with account X ("restore" attribute) can be copied by account X's FakeRds
+    by its ARN, in the snapshot's own region only (AWS copies a shared cluster snapshot only within its region);
+    an encrypted one only with a KmsKeyId of X's. AWS shares neither automated snapshots nor snapshots encrypted
+    with the AWS-managed key, and changes the attribute only of an available snapshot;
+  * preflight look-ups: subnet and parameter groups (`add_group`), the engine versions a snapshot can be
+    restored to (`upgrade_targets`), a cluster's restorable window for point-in-time restores.
 
 Only what the operator uses is modelled; anything else is deliberately absent so an unexpected call fails loudly.
 """
 
 import copy
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
@@ -31,8 +39,21 @@ from aurora_restore.aws.errors import classify
 from aurora_restore.aws.rds import as_tag_list, tags_of
 from aurora_restore.errors import RestoreError, RetryableError, TerminalError
 
+from .fake_account import FakeEc2, FakeKms
+
 ACCOUNT_ID = "123456789012"
 DEFAULT_CREATE_TIME = datetime(2025, 3, 1, 3, 0, tzinfo=timezone.utc)
+# The point-in-time window of a cluster that exists before the restore: a week of backups up to a few minutes
+# before the harness's clock starts.
+RESTORABLE_FROM = DEFAULT_CREATE_TIME - timedelta(days=7)
+RESTORABLE_UNTIL = datetime(2025, 3, 1, 11, 55, tzinfo=timezone.utc)
+# DescribeDBEngineVersions' ValidUpgradeTarget for the versions the tests use (a version absent here is unknown).
+UPGRADE_TARGETS: dict[tuple[str, str], list[str]] = {
+    ("aurora-postgresql", "15.4"): ["15.5", "15.6", "15.7", "16.1", "16.2"],
+    ("aurora-postgresql", "15.5"): ["15.6", "15.7", "16.1", "16.2"],
+    ("aurora-mysql", "8.0"): ["8.0.mysql_aurora.3.04.0", "8.0.mysql_aurora.3.05.2"],
+}
+GROUP_KINDS = ("subnet group", "cluster parameter group", "parameter group")
 
 # The boto3 operation behind each gateway method: errors name it exactly as RdsGateway's do.
 BOTO_OPERATION = {
@@ -48,16 +69,27 @@ BOTO_OPERATION = {
     "list_cluster_instances": "describe_db_instances",
     "create_instance": "create_db_instance",
     "delete_instance": "delete_db_instance",
+    "restore_accounts": "describe_db_cluster_snapshot_attributes",
+    "share_snapshot": "modify_db_cluster_snapshot_attribute",
+    "unshare_snapshot": "modify_db_cluster_snapshot_attribute",
+    "valid_upgrade_targets": "describe_db_engine_versions",
+    "exists": "describe_db_subnet_groups",
+    "restore_cluster_to_point_in_time": "restore_db_cluster_to_point_in_time",
+    "describe_key": "describe_key",
+    "missing_security_groups": "describe_security_groups",
 }
 MUTATING = frozenset(
     {
         "copy_snapshot",
         "delete_snapshot",
         "restore_cluster_from_snapshot",
+        "restore_cluster_to_point_in_time",
         "modify_cluster",
         "delete_cluster",
         "create_instance",
         "delete_instance",
+        "share_snapshot",
+        "unshare_snapshot",
     }
 )
 
@@ -87,12 +119,13 @@ def throttling(action: str, region: str = "eu-west-1") -> RetryableError:
 
 @dataclass
 class Call:
-    """One gateway call as the operator made it."""
+    """One gateway call as the operator made it, in the account whose identity made it."""
 
     region: str
     action: str
     params: dict[str, Any]
     error: str | None = None  # the reason of the error raised, if any
+    account: str = ACCOUNT_ID
 
     @property
     def mutating(self) -> bool:
@@ -108,19 +141,64 @@ class _Settling:
     settle: Callable[[], None]
 
 
-class FakeCloud:
-    """All regions of one AWS account, sharing one call log."""
+@dataclass
+class _World:
+    """What every account of one test shares: the call log, the default settle time, the accounts by id."""
 
-    def __init__(self, ticks: int = 1, account_id: str = ACCOUNT_ID):
-        self.ticks = ticks
+    ticks: int
+    calls: list[Call] = field(default_factory=list)
+    accounts: dict[str, "FakeCloud"] = field(default_factory=dict)
+
+
+class FakeCloud:
+    """All regions of one AWS account; every account made through `account()` shares its call log."""
+
+    def __init__(self, ticks: int = 1, account_id: str = ACCOUNT_ID, *, world: _World | None = None):
+        self.world = world or _World(ticks)
         self.account_id = account_id
+        self.world.accounts[account_id] = self
         self.regions: dict[str, "FakeRds"] = {}
-        self.calls: list[Call] = []
+        self.kms_by_region: dict[str, FakeKms] = {}
+        self.ec2_by_region: dict[str, FakeEc2] = {}
+
+    @property
+    def ticks(self) -> int:
+        return self.world.ticks
+
+    @ticks.setter
+    def ticks(self, value: int) -> None:
+        self.world.ticks = value
+
+    @property
+    def calls(self) -> list[Call]:
+        return self.world.calls
+
+    def account(self, account_id: str) -> "FakeCloud":
+        """Another account of the same world (created on first use)."""
+        if account_id not in self.world.accounts:
+            FakeCloud(account_id=account_id, world=self.world)
+        return self.world.accounts[account_id]
 
     def rds(self, region: str) -> "FakeRds":
         if region not in self.regions:
             self.regions[region] = FakeRds(region, cloud=self)
         return self.regions[region]
+
+    def kms(self, region: str) -> FakeKms:
+        if region not in self.kms_by_region:
+            self.kms_by_region[region] = FakeKms(region, cloud=self)
+        return self.kms_by_region[region]
+
+    def ec2(self, region: str) -> FakeEc2:
+        if region not in self.ec2_by_region:
+            self.ec2_by_region[region] = FakeEc2(region, cloud=self)
+        return self.ec2_by_region[region]
+
+    def record(self, region: str, action: str, params: dict[str, Any]) -> Call:
+        """Log one call made with this account's identity."""
+        call = Call(region, action, copy.deepcopy(params), account=self.account_id)
+        self.calls.append(call)
+        return call
 
     def calls_to(self, action: str, region: str | None = None) -> list[Call]:
         return [c for c in self.calls if c.action == action and (region is None or c.region == region)]
@@ -155,6 +233,11 @@ class FakeRds:
         self.endpoint_host: str | None = None
         # The master password each cluster was last given through modify_cluster, by cluster key.
         self.master_passwords: dict[str, str] = {}
+        # Accounts each manual snapshot is shared with (its "restore" attribute), by snapshot key.
+        self.shared_with: dict[str, list[str]] = {}
+        # Subnet groups, cluster parameter groups and parameter groups that exist, by kind.
+        self.groups: dict[str, set[str]] = {kind: set() for kind in GROUP_KINDS}
+        self.upgrade_targets: dict[tuple[str, str], list[str]] = copy.deepcopy(UPGRADE_TARGETS)
 
     # --- test set-up ---------------------------------------------------------------------------------------------
 
@@ -162,6 +245,10 @@ class FakeRds:
         """Raise `error` from the next `times` calls of gateway method `action` ("*": whichever call comes next)."""
         assert action == "*" or action in BOTO_OPERATION, f"no gateway method {action!r}"
         self._queued_errors.extend([(action, error)] * times)
+
+    def add_group(self, kind: str, *names: str) -> None:
+        """Subnet groups ("subnet group"), "cluster parameter group"s or "parameter group"s that exist."""
+        self.groups[kind].update(names)
 
     def ticks_for(self, kind: str) -> int:
         if kind in self.ticks_by_kind:
@@ -186,11 +273,13 @@ class FakeRds:
         shared_from: str | None = None,
         settles_after: int | None = None,
         master_username: str | None = None,
+        kms_key_id: str | None = None,
     ) -> dict[str, Any]:
         """A snapshot that exists before the restore starts. `shared_from`: the account that shared it with us.
 
         A snapshot created with a transitional status becomes available after `settles_after` observations
-        (default: never, so a test can hold it there).
+        (default: never, so a test can hold it there). An encrypted one uses `kms_key_id`, by default a
+        customer-managed key of this account and region ("source-key", which its FakeKms then knows).
         """
         identifier = identifier.lower()
         arn = self.arn("cluster-snapshot", identifier, shared_from)
@@ -209,7 +298,10 @@ class FakeRds:
             "TagList": as_tag_list(tags or {}),
         }
         if encrypted:
-            snapshot["KmsKeyId"] = f"arn:aws:kms:{self.region}:{self.cloud.account_id}:key/source-key"
+            kms = self.cloud.kms(self.region)
+            snapshot["KmsKeyId"] = kms_key_id or kms.key_arn("source-key")
+            if kms_key_id is None and kms.find("source-key") is None:
+                kms.add_key("source-key")
         if created is not None:
             snapshot["SnapshotCreateTime"] = created
         self.snapshots[key] = snapshot
@@ -227,10 +319,16 @@ class FakeRds:
         tags: dict[str, str] | None = None,
         engine: str = "aurora-postgresql",
         database_name: str | None = None,
+        restorable: tuple[datetime, datetime] | None = (RESTORABLE_FROM, RESTORABLE_UNTIL),
     ) -> dict[str, Any]:
-        """A cluster (with `instances` available instances) that exists before the restore starts."""
+        """A cluster (with `instances` available instances) that exists before the restore starts.
+
+        `restorable`: its EarliestRestorableTime and LatestRestorableTime (None: neither is described).
+        """
         cluster = self._new_cluster(identifier.lower(), engine, "15.4", tags or {}, status)
         cluster["DeletionProtection"] = deletion_protection
+        if restorable is not None:
+            cluster["EarliestRestorableTime"], cluster["LatestRestorableTime"] = restorable
         if database_name:
             cluster["DatabaseName"] = database_name
         for number in range(1, instances + 1):
@@ -276,11 +374,17 @@ class FakeRds:
             copy_tags=copy_tags,
             tags=dict(tags),
         )
-        origin = self.cloud.regions.get(source_region)
-        key = origin._snapshot_key(source_arn) if origin else None
-        if key is None:
-            raise self._refuse(action, "DBClusterSnapshotNotFoundFault", f"DBClusterSnapshot {source_arn} not found.")
-        source = origin.snapshots[key]
+        shared = self._shared_with_us(source_arn)
+        if shared is not None:
+            source = shared
+        else:
+            origin = self.cloud.regions.get(source_region)
+            key = origin._snapshot_key(source_arn) if origin else None
+            if key is None:
+                raise self._refuse(
+                    action, "DBClusterSnapshotNotFoundFault", f"DBClusterSnapshot {source_arn} not found."
+                )
+            source = origin.snapshots[key]
         if source["Status"] != "available":
             raise self._refuse(
                 action, "InvalidDBClusterSnapshotStateFault", "The source snapshot must be in the available state."
@@ -294,6 +398,12 @@ class FakeRds:
                 action,
                 "InvalidParameterValue",
                 "KmsKeyId is required when copying an encrypted snapshot to another region.",
+            )
+        if source["StorageEncrypted"] and shared is not None and not kms_key_id:
+            raise self._refuse(
+                action,
+                "InvalidParameterValue",
+                "KmsKeyId is required when copying an encrypted snapshot shared from another account.",
             )
         self._check_kms_key(action, kms_key_id)
         copied_tags = {**(tags_of(source) if copy_tags else {}), **tags}
@@ -331,7 +441,82 @@ class FakeRds:
                 action, "InvalidDBClusterSnapshotStateFault", f"Snapshot {identifier} is not in the available state."
             )
         del self.snapshots[key]
+        self.shared_with.pop(key, None)
         self._settling.pop(("snapshot", key), None)
+
+    # --- sharing with other accounts ---------------------------------------------------------------------------
+
+    def restore_accounts(self, identifier: str) -> list[str]:
+        action = "restore_accounts"
+        self._enter(action, identifier=identifier)
+        key = self._snapshot_key(identifier)
+        if key is None:
+            raise self._refuse(action, "DBClusterSnapshotNotFoundFault", f"DBClusterSnapshot {identifier} not found.")
+        return list(self.shared_with.get(key, []))
+
+    def share_snapshot(self, identifier: str, account_id: str) -> None:
+        """Adding an account already there is no error, as in AWS."""
+        action = "share_snapshot"
+        self._enter(action, identifier=identifier, account_id=account_id)
+        key = self._snapshot_key(identifier)
+        if key is None:
+            raise self._refuse(action, "DBClusterSnapshotNotFoundFault", f"DBClusterSnapshot {identifier} not found.")
+        snapshot = self.snapshots[key]
+        if snapshot["SnapshotType"] != "manual":
+            raise self._refuse(action, "InvalidParameterValue", "Only manual DB cluster snapshots can be shared.")
+        if snapshot["Status"] != "available":
+            raise self._refuse(
+                action, "InvalidDBClusterSnapshotStateFault", f"Snapshot {identifier} is not in the available state."
+            )
+        key_metadata = self.cloud.kms(self.region).find(snapshot.get("KmsKeyId") or "")
+        if key_metadata is not None and key_metadata["KeyManager"] == "AWS":
+            raise self._refuse(
+                action,
+                "InvalidParameterValue",
+                "A snapshot encrypted with the default AWS managed KMS key cannot be shared.",
+            )
+        accounts = self.shared_with.setdefault(key, [])
+        if account_id not in accounts:
+            accounts.append(account_id)
+
+    def unshare_snapshot(self, identifier: str, account_id: str) -> None:
+        """A missing snapshot is fine (the gateway swallows DBClusterSnapshotNotFoundFault); so is an absent account."""
+        action = "unshare_snapshot"
+        self._enter(action, identifier=identifier, account_id=account_id)
+        key = self._snapshot_key(identifier)
+        if key is None:
+            return
+        if self.snapshots[key]["Status"] != "available":
+            raise self._refuse(
+                action, "InvalidDBClusterSnapshotStateFault", f"Snapshot {identifier} is not in the available state."
+            )
+        accounts = self.shared_with.get(key, [])
+        if account_id in accounts:
+            accounts.remove(account_id)
+
+    def _shared_with_us(self, arn: str) -> dict[str, Any] | None:
+        """The snapshot another account of the world shared with this one, named by its ARN, in this region."""
+        parts = arn.split(":")
+        if len(parts) != 7 or parts[5] != "cluster-snapshot" or parts[4] == self.cloud.account_id:
+            return None
+        owner = self.cloud.world.accounts.get(parts[4])
+        origin = owner.regions.get(parts[3]) if owner is not None else None
+        key = origin._snapshot_key(arn) if origin is not None else None
+        if key is None or parts[3] != self.region:
+            return None
+        accounts = origin.shared_with.get(key, [])
+        return origin.snapshots[key] if self.cloud.account_id in accounts or "all" in accounts else None
+
+    # --- what preflight looks up ---------------------------------------------------------------------------------
+
+    def valid_upgrade_targets(self, engine: str, version: str) -> list[str] | None:
+        self._enter("valid_upgrade_targets", engine=engine, version=version)
+        targets = self.upgrade_targets.get((engine, version))
+        return list(targets) if targets is not None else None
+
+    def exists(self, kind: str, name: str) -> bool:
+        self._enter("exists", kind=kind, name=name)
+        return name in self.groups[kind]
 
     # --- clusters ------------------------------------------------------------------------------------------------
 
@@ -375,6 +560,45 @@ class FakeRds:
         )
         if params.get("DatabaseName"):
             cluster["DatabaseName"] = params["DatabaseName"]
+        self._settle_later("cluster", identifier, self.ticks_for("cluster"), lambda: self._set(cluster, "available"))
+        return self._view(cluster)
+
+    def restore_cluster_to_point_in_time(self, **params) -> dict[str, Any]:
+        """A full copy of a cluster of this region as it was at RestoreToTime (or its LatestRestorableTime)."""
+        action = "restore_cluster_to_point_in_time"
+        self._enter(action, **params)
+        missing = {"DBClusterIdentifier", "SourceDBClusterIdentifier"} - params.keys()
+        if missing:
+            raise self._refuse(action, "MissingParameter", f"missing {sorted(missing)}")
+        if ("RestoreToTime" in params) == bool(params.get("UseLatestRestorableTime")):
+            raise self._refuse(
+                action, "InvalidParameterCombination", "Specify exactly one of RestoreToTime or UseLatestRestorableTime."
+            )
+        identifier = params["DBClusterIdentifier"].lower()
+        if identifier in self.clusters:
+            raise self._refuse(action, "DBClusterAlreadyExistsFault", "DB Cluster already exists")
+        source = self.clusters.get(params["SourceDBClusterIdentifier"].lower())
+        if source is None:
+            raise self._refuse(
+                action, "DBClusterNotFoundFault", f"DBCluster {params['SourceDBClusterIdentifier']} not found."
+            )
+        moment = params.get("RestoreToTime")
+        if moment is not None and moment.tzinfo is None:  # botocore sends a naive time as UTC
+            moment = moment.replace(tzinfo=timezone.utc)
+        earliest, latest = source.get("EarliestRestorableTime"), source.get("LatestRestorableTime")
+        if moment is not None and (earliest is None or latest is None or not earliest <= moment <= latest):
+            raise self._refuse(action, "InvalidRestoreFault", "The restore time is outside the restorable window.")
+        self._check_kms_key(action, params.get("KmsKeyId"))
+        cluster = self._new_cluster(
+            identifier, source["Engine"], source["EngineVersion"], self._request_tags(params), "creating"
+        )
+        cluster.update(
+            StorageEncrypted=source["StorageEncrypted"],
+            DeletionProtection=params.get("DeletionProtection", False),
+            CopyTagsToSnapshot=params.get("CopyTagsToSnapshot", False),
+            Port=params.get("Port", cluster["Port"]),
+            MasterUsername=source["MasterUsername"],
+        )
         self._settle_later("cluster", identifier, self.ticks_for("cluster"), lambda: self._set(cluster, "available"))
         return self._view(cluster)
 
@@ -508,8 +732,7 @@ class FakeRds:
 
     def _enter(self, action: str, **params) -> None:
         """Log the call, then raise the first error queued for it."""
-        call = Call(self.region, action, copy.deepcopy(params))
-        self.cloud.calls.append(call)
+        call = self.cloud.record(self.region, action, params)
         for position, (queued_action, error) in enumerate(self._queued_errors):
             if queued_action in (action, "*"):
                 del self._queued_errors[position]

@@ -152,6 +152,11 @@ class Copy(ApiModel):
     kms_key_id: str | None = Field(
         default=None, description="KMS key in the target region for the copy; required for encrypted snapshots."
     )
+    source_region_kms_key_id: str | None = Field(
+        default=None,
+        description="Cross-account and cross-region only: a KMS key of the target account in the source region, "
+        "for the in-region copy AWS requires before a shared snapshot can cross regions.",
+    )
     copy_tags: bool = Field(default=True, description="Copy the source snapshot's tags onto the copy.")
     delete_after_restore: bool = Field(default=True, description="Delete the copy once the restore is done.")
 
@@ -455,6 +460,9 @@ class AuroraRestoreStatus(ApiModel):
     completed_at: datetime | None = Field(default=None, description="When it reached Succeeded or Failed.")
     snapshot: SnapshotStatus | None = Field(default=None, description="The source snapshot chosen.")
     shared_snapshot: SharedSnapshotStatus | None = Field(default=None, description="The cross-account share.")
+    staged_snapshot: CopiedSnapshotStatus | None = Field(
+        default=None, description="Cross-account and cross-region: the in-region copy made before crossing regions."
+    )
     copied_snapshot: CopiedSnapshotStatus | None = Field(default=None, description="The cross-region copy.")
     preflight: list[PreflightCheck] = Field(default_factory=list, description="Checks made before acting.")
     plan: Plan | None = Field(default=None, description="Dry run only: what a real run would do.")

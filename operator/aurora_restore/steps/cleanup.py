@@ -16,7 +16,9 @@ def clean_up(ctx: RestoreContext) -> Outcome:
 
 def remove_intermediates(ctx: RestoreContext) -> dict:
     """Everything the restore made only as a means to an end; also runs when a restore fails."""
-    updates = delete_copied_snapshot(ctx)
+    updates = delete_copied_snapshot(ctx, "copied_snapshot", ctx.target_rds)
+    if ctx.status.staged_snapshot is not None:
+        updates.update(delete_copied_snapshot(ctx, "staged_snapshot", ctx.staging_rds))
     updates.update(remove_share(ctx))
     return updates
 
@@ -26,8 +28,10 @@ def intermediates_pending(ctx_status, spec) -> bool:
     if not spec.copy_.delete_after_restore:
         return False
     copied, shared = ctx_status.copied_snapshot, ctx_status.shared_snapshot
+    staged = ctx_status.staged_snapshot
     return bool(
         (copied is not None and not copied.deleted)
+        or (staged is not None and not staged.deleted)
         or (shared is not None and (not shared.unshared or (shared.intermediate and not shared.deleted)))
     )
 
@@ -48,12 +52,12 @@ def remove_share(ctx: RestoreContext) -> dict:
     return {"shared_snapshot": shared}
 
 
-def delete_copied_snapshot(ctx: RestoreContext) -> dict:
-    """DeleteDBClusterSnapshot on the copy, only if this restore made it (its tag carries our UID)."""
-    copied = ctx.status.copied_snapshot
+def delete_copied_snapshot(ctx: RestoreContext, field: str, rds) -> dict:
+    """DeleteDBClusterSnapshot on a copy (status field `field`), only if this restore made it (our UID tag)."""
+    copied = getattr(ctx.status, field)
     if copied is None or copied.deleted or not ctx.spec.copy_.delete_after_restore:
         return {}
-    snapshot = ctx.target_rds.describe_snapshot(copied.identifier)
+    snapshot = rds.describe_snapshot(copied.identifier)
     if snapshot is not None and ctx.owns(snapshot):
-        ctx.target_rds.delete_snapshot(copied.identifier)
-    return {"copied_snapshot": copied.model_copy(update={"deleted": True})}
+        rds.delete_snapshot(copied.identifier)
+    return {field: copied.model_copy(update={"deleted": True})}

@@ -58,6 +58,8 @@ class RestoreContext:
     now: datetime
     default_tags: dict[str, str]
     allowed_roles: list[str] = field(default_factory=list)  # glob patterns for this namespace
+    staging_rds: RdsGateway | None = None  # the target identity in the source region (cross-account copies)
+    staging_kms: KmsGateway | None = None  # the target identity's KMS in the source region
     source_kms: KmsGateway | None = None
     target_kms: KmsGateway | None = None
     target_ec2: Ec2Gateway | None = None
@@ -76,6 +78,11 @@ class RestoreContext:
     @property
     def copied_snapshot_identifier(self) -> str:
         return f"aurora-restore-{self.uid}"
+
+    @property
+    def staged_snapshot_identifier(self) -> str:
+        """The target account's in-region copy of a shared snapshot, before it crosses regions."""
+        return f"aurora-restore-{self.uid}-stage"
 
     @property
     def shared_snapshot_identifier(self) -> str:

@@ -44,7 +44,11 @@ def _problem(name: str, message: str, reason: str) -> PreflightCheck:
 
 def _checks(ctx: RestoreContext):
     yield check_engine_version(ctx)
-    yield check_copy_key(ctx)
+    yield check_copy_key(ctx, ctx.spec.copy_.kms_key_id, "spec.copy.kmsKeyId", ctx.target_kms)
+    if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
+        yield check_copy_key(
+            ctx, ctx.spec.copy_.source_region_kms_key_id, "spec.copy.sourceRegionKmsKeyId", ctx.staging_kms
+        )
     yield check_shareable_key(ctx)
     yield check_target_key(ctx)
     target = ctx.spec.target
@@ -90,24 +94,22 @@ def check_engine_version(ctx: RestoreContext) -> PreflightCheck | None:
     )
 
 
-def check_copy_key(ctx: RestoreContext) -> PreflightCheck | None:
+def check_copy_key(ctx: RestoreContext, key: str | None, field: str, kms) -> PreflightCheck | None:
+    """A copy of an encrypted snapshot needs a key of the copy's region, which must exist."""
     if not ctx.spec.needs_copy or ctx.status.snapshot is None:
         return None
-    key = ctx.spec.copy_.kms_key_id
-    region = ctx.spec.target_region
     if not key:
         if ctx.status.snapshot.encrypted:
             return _problem(
-                "spec.copy.kmsKeyId",
-                f"spec.copy.kmsKeyId is required: snapshot {ctx.status.snapshot.identifier!r} is encrypted and "
-                f"its copy must be encrypted with a KMS key of {region}",
+                field,
+                f"{field} is required: snapshot {ctx.status.snapshot.identifier!r} is encrypted and its copy "
+                f"must be encrypted with a KMS key of {kms.region}",
                 "KmsKeyRequired",
             )
         return None
-    if ctx.target_kms.describe_key(key) is None:
-        return _problem("spec.copy.kmsKeyId", f"spec.copy.kmsKeyId {key!r}: no such KMS key in {region}",
-                        "KmsKeyNotUsable")
-    return _passed("spec.copy.kmsKeyId")
+    if kms.describe_key(key) is None:
+        return _problem(field, f"{field} {key!r}: no such KMS key in {kms.region}", "KmsKeyNotUsable")
+    return _passed(field)
 
 
 def check_shareable_key(ctx: RestoreContext) -> PreflightCheck | None:
@@ -190,6 +192,10 @@ def plan(ctx: RestoreContext) -> Plan:
                 "TargetDBClusterSnapshotIdentifier": ctx.shared_snapshot_identifier}))
         steps.append(PlannedStep(phase=Phase.SHARING_SNAPSHOT, action="ModifyDBClusterSnapshotAttribute",
                                  parameters={"AttributeName": "restore", "ValuesToAdd": "<target account>"}))
+    if spec.cross_account and spec.target_region != spec.source.region:
+        steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot", parameters={
+            "SourceDBClusterSnapshotIdentifier": snapshot.arn,
+            "TargetDBClusterSnapshotIdentifier": ctx.staged_snapshot_identifier, "Region": spec.source.region}))
     if spec.needs_copy:
         copy_params = {"SourceDBClusterSnapshotIdentifier": snapshot.arn,
                        "TargetDBClusterSnapshotIdentifier": ctx.copied_snapshot_identifier,

@@ -140,29 +140,59 @@ def snapshot_status(snapshot: dict[str, Any], region: str) -> SnapshotStatus:
 
 
 def copy_snapshot(ctx: RestoreContext) -> Outcome:
-    """Copy the pinned snapshot into the target region and wait until the copy is available.
+    """Copy the pinned snapshot into the target region and account, and wait until the copy is available.
 
-    Runs when the target region or account differs (cross-account: from the snapshot the source account shared).
-    Calls CopyDBClusterSnapshot once as the target identity (the copy's name derives from the restore's UID, so
-    a re-run finds it). Next: ReplacingTarget. Fails when the KMS key is missing or unusable.
+    Runs when the target region or account differs. Calls CopyDBClusterSnapshot once per copy as the target
+    identity (names derive from the restore's UID, so a re-run finds them). AWS copies a snapshot shared by
+    another account only within its region, so a cross-account, cross-region restore copies twice: first in the
+    source region (with spec.copy.sourceRegionKmsKeyId), then from that copy into the target region.
+    Next: ReplacingTarget. Fails when a KMS key is missing or unusable.
     """
+    pinned, shared = ctx.status.snapshot, ctx.status.shared_snapshot
+    source_arn = shared.arn if shared else pinned.arn
+    updates = {}
+    if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
+        staged, done = ensure_copy(
+            ctx, ctx.staging_rds, ctx.staged_snapshot_identifier, source_arn,
+            ctx.spec.copy_.source_region_kms_key_id, "spec.copy.sourceRegionKmsKeyId",
+        )
+        updates["staged_snapshot"] = staged
+        if not done:
+            return Wait(f"copying shared snapshot {pinned.identifier} within {staged.region}: {staged_progress(ctx)}%",
+                        updates=updates)
+        source_arn = staged.arn
+    copied, done = ensure_copy(
+        ctx, ctx.target_rds, ctx.copied_snapshot_identifier, source_arn, ctx.spec.copy_.kms_key_id, "spec.copy.kmsKeyId"
+    )
+    updates["copied_snapshot"] = copied
+    if not done:
+        progress = (ctx.target_rds.describe_snapshot(copied.identifier) or {}).get("PercentProgress") or 0
+        return Wait(f"copying snapshot {pinned.identifier} to {copied.region}: {progress}%", updates=updates)
+    return Advance(Phase.REPLACING_TARGET, f"snapshot copied to {copied.region} as {copied.identifier}",
+                   updates=updates)
+
+
+def staged_progress(ctx: RestoreContext) -> int:
+    return (ctx.staging_rds.describe_snapshot(ctx.staged_snapshot_identifier) or {}).get("PercentProgress") or 0
+
+
+def ensure_copy(
+    ctx: RestoreContext, rds, identifier: str, source_arn: str, kms_key_id: str | None, kms_field: str
+) -> tuple[CopiedSnapshotStatus, bool]:
+    """Start the copy `identifier` of `source_arn` in rds.region unless it exists; (record, available?)."""
     pinned = ctx.status.snapshot
-    region = ctx.spec.target_region
-    identifier = ctx.copied_snapshot_identifier
-    copy = ctx.target_rds.describe_snapshot(identifier)
+    copy = rds.describe_snapshot(identifier)
     if copy is None:
-        kms_key_id = ctx.spec.copy_.kms_key_id
         if pinned.encrypted and not kms_key_id:
             raise TerminalError(
                 "KmsKeyRequired",
-                f"spec.copy.kmsKeyId is required: snapshot {pinned.identifier!r} is encrypted and its copy in "
-                f"{region} must be encrypted with a KMS key of that region",
+                f"{kms_field} is required: snapshot {pinned.identifier!r} is encrypted and its copy in "
+                f"{rds.region} must be encrypted with a KMS key of that region",
             )
         try:
-            shared = ctx.status.shared_snapshot
-            copy = ctx.target_rds.copy_snapshot(
-                source_arn=shared.arn if shared else pinned.arn,
-                source_region=ctx.spec.source.region,
+            copy = rds.copy_snapshot(
+                source_arn=source_arn,
+                source_region=source_arn.split(":")[3] if source_arn.startswith("arn:") else ctx.spec.source.region,
                 identifier=identifier,
                 kms_key_id=kms_key_id,
                 copy_tags=ctx.spec.copy_.copy_tags,
@@ -171,24 +201,16 @@ def copy_snapshot(ctx: RestoreContext) -> Outcome:
         except TerminalError as error:
             if error.reason in KMS_KEY_CODES:
                 raise TerminalError(
-                    "KmsKeyNotUsable", f"spec.copy.kmsKeyId {kms_key_id!r} cannot be used in {region}: {error.message}"
+                    "KmsKeyNotUsable", f"{kms_field} {kms_key_id!r} cannot be used in {rds.region}: {error.message}"
                 ) from None
             raise
     elif not ctx.owns(copy):
         raise TerminalError(
             "CopyNameTaken",
-            f"a snapshot named {identifier!r} exists in {region} but was not made by this restore; left untouched",
+            f"a snapshot named {identifier!r} exists in {rds.region} but was not made by this restore; left untouched",
         )
-
-    record = CopiedSnapshotStatus(identifier=identifier, arn=copy.get("DBClusterSnapshotArn"), region=region)
+    record = CopiedSnapshotStatus(identifier=identifier, arn=copy.get("DBClusterSnapshotArn"), region=rds.region)
     status = copy.get("Status", "")
     if status in SNAPSHOT_FAILED_STATUSES:
         raise TerminalError("CopyFailed", f"copy {identifier!r} of snapshot {pinned.identifier!r} is {status}")
-    if status != AVAILABLE:
-        progress = copy.get("PercentProgress") or 0
-        return Wait(
-            f"copying snapshot {pinned.identifier} to {region}: {progress}%", updates={"copied_snapshot": record}
-        )
-    return Advance(
-        Phase.REPLACING_TARGET, f"snapshot copied to {region} as {identifier}", updates={"copied_snapshot": record}
-    )
+    return record, status == AVAILABLE

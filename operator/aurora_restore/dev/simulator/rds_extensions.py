@@ -7,7 +7,7 @@ hooks nest in registration order: pagination pages what the shared-snapshot look
 
 from __future__ import annotations
 
-from . import arns, automated_backups, engine_versions, pagination, shared_snapshots, validation
+from . import arns, automated_backups, aws_managed_keys, engine_versions, pagination, shared_snapshots, validation
 from .rds_hooks import RdsHooks
 from .rds_lifecycle import RdsLifecycle
 from .settings import SimulatorSettings
@@ -25,5 +25,6 @@ def install(settings: SimulatorSettings) -> RdsLifecycle:
     shared_snapshots.register(hooks)
     automated_backups.install()
     engine_versions.install()
+    aws_managed_keys.install()  # KMS, but only RDS snapshots care who manages a key
     hooks.install()
     return lifecycle

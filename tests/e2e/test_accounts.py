@@ -1,0 +1,244 @@
+"""Accounts and sources end to end: cross-account sharing, point-in-time restores, role allowances, dry runs
+and preflight — with the operator on web-identity credentials only."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from restores import create_restore, make_source, wait_for_phase, wait_until
+
+SOURCE_ACCOUNT = "222222222222"
+THIRD_ACCOUNT = "333333333333"
+SOURCE_ROLE = f"arn:aws:iam::{SOURCE_ACCOUNT}:role/aurora-restore-source"
+
+
+def session_in(account: str, simulator_url: str) -> boto3.session.Session:
+    """A session acting in `account`, through the simulator's STS as a user of that account would."""
+    sts = boto3.client("sts", region_name="us-east-1", endpoint_url=simulator_url,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/tester", RoleSessionName="tests")[
+        "Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="us-east-1",
+    )
+
+
+@pytest.fixture
+def source_account(simulator_url):
+    return session_in(SOURCE_ACCOUNT, simulator_url)
+
+
+def customer_key(session, region: str, alias: str) -> str:
+    kms = session.client("kms", region_name=region)
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    return key_id
+
+
+def restore_accounts(rds, identifier: str) -> list[str]:
+    attributes = rds.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier=identifier)
+    for attribute in attributes["DBClusterSnapshotAttributesResult"]["DBClusterSnapshotAttributes"]:
+        if attribute["AttributeName"] == "restore":
+            return attribute.get("AttributeValues", [])
+    return []
+
+
+@pytest.mark.parametrize("target_region", ["us-east-1", "us-west-2"])
+def test_cross_account_restore_of_a_manual_snapshot(
+    api_client, aws, source_account, operator, namespace, uniq, simulator, target_region, simulator_url
+):
+    source_rds = source_account.client("rds", region_name="us-east-1")
+    source_key = customer_key(source_account, "us-east-1", f"alias/src-{uniq}")
+    make_source(source_rds, f"src-{uniq}", [f"snap-{uniq}"], kms_key_id=source_key)
+    customer_key(aws, target_region, f"alias/tgt-{uniq}")
+    copy = {"kmsKeyId": f"alias/tgt-{uniq}"}
+    if target_region != "us-east-1":  # a shared snapshot is first copied within its own region
+        customer_key(aws, "us-east-1", f"alias/stage-{uniq}")
+        copy["sourceRegionKmsKeyId"] = f"alias/stage-{uniq}"
+
+    create_restore(api_client, namespace, "xacct", {
+        "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}", "accountId": SOURCE_ACCOUNT,
+                   "roleArn": SOURCE_ROLE, "externalId": "restore-team"},
+        "target": {"region": target_region, "clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
+        "copy": copy,
+    })
+    wait_for_phase(api_client, namespace, "xacct", {"CopyingSnapshot", "Succeeded", "Failed"}, timeout=60)
+    # While shared: the target account sees the snapshot by ARN, a third account does not.
+    arn = source_rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=f"snap-{uniq}")[
+        "DBClusterSnapshots"][0]["DBClusterSnapshotArn"]
+    third = session_in(THIRD_ACCOUNT, simulator_url).client("rds", region_name="us-east-1")
+    with pytest.raises(third.exceptions.DBClusterSnapshotNotFoundFault):
+        third.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=arn)
+
+    status = wait_for_phase(api_client, namespace, "xacct", {"Succeeded", "Failed"}, timeout=180)["status"]
+    assert status["phase"] == "Succeeded", status
+    phases = [entry["phase"] for entry in status["history"]]
+    assert phases[:5] == ["Pending", "ResolvingSnapshot", "Preflight", "SharingSnapshot", "CopyingSnapshot"]
+    shared = status["sharedSnapshot"]
+    assert shared["sharedWith"] == "123456789012" and shared["unshared"] is True and not shared["intermediate"]
+    assert restore_accounts(source_rds, f"snap-{uniq}") == []  # the share is removed afterwards
+    target_rds = aws.client("rds", region_name=target_region)
+    cluster = target_rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]
+    assert cluster["Status"] == "available" and ":123456789012:" in cluster["DBClusterArn"]
+    assert status["copiedSnapshot"]["deleted"] is True
+    if target_region != "us-east-1":
+        assert status["stagedSnapshot"]["region"] == "us-east-1" and status["stagedSnapshot"]["deleted"] is True
+    # The source role was assumed (with its external ID), and only through STS.
+    assert simulator.calls(service="sts", action="AssumeRole")
+
+
+def test_cross_account_restore_of_an_automated_snapshot_cross_region(
+    api_client, aws, source_account, operator, namespace, uniq
+):
+    source_rds = source_account.client("rds", region_name="us-east-1")
+    source_key = customer_key(source_account, "us-east-1", f"alias/src-{uniq}")
+    make_source(source_rds, f"src-{uniq}", [], kms_key_id=source_key)
+    customer_key(aws, "us-west-2", f"alias/tgt-{uniq}")
+    customer_key(aws, "us-east-1", f"alias/stage-{uniq}")
+
+    create_restore(api_client, namespace, "auto", {
+        "source": {"region": "us-east-1", "accountId": SOURCE_ACCOUNT, "roleArn": SOURCE_ROLE,
+                   "latest": {"clusterIdentifier": f"src-{uniq}", "snapshotType": "automated"}},
+        "target": {"region": "us-west-2", "clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
+        "copy": {"kmsKeyId": f"alias/tgt-{uniq}", "sourceRegionKmsKeyId": f"alias/stage-{uniq}"},
+    })
+    status = wait_for_phase(api_client, namespace, "auto", {"Succeeded", "Failed"}, timeout=180)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert status["snapshot"]["snapshotType"] == "automated"
+    shared = status["sharedSnapshot"]
+    assert shared["intermediate"] is True and shared["identifier"].endswith("-share")
+    assert shared["unshared"] is True and shared["deleted"] is True
+    leftovers = [s["DBClusterSnapshotIdentifier"] for s in source_rds.describe_db_cluster_snapshots()[
+        "DBClusterSnapshots"] if s["DBClusterSnapshotIdentifier"] == shared["identifier"] and s["Status"] != "deleting"]
+    assert leftovers == []
+
+
+def test_aws_managed_key_snapshot_is_refused_before_anything_is_shared(
+    api_client, aws, source_account, operator, namespace, uniq, simulator
+):
+    source_rds = source_account.client("rds", region_name="us-east-1")
+    make_source(source_rds, f"src-{uniq}", [f"snap-{uniq}"], kms_key_id="alias/aws/rds")
+    customer_key(aws, "us-east-1", f"alias/tgt-{uniq}")
+    simulator.clear_calls()
+    create_restore(api_client, namespace, "managed-key", {
+        "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}", "accountId": SOURCE_ACCOUNT,
+                   "roleArn": SOURCE_ROLE},
+        "target": {"clusterIdentifier": f"tgt-{uniq}"},
+        "copy": {"kmsKeyId": f"alias/tgt-{uniq}"},
+    })
+    status = wait_for_phase(api_client, namespace, "managed-key", {"Succeeded", "Failed"})["status"]
+    assert status["failure"]["reason"] == "SnapshotKeyNotShareable"
+    assert status["failure"]["phase"] == "Preflight"
+    assert "customer-managed" in status["failure"]["message"]
+    assert simulator.calls(service="rds", action="ModifyDBClusterSnapshotAttribute") == []
+    assert restore_accounts(source_rds, f"snap-{uniq}") == []
+
+
+@pytest.mark.parametrize("when", ["restoreTime", "useLatestRestorableTime"])
+def test_point_in_time_restore(api_client, aws, operator, namespace, uniq, simulator, when):
+    rds = aws.client("rds", region_name="us-east-1")
+    make_source(rds, f"src-{uniq}", [])
+    time.sleep(1.5)
+    point = {"restoreTime": (datetime.now(timezone.utc) - timedelta(seconds=1)).replace(microsecond=0).isoformat()} \
+        if when == "restoreTime" else {"useLatestRestorableTime": True}
+    create_restore(api_client, namespace, "pitr", {
+        "source": {"region": "us-east-1", "pointInTime": {"clusterIdentifier": f"src-{uniq}", **point}},
+        "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
+    })
+    status = wait_for_phase(api_client, namespace, "pitr", {"Succeeded", "Failed"}, timeout=120)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert simulator.calls(service="rds", action="RestoreDBClusterToPointInTime")
+    assert "snapshot" not in status
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]
+    assert cluster["Status"] == "available"
+
+
+def test_point_in_time_restore_to_another_region_is_rejected(api_client, namespace):
+    from kubernetes.client.exceptions import ApiException
+
+    with pytest.raises(ApiException) as refused:
+        create_restore(api_client, namespace, "pitr-region", {
+            "source": {"region": "us-east-1", "pointInTime": {"clusterIdentifier": "a", "useLatestRestorableTime": True}},
+            "target": {"region": "us-west-2", "clusterIdentifier": "b"},
+        })
+    assert refused.value.status == 422 and "pointInTime restores in the source cluster's region" in refused.value.body
+
+
+def test_a_role_outside_the_namespace_allowance_is_refused(api_client, operator, namespace, uniq, simulator):
+    simulator.clear_calls()
+    role = "arn:aws:iam::123456789012:role/someone-elses-role"
+    create_restore(api_client, namespace, "role", {
+        "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
+        "target": {"clusterIdentifier": f"tgt-{uniq}", "roleArn": role},
+    })
+    status = wait_for_phase(api_client, namespace, "role", {"Succeeded", "Failed"})["status"]
+    assert status["failure"]["reason"] == "RoleNotAllowed" and status["failure"]["phase"] == "Pending"
+    assert role in status["failure"]["message"] and namespace in status["failure"]["message"]
+    assert [c for c in simulator.calls(service="sts", action="AssumeRole")] == []
+    assert simulator.calls(service="rds") == []
+
+
+def _listing(aws, source_account) -> dict:
+    """Everything RDS holds in both accounts and both regions (for before/after comparisons)."""
+    listing = {}
+    for name, session in (("target", aws), ("source", source_account)):
+        for region in ("us-east-1", "us-west-2"):
+            rds = session.client("rds", region_name=region)
+            listing[(name, region, "clusters")] = sorted(
+                (c["DBClusterIdentifier"], c["Status"]) for c in rds.describe_db_clusters()["DBClusters"])
+            listing[(name, region, "instances")] = sorted(
+                i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"])
+            listing[(name, region, "snapshots")] = sorted(
+                s["DBClusterSnapshotIdentifier"] for s in rds.describe_db_cluster_snapshots()["DBClusterSnapshots"])
+    return listing
+
+
+def test_dry_run_plans_and_changes_nothing(api_client, aws, source_account, operator, namespace, uniq, simulator):
+    rds = aws.client("rds", region_name="us-east-1")
+    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+    make_source(rds, f"tgt-{uniq}", [])
+    customer_key(aws, "us-west-2", f"alias/tgt-{uniq}")
+    before = _listing(aws, source_account)
+    simulator.clear_calls()
+    create_restore(api_client, namespace, "dry", {
+        "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
+        "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 2}},
+        "existingTarget": {"policy": "Replace"},
+        "dryRun": True,
+    })
+    status = wait_for_phase(api_client, namespace, "dry", {"Planned", "Succeeded", "Failed"})["status"]
+    assert status["phase"] == "Planned", status
+    actions = [step["action"] for step in status["plan"]["steps"]]
+    assert actions == ["DeleteDBCluster", "RestoreDBClusterFromSnapshot", "CreateDBInstance", "CreateDBInstance"]
+    assert all(check["passed"] for check in status["preflight"])
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions == {"Ready": "True", "Progressing": "False", "Failed": "False"}
+    mutating = [c["action"] for c in simulator.calls(service="rds") if not c["action"].startswith(("Describe", "List"))]
+    assert mutating == []
+    assert _listing(aws, source_account) == before
+
+
+def test_preflight_reports_every_problem_at_once(api_client, aws, operator, namespace, uniq, simulator):
+    rds = aws.client("rds", region_name="us-east-1")
+    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+    make_source(rds, f"tgt-{uniq}", [])
+    simulator.clear_calls()
+    create_restore(api_client, namespace, "three", {
+        "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
+        "target": {"clusterIdentifier": f"tgt-{uniq}", "dbSubnetGroupName": f"no-such-group-{uniq}",
+                   "kmsKeyId": f"alias/no-such-key-{uniq}"},
+    })
+    status = wait_for_phase(api_client, namespace, "three", {"Succeeded", "Failed"})["status"]
+    assert status["failure"]["reason"] == "PreflightFailed"
+    message = status["failure"]["message"]
+    assert "3 problem(s)" in message
+    for fragment in (f"no-such-group-{uniq}", f"alias/no-such-key-{uniq}", f"tgt-{uniq}"):
+        assert fragment in message
+    assert sorted(c["name"] for c in status["preflight"] if not c["passed"]) == [
+        "spec.target.clusterIdentifier", "spec.target.dbSubnetGroupName", "spec.target.kmsKeyId"]
+    mutating = [c["action"] for c in simulator.calls(service="rds") if not c["action"].startswith(("Describe", "List"))]
+    assert mutating == []
