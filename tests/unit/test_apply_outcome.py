@@ -12,6 +12,7 @@ from aurora_restore.steps.outcomes import Advance, Fail, Wait
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 PATH = [
     Phase.RESOLVING_SNAPSHOT,
+    Phase.PREFLIGHT,
     Phase.COPYING_SNAPSHOT,
     Phase.REPLACING_TARGET,
     Phase.RESTORING_CLUSTER,

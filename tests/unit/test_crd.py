@@ -85,7 +85,10 @@ def test_cel_rules_exist():
     spec = root_schema()["properties"]["spec"]
     assert {"rule": "self == oldSelf"}.items() <= spec["x-kubernetes-validations"][0].items()
     source_rules = [r["rule"] for r in spec["properties"]["source"]["x-kubernetes-validations"]]
-    assert source_rules == ["[has(self.snapshotIdentifier), has(self.latest), has(self.pointInTime)].filter(x, x).size() == 1"]
+    assert source_rules == [
+        "[has(self.snapshotIdentifier), has(self.latest), has(self.pointInTime)].filter(x, x).size() == 1",
+        "!has(self.accountId) || has(self.roleArn)",
+    ]
     scaling = spec["properties"]["target"]["properties"]["serverlessV2Scaling"]
     assert [r["rule"] for r in scaling["x-kubernetes-validations"]] == ["self.minCapacity <= self.maxCapacity"]
     for rule in [*spec["x-kubernetes-validations"], *spec["properties"]["source"]["x-kubernetes-validations"]]:

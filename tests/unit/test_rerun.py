@@ -12,9 +12,7 @@ from aurora_restore.api.phase import Phase
 from aurora_restore.machine import run_step
 from aurora_restore.steps.outcomes import Fail
 
-from .conftest import OTHER_REGION, TARGET, UID
-
-KMS_KEY = f"arn:aws:kms:{OTHER_REGION}:123456789012:key/1111aaaa-2222-bbbb-3333-cccc4444dddd"
+from .conftest import KMS_KEY, OTHER_REGION, TARGET, UID
 EVERYTHING = {
     "target": {"region": OTHER_REGION, "instances": {"count": 3}},
     "copy": {"kmsKeyId": KMS_KEY},

@@ -9,10 +9,9 @@ from aurora_restore.aws.rds import tags_of
 from aurora_restore.steps.context import MANAGED_BY_TAG, RESTORE_NAME_TAG, RESTORE_UID_TAG
 from aurora_restore.steps.outcomes import Advance, Wait
 
-from .conftest import OTHER_REGION, SNAPSHOT, SOURCE_REGION, START, TARGET, UID
+from .conftest import KMS_KEY, OTHER_REGION, SNAPSHOT, SOURCE_REGION, START, TARGET, UID
 from .fake_rds import aws_error, throttling
 
-KMS_KEY = f"arn:aws:kms:{OTHER_REGION}:123456789012:key/1111aaaa-2222-bbbb-3333-cccc4444dddd"
 COPY_ID = f"aurora-restore-{UID}"
 CROSS_REGION = {"target": {"region": OTHER_REGION}, "copy": {"kmsKeyId": KMS_KEY}}
 
@@ -30,6 +29,7 @@ def test_same_region_restore_visits_every_phase_in_order(restore):
     assert run.phases == [
         Phase.PENDING,
         Phase.RESOLVING_SNAPSHOT,
+        Phase.PREFLIGHT,
         Phase.REPLACING_TARGET,
         Phase.RESTORING_CLUSTER,
         Phase.CREATING_INSTANCES,
@@ -104,7 +104,11 @@ def test_restore_passes_every_target_field_given_and_nothing_else(restore, cloud
             }
         }
     )
-    run.run()
+    run.target.add_group("subnet group", "private")
+    run.target.add_group("cluster parameter group", "pg15-tuned")
+    run.target.add_group("parameter group", "pg15-inst")
+    run.target_ec2.add_security_group("sg-1", "sg-2")
+    assert run.run().phase == Phase.SUCCEEDED
     params = cloud.calls_to("restore_cluster_from_snapshot")[0].params
     assert {k: v for k, v in params.items() if k != "Tags"} == {
         "DBClusterIdentifier": TARGET,
@@ -153,6 +157,7 @@ def test_source_snapshot_is_never_deleted(restore, source, cloud):
         {"target": {"clusterIdentifier": "third", "dbSubnetGroupName": "gone"}, **CROSS_REGION},
         uid="0b0b0b0b-1111-2222-3333-444455556666",
     )
+    failing.target.add_group("subnet group", "gone")  # there at preflight, gone by the time of the restore
     failing.target.fail("restore_cluster_from_snapshot", aws_error("DBSubnetGroupNotFoundFault", "no such group"))
     assert failing.run().phase == Phase.FAILED
 
@@ -188,6 +193,7 @@ def test_cross_region_copies_with_the_kms_key_restores_from_the_copy_and_deletes
     assert run.phases == [
         Phase.PENDING,
         Phase.RESOLVING_SNAPSHOT,
+        Phase.PREFLIGHT,
         Phase.COPYING_SNAPSHOT,
         Phase.REPLACING_TARGET,
         Phase.RESTORING_CLUSTER,
@@ -239,8 +245,11 @@ def test_copy_progress_is_reported_while_waiting(restore):
     while run.phase == Phase.COPYING_SNAPSHOT:
         outcome = run.step()
         messages.append(outcome.message)
-    assert messages[0] == f"copying snapshot {SNAPSHOT} to {OTHER_REGION}: 0%"
-    assert any(m.endswith("%") and not m.endswith(" 0%") for m in messages[1:-1])
+    waiting = messages[:-1]
+    assert len(waiting) >= 2
+    assert all(m.startswith(f"copying snapshot {SNAPSHOT} to {OTHER_REGION}: ") and m.endswith("%") for m in waiting)
+    progress = [int(m.rsplit(" ", 1)[-1].rstrip("%")) for m in waiting]
+    assert progress == sorted(progress) and 0 < progress[-1] < 100
     assert run.status.copied_snapshot.arn.endswith(f":cluster-snapshot:{COPY_ID}")
 
 
@@ -249,7 +258,7 @@ def test_encrypted_snapshot_without_copy_kms_key_fails_naming_the_field(restore,
     status = restore({"source": {"snapshotIdentifier": "encrypted"}, "target": {"region": OTHER_REGION}}).run()
     assert status.phase == Phase.FAILED
     assert status.failure.reason == "KmsKeyRequired"
-    assert status.failure.phase == Phase.COPYING_SNAPSHOT
+    assert status.failure.phase == Phase.PREFLIGHT
     assert "spec.copy.kmsKeyId is required" in status.failure.message
     assert cloud.mutations == []
 
@@ -274,6 +283,7 @@ def test_unusable_copy_kms_key_fails_naming_the_field_and_value(restore, cloud, 
 
 def test_failure_after_the_copy_deletes_the_copy(restore, cloud):
     run = restore({**CROSS_REGION, "target": {"region": OTHER_REGION, "dbSubnetGroupName": "gone"}})
+    run.target.add_group("subnet group", "gone")  # there at preflight, gone by the time of the restore
     run.target.fail(
         "restore_cluster_from_snapshot",
         aws_error("DBSubnetGroupNotFoundFault", "DBSubnetGroup gone not found.", region=OTHER_REGION),
@@ -443,7 +453,7 @@ def test_existing_target_with_policy_fail_fails_and_deletes_nothing(restore, clo
     status = run.run()
     assert status.phase == Phase.FAILED
     assert status.failure.reason == "TargetExists"
-    assert status.failure.phase == Phase.REPLACING_TARGET
+    assert status.failure.phase == Phase.PREFLIGHT
     assert "spec.existingTarget.policy" in status.failure.message
     assert cloud.mutations == []
     assert run.target.clusters[TARGET]["Status"] == "available"
@@ -609,22 +619,33 @@ def test_timeout_counts_from_acceptance_even_while_waiting_for_the_lock(restore,
     assert (status.phase, status.failure.reason, status.failure.phase) == (Phase.FAILED, "Timeout", Phase.PENDING)
 
 
-def test_engine_version_refusal_names_spec_target_engine_version(restore):
-    run = restore({"target": {"engineVersion": "11.9"}})
+def test_engine_version_refusal_names_spec_target_engine_version(restore, cloud):
+    """Preflight finds the version missing from the snapshot's valid upgrade targets; nothing is changed."""
+    status = restore({"target": {"engineVersion": "11.9"}}).run()
+    assert status.phase == Phase.FAILED
+    assert (status.failure.reason, status.failure.phase) == ("InvalidEngineVersion", Phase.PREFLIGHT)
+    assert "spec.target.engineVersion '11.9': snapshot 'prod-2025-03-01'" in status.failure.message
+    assert "aurora-postgresql 15.4" in status.failure.message
+    assert status.failure.message.endswith("valid targets: 15.5, 15.6, 15.7, 16.1, 16.2")
+    assert cloud.mutations == []
+
+
+def test_engine_version_refused_by_the_restore_itself_names_spec_target_engine_version(restore):
+    """A version AWS lists as a valid target but then refuses (e.g. not offered in the target region)."""
+    run = restore({"target": {"engineVersion": "16.1"}})
     run.target.fail(
         "restore_cluster_from_snapshot",
         aws_error(
             "InvalidParameterCombination",
-            "Cannot find version 11.9 for aurora-postgresql",
+            "Cannot find version 16.1 for aurora-postgresql",
             action="restore_cluster_from_snapshot",
         ),
     )
     status = run.run()
     assert status.phase == Phase.FAILED
-    assert status.failure.reason == "InvalidEngineVersion"
-    assert status.failure.message.startswith("spec.target.engineVersion '11.9': snapshot 'prod-2025-03-01'")
-    assert "aurora-postgresql 15.4" in status.failure.message
-    assert status.failure.message.endswith("Cannot find version 11.9 for aurora-postgresql")
+    assert (status.failure.reason, status.failure.phase) == ("InvalidEngineVersion", Phase.RESTORING_CLUSTER)
+    assert status.failure.message.startswith("spec.target.engineVersion '16.1': ")
+    assert status.failure.message.endswith("Cannot find version 16.1 for aurora-postgresql")
 
 
 def test_a_version_refusal_is_not_blamed_on_engine_version_when_none_was_given(restore):
@@ -639,12 +660,14 @@ def test_a_version_refusal_is_not_blamed_on_engine_version_when_none_was_given(r
 
 
 def test_a_refused_restore_parameter_names_the_spec_field(restore):
-    run = restore({"target": {"kmsKeyId": "alias/missing"}})
+    """The key exists (preflight passes) but RDS may not use it (its key policy, say): AWS refuses the restore."""
+    run = restore({"target": {"kmsKeyId": "alias/no-rds-grant"}})
+    run.target_kms.add_key("no-rds-grant-key", alias="alias/no-rds-grant")
     run.target.usable_kms_keys = {"alias/aws/rds"}
     status = run.run()
     assert (status.phase, status.failure.reason) == (Phase.FAILED, "KMSKeyNotAccessibleFault")
     assert status.failure.message.startswith("spec.target.kmsKeyId: ")
-    assert "alias/missing" in status.failure.message
+    assert "alias/no-rds-grant" in status.failure.message
 
 
 def test_a_refused_instance_class_names_the_field_and_value(restore, cloud):
