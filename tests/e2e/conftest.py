@@ -15,6 +15,7 @@ from aurora_restore.dev.controlplane import ControlPlane, find_binaries
 from aurora_restore.dev.crds import install_crds
 from aurora_restore.dev.environment import operator_aws_environment
 from aurora_restore.dev.simulator import SimulatorClient, SimulatorProcess
+from restores import ALLOWED_ROLE_PATTERN
 from aurora_restore.dev.operator_process import OperatorProcess
 
 SIMULATED_RDS_DELAY_SECONDS = 1.0
@@ -68,9 +69,6 @@ def namespace(api_client):
         objects.delete_namespaced_custom_object(GROUP, VERSION, name, PLURAL, item["metadata"]["name"])
 
 
-ALLOWED_ROLE_PATTERN = "arn:aws:iam::*:role/aurora-restore-*"
-
-
 @pytest.fixture
 def operator_env(control_plane, simulator_url, namespace, tmp_path):
     """Web-identity credentials only (IRSA against the simulator's STS), as in a pod."""
@@ -114,3 +112,8 @@ def simulator(simulator_url):
     yield sim
     sim.clear_faults()
     sim.set_page_size(None)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `after_all_e2e` audit what the whole e2e session did: run them last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all_e2e") is not None)

@@ -7,6 +7,9 @@ from kubernetes import client
 
 from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
 
+# The roles the e2e operator lets each test namespace assume.
+ALLOWED_ROLE_PATTERN = "arn:aws:iam::*:role/aurora-restore-*"
+
 
 def create_restore(api_client, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": {"name": name}, "spec": spec}

@@ -82,7 +82,7 @@ def check_engine_version(ctx: RestoreContext) -> PreflightCheck | None:
     snapshot = ctx.status.snapshot
     if not wanted or snapshot is None or wanted == snapshot.engine_version:
         return None
-    targets = ctx.source_rds.valid_upgrade_targets(snapshot.engine, snapshot.engine_version)
+    targets = ctx.target_rds.valid_upgrade_targets(snapshot.engine, snapshot.engine_version)
     if targets is not None and wanted in targets:
         return _passed("spec.target.engineVersion", f"{snapshot.engine_version} can be restored to {wanted}")
     return _problem(

@@ -40,6 +40,8 @@ class AwsRequest:
     protocol: str
     method: str
     path: str
+    #: Who called: boto3's User-Agent (the operator appends "aurora-restore-operator" to its own).
+    user_agent: str = ""
 
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> AwsRequest:
@@ -66,6 +68,7 @@ class AwsRequest:
             protocol="json" if is_json else "query",
             method=environ.get("REQUEST_METHOD", "GET"),
             path=environ.get("PATH_INFO", "/"),
+            user_agent=environ.get("HTTP_USER_AGENT", ""),
         )
 
 

@@ -28,6 +28,7 @@ class Call:
     status: int
     #: The error code of an injected fault, or None when moto answered.
     fault: str | None
+    user_agent: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +54,7 @@ class CallLog:
             path=request.path,
             status=status,
             fault=fault,
+            user_agent=request.user_agent,
         )
         with self._lock:
             self._calls.append(call)
