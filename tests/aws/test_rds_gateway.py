@@ -141,11 +141,18 @@ def test_copy_with_unknown_kms_key_is_terminal_with_the_aws_code(aws_client, uni
     assert raised.value.reason == "KMSKeyNotAccessibleFault"
     copy = west.copy_snapshot(arn, "us-east-1", f"copy-{uniq}", None, True, {"k": "v"})
     assert copy["DBClusterSnapshotIdentifier"] == f"copy-{uniq}"
-    with pytest.raises(RetryableError):  # AWS refuses to delete a copy still in progress: wait and retry
-        west.delete_snapshot(f"copy-{uniq}")
-    _wait(lambda: west.describe_snapshot(f"copy-{uniq}")["Status"] == "available")
-    west.delete_snapshot(f"copy-{uniq}")
+    assert west.describe_snapshot(f"copy-{uniq}")["Status"] == "copying"
+    west.delete_snapshot(f"copy-{uniq}")  # deleting a copy in progress cancels it, as in AWS
+    assert west.describe_snapshot(f"copy-{uniq}") is None
     west.delete_snapshot(f"copy-{uniq}")  # already gone: a no-op, so cleanup can run twice
+
+
+def test_a_snapshot_being_created_cannot_be_deleted_yet(gateway, aws_client, uniq):
+    rds = aws_client("rds", region_name="us-east-1")
+    _cluster_with_snapshots(rds, f"gw-{uniq}", [f"new-{uniq}"])
+    with pytest.raises(RetryableError) as raised:
+        gateway.delete_snapshot(f"new-{uniq}")
+    assert raised.value.reason == "AwsResourceBusy"
 
 
 def test_clients_are_reused_per_service_and_region(aws_session, simulator, monkeypatch):

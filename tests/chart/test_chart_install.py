@@ -134,6 +134,15 @@ def irsa_environment(control_plane, namespace: str, service_account: str, workdi
     }
 
 
+def allowed(api_client, user: str, verb: str, resource: str, namespace: str) -> bool:
+    """What RBAC answers for `user` (a SubjectAccessReview, as `kubectl auth can-i --as` asks)."""
+    review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
+        user=user, groups=["system:serviceaccounts", "system:authenticated"],
+        resource_attributes=client.V1ResourceAttributes(verb=verb, resource=resource, namespace=namespace),
+    ))
+    return client.AuthorizationV1Api(api_client).create_subject_access_review(review).status.allowed
+
+
 def assert_no_permission_errors(log: str, control_plane, namespace: str, service_account: str) -> None:
     for word in ("403", "Forbidden", "forbidden", "Not enough permissions"):
         assert word not in log, f"{word!r} in the operator log:\n{log[-5000:]}"
@@ -187,6 +196,12 @@ def test_operator_restores_as_the_service_account_of_a_namespaced_install(
         **FAST_SETTINGS,
     }
     assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == release_namespace
+    # Secrets (passwords in, connection Secrets out) only in the watched namespace; never listed.
+    user = f"system:serviceaccount:{release_namespace}:{release}"
+    for verb in ("get", "create", "update"):
+        assert allowed(admin_client, user, verb, "secrets", watched)
+        assert not allowed(admin_client, user, verb, "secrets", release_namespace)
+    assert not allowed(admin_client, user, "list", "secrets", watched)
 
     operator = OperatorProcess(env, tmp_path / "operator.log", namespace=watched).start()
     try:

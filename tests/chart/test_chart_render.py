@@ -14,7 +14,9 @@ VARIANTS = {
     "metrics": {"metrics": {"enabled": True, "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}},
     "no-network-policy": {"networkPolicy": {"enabled": False}, "podDisruptionBudget": {"enabled": False}},
     "settings": {
-        "settings": {"pollIntervalSeconds": 10, "defaultTags": {"cost-center": "data", "env": "stage"}},
+        "settings": {"pollIntervalSeconds": 10, "defaultTags": {"cost-center": "data", "env": "stage"},
+                     "allowedRoles": {"team-a": ["arn:aws:iam::111122223333:role/restore-*"]}},
+        "dbCaBundle": {"configMapName": "rds-ca-bundle"},
         "logFormat": "json",
         "image": {"repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/aurora-restore", "tag": "1.2.3",
                   "digest": "sha256:" + "a" * 64},
@@ -25,6 +27,7 @@ WATCH_RULES = [
     {"apiGroups": ["dbrestore.io"], "resources": ["aurorarestores"], "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": ["dbrestore.io"], "resources": ["aurorarestores/status"], "verbs": ["patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "update"]},
 ]
 CRD_RULE = {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]}
 NAMESPACES_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
@@ -77,7 +80,8 @@ def test_default_deployment_is_locked_down(helm):
     assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == "ops"
     assert env["AURORA_RESTORE_POLL_INTERVAL_SECONDS"] == "30"
     assert json.loads(env["AURORA_RESTORE_DEFAULT_TAGS"]) == {}
-    assert "AWS_REGION" not in env
+    assert json.loads(env["AURORA_RESTORE_ALLOWED_ROLES"]) == {}
+    assert "AWS_REGION" not in env and "AURORA_RESTORE_DB_CA_BUNDLE" not in env
 
     service_account = find(objects, "ServiceAccount")
     assert pod["serviceAccountName"] == service_account["metadata"]["name"] == "aurora-restore-operator"
@@ -93,6 +97,11 @@ def test_settings_image_and_region_come_from_values(helm):
     assert env["AURORA_RESTORE_POLL_INTERVAL_SECONDS"] == "10"
     assert json.loads(env["AURORA_RESTORE_DEFAULT_TAGS"]) == {"cost-center": "data", "env": "stage"}
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert json.loads(env["AURORA_RESTORE_ALLOWED_ROLES"]) == {"team-a": ["arn:aws:iam::111122223333:role/restore-*"]}
+    assert env["AURORA_RESTORE_DB_CA_BUNDLE"] == "/etc/aurora-restore/db-ca/global-bundle.pem"
+    assert {"name": "db-ca", "mountPath": "/etc/aurora-restore/db-ca", "readOnly": True} in container["volumeMounts"]
+    volumes = find(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "db-ca", "configMap": {"name": "rds-ca-bundle"}} in volumes
     assert container["args"][-1] == "--log-format=json"
     assert container["image"] == (
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/aurora-restore:1.2.3@sha256:" + "a" * 64
@@ -151,12 +160,16 @@ def test_metrics_are_opt_in_placeholders(helm):
     assert "not serve metrics yet" in (CHART / "values.yaml").read_text()
 
 
-def test_network_policy_allows_only_dns_and_https_egress(helm):
+def test_network_policy_allows_only_dns_https_and_database_egress(helm):
     policy = find(helm.template(), "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"] and policy["ingress"] == []
-    dns, https = policy["egress"]
+    dns, https, databases = policy["egress"]
     assert dns == {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
     assert https == {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443, "protocol": "TCP"}]}
+    assert databases == {
+        "to": [{"ipBlock": {"cidr": cidr}} for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")],
+        "ports": [{"port": 5432, "protocol": "TCP"}, {"port": 3306, "protocol": "TCP"}],
+    }
 
     kubeadm = find(helm.template({"networkPolicy": {"apiServerPorts": [6443]}}), "NetworkPolicy")["spec"]
     assert kubeadm["egress"][1]["ports"] == [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]
@@ -185,6 +198,8 @@ BAD_VALUES = {
     "log format": ({"logFormat": "xml"}, "at '/logFormat': value must be one of 'plain', 'full', 'json'"),
     "image digest": ({"image": {"digest": "latest"}}, "at '/image/digest': 'latest' does not match pattern '^(sha256:"),
     "name prefix": ({"fullnameOverride": "restorer"}, "at '/fullnameOverride': 'restorer' does not match"),
+    "allowed role": ({"settings": {"allowedRoles": {"team-a": ["restore-*"]}}},
+                     "at '/settings/allowedRoles/team-a/0': 'restore-*' does not match"),
 }
 
 

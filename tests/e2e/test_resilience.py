@@ -91,7 +91,7 @@ def test_timeout_fails_and_the_copy_is_still_cleaned_up(api_client, aws, operato
     east = aws.client("rds", region_name="us-east-1")
     west = aws.client("rds", region_name="us-west-2")
     make_source(east, f"src-{uniq}", [f"snap-{uniq}"])
-    previous_delay = simulator.set_delay(8)  # the copy outlasts spec.timeout, and AWS cannot delete it mid-copy
+    previous_delay = simulator.set_delay(8)  # the copy outlasts spec.timeout; deleting it cancels it
     try:
         create_restore(
             api_client,

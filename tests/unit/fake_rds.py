@@ -480,7 +480,7 @@ class FakeRds:
             accounts.append(account_id)
 
     def unshare_snapshot(self, identifier: str, account_id: str) -> None:
-        """A missing snapshot is fine (the gateway swallows DBClusterSnapshotNotFoundFault); so is an absent account."""
+        """A missing snapshot is fine (the gateway swallows DBClusterSnapshotNotFoundFault), so is an absent account."""
         action = "unshare_snapshot"
         self._enter(action, identifier=identifier, account_id=account_id)
         key = self._snapshot_key(identifier)
@@ -572,7 +572,7 @@ class FakeRds:
             raise self._refuse(action, "MissingParameter", f"missing {sorted(missing)}")
         if ("RestoreToTime" in params) == bool(params.get("UseLatestRestorableTime")):
             raise self._refuse(
-                action, "InvalidParameterCombination", "Specify exactly one of RestoreToTime or UseLatestRestorableTime."
+                action, "InvalidParameterCombination", "Give exactly one of RestoreToTime or UseLatestRestorableTime."
             )
         identifier = params["DBClusterIdentifier"].lower()
         if identifier in self.clusters:

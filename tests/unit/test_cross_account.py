@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from aurora_restore.api.phase import Phase
-from aurora_restore.aws.rds import tags_of
+from aurora_restore.machine import cleanup_pending
 from aurora_restore.steps.context import RESTORE_UID_TAG
 
 from .conftest import KMS_KEY, OTHER_REGION, SOURCE_ACCOUNT, SOURCE_REGION, SOURCE_ROLE, TARGET, UID
@@ -89,7 +89,8 @@ def test_a_manual_snapshot_is_shared_copied_by_the_target_account_restored_then_
     )
     [copy] = cloud.calls_to("copy_snapshot")
     assert (copy.account, copy.region) == (ACCOUNT_ID, SOURCE_REGION)
-    assert (copy.params["source_arn"], copy.params["identifier"], copy.params["kms_key_id"]) == (arn, COPY_ID, TARGET_KEY)
+    assert (copy.params["source_arn"], copy.params["identifier"]) == (arn, COPY_ID)
+    assert copy.params["kms_key_id"] == TARGET_KEY
     [restored] = cloud.calls_to("restore_cluster_from_snapshot")
     assert (restored.account, restored.params["SnapshotIdentifier"]) == (ACCOUNT_ID, COPY_ID)
     [unshare] = cloud.calls_to("unshare_snapshot")
@@ -116,7 +117,11 @@ def test_the_source_key_is_checked_with_the_source_identity_and_the_copy_key_wit
     run.run_until(Phase.SHARING_SNAPSHOT)
     keys = {(c.account, c.params["key_id"]) for c in cloud.calls_to("describe_key")}
     assert keys == {(SOURCE_ACCOUNT, foreign.snapshots[MANUAL]["KmsKeyId"]), (ACCOUNT_ID, TARGET_KEY)}
-    assert [c.account for c in cloud.calls_to("get_caller_identity")] in ([], [ACCOUNT_ID])
+
+
+def test_the_target_account_is_asked_of_the_target_identity_once(cross_account, foreign, cloud):
+    assert cross_account().run().phase == Phase.SUCCEEDED
+    assert [c.account for c in cloud.calls_to("get_caller_identity")] == [ACCOUNT_ID]
 
 
 def test_an_encrypted_share_without_a_copy_key_fails_at_preflight(cross_account, foreign, cloud):
@@ -174,9 +179,9 @@ def test_an_intermediate_name_taken_by_someone_else_fails_and_is_left_alone(cros
 
 
 def test_a_snapshot_with_the_aws_managed_key_fails_at_preflight_without_sharing(cross_account, cloud):
-    foreign = cloud.account(SOURCE_ACCOUNT).rds(SOURCE_REGION)
-    foreign.add_snapshot(MANUAL, encrypted=True, kms_key_id=cloud.account(SOURCE_ACCOUNT).kms(SOURCE_REGION)
-                         .aws_managed_key_arn)
+    source_account = cloud.account(SOURCE_ACCOUNT)
+    foreign = source_account.rds(SOURCE_REGION)
+    foreign.add_snapshot(MANUAL, encrypted=True, kms_key_id=source_account.kms(SOURCE_REGION).aws_managed_key_arn)
     cloud.kms(SOURCE_REGION).add_key(TARGET_KEY)
     status = cross_account().run()
 
@@ -213,23 +218,24 @@ def test_a_failure_after_sharing_removes_the_share_the_intermediate_and_the_copy
         Phase.FAILED, "StorageQuotaExceeded", Phase.RESTORING_CLUSTER
     )
     shared = SHARE_ID if snapshot == AUTOMATED else MANUAL
-    assert [c.params["identifier"] for c in ok(cloud.calls_to("unshare_snapshot"))] == [shared]
+    # The user's manual snapshot is unshared; the intermediate copy is deleted instead (which ends its share).
+    unshared = [c.params["identifier"] for c in ok(cloud.calls_to("unshare_snapshot"))]
+    assert unshared == ([] if snapshot == AUTOMATED else [MANUAL])
     assert foreign.shared_with.get(shared, []) == []
     assert COPY_ID not in run.target.snapshots
     assert status.shared_snapshot.unshared is True and status.copied_snapshot.deleted is True
     if snapshot == AUTOMATED:
         assert SHARE_ID not in foreign.snapshots and status.shared_snapshot.deleted is True
     assert snapshot.lower() in foreign.snapshots  # the source snapshot itself is never touched
-    from aurora_restore.machine import cleanup_pending
-
     assert not cleanup_pending(status, run.spec)
 
 
 def test_a_failure_before_sharing_has_nothing_to_remove(cross_account, foreign, cloud):
     run = cross_account(from_source_account(AUTOMATED))
-    foreign.fail("copy_snapshot", aws_error("SnapshotQuotaExceeded_", "no", region=SOURCE_REGION))
+    foreign.fail("copy_snapshot", aws_error("KMSKeyNotAccessibleFault", "The key is disabled.", region=SOURCE_REGION))
     status = run.run()
     assert (status.phase, status.failure.phase) == (Phase.FAILED, Phase.SHARING_SNAPSHOT)
+    assert status.failure.reason == "KMSKeyNotAccessibleFault"
     assert status.shared_snapshot is None
     assert not cloud.calls_to("unshare_snapshot") and not cloud.calls_to("share_snapshot")
 
@@ -260,8 +266,8 @@ def test_a_crash_after_every_step_of_an_automated_cross_account_restore_creates_
     run = cross_account(from_source_account(AUTOMATED))
     assert run.run(crash_every_step=True).phase == Phase.SUCCEEDED, run.status.message
     made = Counter(c.action for c in ok(cloud.mutations))
-    # Removing an account from the "restore" attribute is idempotent, so CleaningUp may repeat it after a crash.
-    assert made.pop("unshare_snapshot") >= 1
+    # The intermediate copy is deleted, not unshared: deleting it ends the share.
+    assert "unshare_snapshot" not in made
     assert made == Counter(
         {
             "copy_snapshot": 2,
@@ -288,12 +294,12 @@ def test_another_account_and_region_copies_the_share_within_its_region_first(cro
     status = run.run()
 
     assert status.phase == Phase.SUCCEEDED, status.message
-    copies = [(c.account, c.region, c.params["identifier"], c.params["kms_key_id"]) for c in cloud.calls_to("copy_snapshot")]
-    assert copies == [
+    copies = cloud.calls_to("copy_snapshot")
+    assert [(c.account, c.region, c.params["identifier"], c.params["kms_key_id"]) for c in copies] == [
         (ACCOUNT_ID, SOURCE_REGION, STAGE_ID, TARGET_KEY),
         (ACCOUNT_ID, OTHER_REGION, COPY_ID, KMS_KEY),
     ]
-    staged, final = cloud.calls_to("copy_snapshot")
+    staged, final = copies
     assert staged.params["source_arn"] == foreign.snapshots[MANUAL]["DBClusterSnapshotArn"]
     assert final.params["source_arn"] == run.staging.arn("cluster-snapshot", STAGE_ID)
     assert cloud.calls_to("restore_cluster_from_snapshot")[0].region == OTHER_REGION
@@ -306,11 +312,6 @@ def test_another_account_and_region_copies_the_share_within_its_region_first(cro
 # --- shares the restore did not make ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator bug: SharingSnapshot does not record whether the share already existed, and remove_share "
-    "unshares unconditionally, so a share the snapshot owner set up before the restore is removed",
-)
 def test_a_share_that_existed_before_the_restore_is_kept(cross_account, foreign, cloud):
     foreign.share_snapshot(MANUAL, ACCOUNT_ID)  # the owner shared it with the target account long ago
     cloud.calls.clear()
@@ -318,3 +319,74 @@ def test_a_share_that_existed_before_the_restore_is_kept(cross_account, foreign,
     assert status.phase == Phase.SUCCEEDED
     assert not cloud.calls_to("share_snapshot")
     assert foreign.shared_with[MANUAL] == [ACCOUNT_ID]
+
+
+def test_a_timeout_while_the_intermediate_copy_is_made_cancels_it(cross_account, foreign, cloud):
+    foreign.ticks_by_kind["copy"] = 1000
+    status = cross_account({**from_source_account(AUTOMATED), "timeout": "5m"}).run()
+    assert (status.failure.reason, status.failure.phase) == ("Timeout", Phase.SHARING_SNAPSHOT)
+    assert SHARE_ID not in foreign.snapshots
+    assert [c for c in cloud.mutations if c.error] == []
+
+
+# --- dry run -----------------------------------------------------------------------------------------------------
+
+
+def test_dry_run_of_a_manual_snapshot_plans_share_copy_restore_and_unshare_without_acting(
+    cross_account, foreign, cloud
+):
+    status = cross_account({**from_source_account(), "dryRun": True}).run()
+    assert status.phase == Phase.PLANNED, status.message
+    arn = foreign.snapshots[MANUAL]["DBClusterSnapshotArn"]
+    steps = [(step.phase, step.action, step.parameters) for step in status.plan.steps]
+    assert steps[0] == (
+        Phase.SHARING_SNAPSHOT,
+        "ModifyDBClusterSnapshotAttribute",
+        {"AttributeName": "restore", "ValuesToAdd": "<target account>"},
+    )
+    assert steps[1] == (
+        Phase.COPYING_SNAPSHOT,
+        "CopyDBClusterSnapshot",
+        {
+            "SourceDBClusterSnapshotIdentifier": arn,
+            "TargetDBClusterSnapshotIdentifier": COPY_ID,
+            "Region": SOURCE_REGION,
+            "KmsKeyId": TARGET_KEY,
+        },
+    )
+    assert [(phase, action) for phase, action, _ in steps[2:]] == [
+        (Phase.RESTORING_CLUSTER, "RestoreDBClusterFromSnapshot"),
+        (Phase.CREATING_INSTANCES, "CreateDBInstance"),
+        (Phase.CREATING_INSTANCES, "CreateDBInstance"),
+        (Phase.CLEANING_UP, "DeleteDBClusterSnapshot"),
+        (Phase.CLEANING_UP, "ModifyDBClusterSnapshotAttribute"),
+    ]
+    assert cloud.mutations == []
+    assert foreign.shared_with == {}
+
+
+def test_dry_run_of_an_automated_snapshot_plans_the_copy_from_the_intermediate_and_its_deletion(
+    cross_account, foreign, cloud
+):
+    status = cross_account({**from_source_account(AUTOMATED), "dryRun": True}).run()
+    assert status.phase == Phase.PLANNED
+    steps = [(step.phase, step.action, step.parameters) for step in status.plan.steps]
+    [copy] = [p for phase, action, p in steps if phase == Phase.COPYING_SNAPSHOT]
+    assert copy["SourceDBClusterSnapshotIdentifier"].endswith(f":cluster-snapshot:{SHARE_ID}")
+    cleanup = [(action, p) for phase, action, p in steps if phase == Phase.CLEANING_UP]
+    assert ("DeleteDBClusterSnapshot", {"DBClusterSnapshotIdentifier": SHARE_ID}) in cleanup
+
+
+def test_dry_run_for_another_account_and_region_plans_both_copies_and_both_deletions(cross_account, foreign, cloud):
+    changes = {**from_source_account(kmsKeyId=KMS_KEY, sourceRegionKmsKeyId=TARGET_KEY), "dryRun": True,
+               "target": {"region": OTHER_REGION}}
+    status = cross_account(changes).run()
+    assert status.phase == Phase.PLANNED
+    copies = [s.parameters for s in status.plan.steps if s.action == "CopyDBClusterSnapshot"]
+    assert [c["TargetDBClusterSnapshotIdentifier"] for c in copies] == [STAGE_ID, COPY_ID]
+    assert copies[0]["KmsKeyId"] == TARGET_KEY
+    assert copies[1]["SourceDBClusterSnapshotIdentifier"].endswith(f":cluster-snapshot:{STAGE_ID}")
+    deleted = [s.parameters["DBClusterSnapshotIdentifier"] for s in status.plan.steps
+               if s.action == "DeleteDBClusterSnapshot"]
+    assert sorted(deleted) == sorted([STAGE_ID, COPY_ID])
+    assert cloud.mutations == []

@@ -4,7 +4,8 @@ import pytest
 
 from aurora_restore.errors import RetryableError, TerminalError
 
-from .fake_rds import FakeCloud, FakeLock, aws_error, throttling
+from .fake_account import FakeIdentity
+from .fake_rds import RESTORABLE_FROM, RESTORABLE_UNTIL, FakeCloud, FakeLock, aws_error, throttling
 
 REGION = "eu-west-1"
 
@@ -198,3 +199,124 @@ def test_a_managed_and_a_given_password_together_are_refused(rds):
     with pytest.raises(TerminalError) as raised:
         rds.modify_cluster("staging", ManageMasterUserPassword=True, MasterUserPassword="hunter2")
     assert raised.value.reason == "InvalidParameterCombination"
+
+
+# --- accounts, sharing and the other services ---------------------------------------------------------------------
+
+OTHER_ACCOUNT = "210987654321"
+
+
+def copy_args(arn: str, **changes):
+    return {"source_arn": arn, "source_region": REGION, "identifier": "mine", "kms_key_id": None, "copy_tags": False,
+            "tags": {}, **changes}
+
+
+def test_a_shared_snapshot_can_be_copied_by_arn_by_the_account_it_is_shared_with_only():
+    theirs = FakeCloud()
+    owner = theirs.account(OTHER_ACCOUNT).rds(REGION)
+    arn = owner.add_snapshot("snap")["DBClusterSnapshotArn"]
+    ours = theirs.rds(REGION)  # the harness account, in the same world
+    with pytest.raises(TerminalError) as caught:
+        ours.copy_snapshot(**copy_args(arn))
+    assert caught.value.reason == "DBClusterSnapshotNotFoundFault"
+
+    owner.share_snapshot("snap", ours.cloud.account_id)
+    assert owner.restore_accounts("snap") == [ours.cloud.account_id]
+    copy = ours.copy_snapshot(**copy_args(arn))
+    assert copy["SourceDBClusterSnapshotArn"] == arn and "mine" in ours.snapshots
+    assert [c.account for c in theirs.calls[-3:]] == [OTHER_ACCOUNT, OTHER_ACCOUNT, ours.cloud.account_id]
+
+    owner.unshare_snapshot("snap", ours.cloud.account_id)
+    assert owner.restore_accounts("snap") == []
+    with pytest.raises(TerminalError):
+        ours.copy_snapshot(**copy_args(arn, identifier="again"))
+
+
+def test_a_shared_snapshot_is_copied_only_within_its_region_and_an_encrypted_one_only_with_a_key():
+    cloud = FakeCloud()
+    owner = cloud.account(OTHER_ACCOUNT).rds(REGION)
+    arn = owner.add_snapshot("snap", encrypted=True)["DBClusterSnapshotArn"]
+    owner.share_snapshot("snap", cloud.account_id)
+    with pytest.raises(TerminalError) as caught:
+        cloud.rds("us-east-1").copy_snapshot(**copy_args(arn, kms_key_id="key"))
+    assert caught.value.reason == "DBClusterSnapshotNotFoundFault"
+    with pytest.raises(TerminalError) as caught:
+        cloud.rds(REGION).copy_snapshot(**copy_args(arn))
+    assert caught.value.reason == "InvalidParameterValue" and "shared from another account" in caught.value.message
+    assert cloud.rds(REGION).copy_snapshot(**copy_args(arn, kms_key_id="key"))["KmsKeyId"] == "key"
+
+
+def test_aws_shares_neither_automated_snapshots_nor_ones_with_the_aws_managed_key(rds):
+    rds.add_snapshot("rds:auto", snapshot_type="automated")
+    rds.add_snapshot("managed", encrypted=True, kms_key_id=rds.cloud.kms(REGION).aws_managed_key_arn)
+    rds.add_snapshot("copying", status="copying")
+    for name, reason in [("rds:auto", "InvalidParameterValue"), ("managed", "InvalidParameterValue")]:
+        with pytest.raises(TerminalError) as caught:
+            rds.share_snapshot(name, OTHER_ACCOUNT)
+        assert caught.value.reason == reason
+    with pytest.raises(RetryableError):
+        rds.share_snapshot("copying", OTHER_ACCOUNT)
+    with pytest.raises(RetryableError):
+        rds.unshare_snapshot("copying", OTHER_ACCOUNT)
+    assert rds.shared_with == {}
+
+
+def test_sharing_twice_and_unsharing_what_is_not_there_are_no_errors(rds):
+    rds.add_snapshot("snap")
+    rds.share_snapshot("snap", OTHER_ACCOUNT)
+    rds.share_snapshot("snap", OTHER_ACCOUNT)
+    assert rds.restore_accounts("snap") == [OTHER_ACCOUNT]
+    rds.unshare_snapshot("snap", "999999999999")
+    rds.unshare_snapshot("gone", OTHER_ACCOUNT)
+    assert rds.restore_accounts("snap") == [OTHER_ACCOUNT]
+    assert {c.action for c in rds.cloud.mutations} == {"share_snapshot", "unshare_snapshot"}
+
+
+def test_point_in_time_restores_need_a_source_cluster_and_a_time_in_its_window(rds):
+    rds.add_cluster("prod")
+    params = {"SourceDBClusterIdentifier": "prod", "DBClusterIdentifier": "staging"}
+    for bad, reason in [
+        ({"RestoreToTime": RESTORABLE_UNTIL, "UseLatestRestorableTime": True}, "InvalidParameterCombination"),
+        ({"RestoreToTime": RESTORABLE_FROM.replace(year=2024)}, "InvalidRestoreFault"),
+        ({"UseLatestRestorableTime": True, "SourceDBClusterIdentifier": "nope"}, "DBClusterNotFoundFault"),
+    ]:
+        with pytest.raises(TerminalError) as caught:
+            rds.restore_cluster_to_point_in_time(**{**params, **bad})
+        assert caught.value.reason == reason
+    cluster = rds.restore_cluster_to_point_in_time(**params, RestoreToTime=RESTORABLE_UNTIL)
+    assert (cluster["Status"], cluster["Engine"]) == ("creating", "aurora-postgresql")
+    assert "EarliestRestorableTime" not in cluster  # a new cluster has no backups yet
+    described = rds.describe_cluster("prod")
+    window = (described["EarliestRestorableTime"], described["LatestRestorableTime"])
+    assert window == (RESTORABLE_FROM, RESTORABLE_UNTIL)
+
+
+def test_preflight_look_ups(rds):
+    assert rds.valid_upgrade_targets("aurora-postgresql", "15.4")[:2] == ["15.5", "15.6"]
+    assert rds.valid_upgrade_targets("aurora-postgresql", "9.6.22") is None
+    assert not rds.exists("subnet group", "private")
+    rds.add_group("subnet group", "private")
+    assert rds.exists("subnet group", "private") and not rds.exists("parameter group", "private")
+    assert rds.cloud.mutations == []
+
+
+def test_kms_knows_its_keys_by_id_arn_and_alias_and_the_aws_managed_one():
+    cloud = FakeCloud()
+    kms = cloud.kms(REGION)
+    assert kms.describe_key("alias/aws/rds")["KeyManager"] == "AWS"
+    assert kms.describe_key("nope") is None
+    made = kms.add_key("k1", alias="alias/mine")
+    for name in ("k1", made["Arn"], "alias/mine", kms.alias_arn("alias/mine")):
+        assert kms.describe_key(name)["KeyManager"] == "CUSTOMER"
+    assert cloud.account(OTHER_ACCOUNT).kms(REGION).describe_key("k1") is None
+    assert {c.action for c in cloud.calls} == {"describe_key"} and cloud.mutations == []
+
+
+def test_ec2_names_the_missing_security_groups_and_identity_asks_once():
+    cloud = FakeCloud()
+    ec2 = cloud.ec2(REGION)
+    ec2.add_security_group("sg-1")
+    assert ec2.missing_security_groups(["sg-1", "sg-2", "sg-3"]) == ["sg-2", "sg-3"]
+    identity = FakeIdentity(cloud.account(OTHER_ACCOUNT), REGION)
+    assert identity.account_id == identity.account_id == OTHER_ACCOUNT
+    assert [c.action for c in cloud.calls].count("get_caller_identity") == 1

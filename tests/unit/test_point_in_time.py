@@ -136,7 +136,11 @@ def test_dry_run_plans_the_point_in_time_restore(restore, source_cluster, cloud)
     steps = [(step.action, step.parameters) for step in status.plan.steps]
     assert steps[0] == (
         "RestoreDBClusterToPointInTime",
-        {"SourceDBClusterIdentifier": SOURCE_CLUSTER, "DBClusterIdentifier": TARGET, "RestoreToTime": INSIDE.isoformat()},
+        {
+            "SourceDBClusterIdentifier": SOURCE_CLUSTER,
+            "DBClusterIdentifier": TARGET,
+            "RestoreToTime": INSIDE.isoformat(),
+        },
     )
     assert [action for action, _ in steps[1:]] == ["CreateDBInstance", "CreateDBInstance"]
     assert cloud.mutations == []
@@ -173,11 +177,6 @@ def test_point_in_time_needs_exactly_one_time(when):
         AuroraRestoreSpec.model_validate(merged(BASE_SPEC, point_in_time(**when)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator bug: RestoreDBClusterToPointInTime has no EngineVersion, and neither the model nor preflight "
-    "rejects spec.target.engineVersion with pointInTime, so the requested version is silently ignored",
-)
 def test_an_engine_version_with_point_in_time_is_refused_rather_than_ignored(restore, source_cluster, cloud):
     status = restore({**LATEST, "target": {"engineVersion": "16.1"}}).run()
     assert status.phase == Phase.FAILED

@@ -51,4 +51,7 @@ app.kubernetes.io/part-of: aurora-restore-operator
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create", "update"]
 {{- end -}}

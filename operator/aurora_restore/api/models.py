@@ -355,6 +355,9 @@ class SharedSnapshotStatus(ApiModel):
     intermediate: bool = Field(
         default=False, description="True when the operator made this manual copy of an automated snapshot."
     )
+    shared_by_restore: bool = Field(
+        default=False, description="True when this restore added the share (a share that existed before is kept)."
+    )
     unshared: bool | None = Field(default=None, description="True once the share has been removed.")
     deleted: bool | None = Field(default=None, description="True once an intermediate copy has been deleted.")
 

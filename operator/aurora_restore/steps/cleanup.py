@@ -32,23 +32,26 @@ def intermediates_pending(ctx_status, spec) -> bool:
     return bool(
         (copied is not None and not copied.deleted)
         or (staged is not None and not staged.deleted)
-        or (shared is not None and (not shared.unshared or (shared.intermediate and not shared.deleted)))
+        or (shared is not None and shared.intermediate and not shared.deleted)
+        or (shared is not None and shared.shared_by_restore and not shared.unshared)
     )
 
 
 def remove_share(ctx: RestoreContext) -> dict:
-    """ModifyDBClusterSnapshotAttribute "restore" -= target account, then delete the intermediate manual copy."""
+    """Delete the intermediate manual copy (which ends its share and cancels it if still copying), or remove the
+    share this restore added to the user's snapshot (ModifyDBClusterSnapshotAttribute "restore" -= target)."""
     shared = ctx.status.shared_snapshot
     if shared is None or not ctx.spec.copy_.delete_after_restore:
         return {}
-    if not shared.unshared:
+    if shared.intermediate:
+        if not shared.deleted:
+            snapshot = ctx.source_rds.describe_snapshot(shared.identifier)
+            if snapshot is not None and ctx.owns(snapshot):
+                ctx.source_rds.delete_snapshot(shared.identifier)
+            shared = shared.model_copy(update={"deleted": True, "unshared": True})
+    elif shared.shared_by_restore and not shared.unshared:
         ctx.source_rds.unshare_snapshot(shared.identifier, shared.shared_with)
         shared = shared.model_copy(update={"unshared": True})
-    if shared.intermediate and not shared.deleted:
-        snapshot = ctx.source_rds.describe_snapshot(shared.identifier)
-        if snapshot is not None and ctx.owns(snapshot):
-            ctx.source_rds.delete_snapshot(shared.identifier)
-        shared = shared.model_copy(update={"deleted": True})
     return {"shared_snapshot": shared}
 
 

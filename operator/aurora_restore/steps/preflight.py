@@ -80,6 +80,13 @@ def _checks(ctx: RestoreContext):
 def check_engine_version(ctx: RestoreContext) -> PreflightCheck | None:
     wanted = ctx.spec.target.engine_version
     snapshot = ctx.status.snapshot
+    if wanted and ctx.spec.source.point_in_time:
+        return _problem(
+            "spec.target.engineVersion",
+            f"spec.target.engineVersion {wanted!r}: a point-in-time restore keeps the source cluster's engine "
+            f"version (RestoreDBClusterToPointInTime has no EngineVersion); leave it unset and upgrade afterwards",
+            "InvalidEngineVersion",
+        )
     if not wanted or snapshot is None or wanted == snapshot.engine_version:
         return None
     targets = ctx.target_rds.valid_upgrade_targets(snapshot.engine, snapshot.engine_version)
@@ -118,7 +125,14 @@ def check_shareable_key(ctx: RestoreContext) -> PreflightCheck | None:
     if not ctx.spec.cross_account or snapshot is None or not snapshot.encrypted or not snapshot.kms_key_id:
         return None
     key = ctx.source_kms.describe_key(snapshot.kms_key_id)
-    if key is not None and key.get("KeyManager") == "AWS":
+    if key is None:
+        return _problem(
+            "spec.source (snapshot key)",
+            f"the source role cannot describe KMS key {snapshot.kms_key_id!r} of snapshot {snapshot.identifier!r}: "
+            f"grant it kms:DescribeKey so the operator can tell whether the snapshot can be shared",
+            "SnapshotKeyNotVisible",
+        )
+    if key.get("KeyManager") == "AWS":
         return _problem(
             "spec.source (snapshot key)",
             f"snapshot {snapshot.identifier!r} is encrypted with the AWS-managed key, which AWS does not let "
@@ -185,19 +199,30 @@ def plan(ctx: RestoreContext) -> Plan:
     spec, snapshot = ctx.spec, ctx.status.snapshot
     target = spec.target
     steps: list[PlannedStep] = []
+    shared_arn = snapshot.arn if snapshot else None
     if spec.cross_account:
         if snapshot.snapshot_type == "automated":
+            shared_arn = snapshot.arn.split(":cluster-snapshot:", 1)[0] + f":cluster-snapshot:{ctx.shared_snapshot_identifier}"
             steps.append(PlannedStep(phase=Phase.SHARING_SNAPSHOT, action="CopyDBClusterSnapshot", parameters={
                 "SourceDBClusterSnapshotIdentifier": snapshot.arn,
                 "TargetDBClusterSnapshotIdentifier": ctx.shared_snapshot_identifier}))
         steps.append(PlannedStep(phase=Phase.SHARING_SNAPSHOT, action="ModifyDBClusterSnapshotAttribute",
                                  parameters={"AttributeName": "restore", "ValuesToAdd": "<target account>"}))
-    if spec.cross_account and spec.target_region != spec.source.region:
-        steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot", parameters={
-            "SourceDBClusterSnapshotIdentifier": snapshot.arn,
-            "TargetDBClusterSnapshotIdentifier": ctx.staged_snapshot_identifier, "Region": spec.source.region}))
+    copy_source = shared_arn
+    staged = spec.cross_account and spec.target_region != spec.source.region
+    if staged:
+        staged_params = {"SourceDBClusterSnapshotIdentifier": shared_arn,
+                         "TargetDBClusterSnapshotIdentifier": ctx.staged_snapshot_identifier,
+                         "Region": spec.source.region}
+        if spec.copy_.source_region_kms_key_id:
+            staged_params["KmsKeyId"] = spec.copy_.source_region_kms_key_id
+        steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot",
+                                 parameters=staged_params))
+        partition = snapshot.arn.split(":")[1]
+        copy_source = (f"arn:{partition}:rds:{spec.source.region}:{ctx.target_account.account_id}"
+                       f":cluster-snapshot:{ctx.staged_snapshot_identifier}")
     if spec.needs_copy:
-        copy_params = {"SourceDBClusterSnapshotIdentifier": snapshot.arn,
+        copy_params = {"SourceDBClusterSnapshotIdentifier": copy_source,
                        "TargetDBClusterSnapshotIdentifier": ctx.copied_snapshot_identifier,
                        "Region": spec.target_region}
         if spec.copy_.kms_key_id:
@@ -233,10 +258,15 @@ def plan(ctx: RestoreContext) -> Plan:
     elif spec.master_password:
         steps.append(PlannedStep(phase=Phase.CONFIGURING_ACCESS, action="ModifyDBCluster",
                                  parameters={"ManageMasterUserPassword": "true"}))
-    if spec.needs_copy and spec.copy_.delete_after_restore:
-        steps.append(PlannedStep(phase=Phase.CLEANING_UP, action="DeleteDBClusterSnapshot",
-                                 parameters={"DBClusterSnapshotIdentifier": ctx.copied_snapshot_identifier}))
-    if spec.cross_account and spec.copy_.delete_after_restore:
-        steps.append(PlannedStep(phase=Phase.CLEANING_UP, action="ModifyDBClusterSnapshotAttribute",
-                                 parameters={"AttributeName": "restore", "ValuesToRemove": "<target account>"}))
+    if spec.copy_.delete_after_restore:
+        deleted = [ctx.copied_snapshot_identifier] if spec.needs_copy else []
+        deleted += [ctx.staged_snapshot_identifier] if staged else []
+        if spec.cross_account and snapshot.snapshot_type == "automated":
+            deleted.append(ctx.shared_snapshot_identifier)
+        for identifier in deleted:
+            steps.append(PlannedStep(phase=Phase.CLEANING_UP, action="DeleteDBClusterSnapshot",
+                                     parameters={"DBClusterSnapshotIdentifier": identifier}))
+        if spec.cross_account and snapshot.snapshot_type != "automated":
+            steps.append(PlannedStep(phase=Phase.CLEANING_UP, action="ModifyDBClusterSnapshotAttribute",
+                                     parameters={"AttributeName": "restore", "ValuesToRemove": "<target account>"}))
     return Plan(steps=steps)

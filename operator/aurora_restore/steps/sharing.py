@@ -34,7 +34,7 @@ def share_snapshot(ctx: RestoreContext) -> Outcome:
                 f"a snapshot named {identifier!r} exists in the source account but was not made by this restore",
             )
         record = SharedSnapshotStatus(identifier=identifier, arn=manual["DBClusterSnapshotArn"],
-                                      shared_with=target_account, intermediate=True)
+                                      shared_with=target_account, intermediate=True, shared_by_restore=True)
         status = manual.get("Status", "")
         if status in SNAPSHOT_FAILED_STATUSES:
             raise TerminalError("ShareCopyFailed", f"manual copy {identifier!r} of {pinned.identifier!r} is {status}")
@@ -45,7 +45,14 @@ def share_snapshot(ctx: RestoreContext) -> Outcome:
     else:
         record = record or SharedSnapshotStatus(identifier=pinned.identifier, arn=pinned.arn,
                                                 shared_with=target_account)
-    if target_account not in ctx.source_rds.restore_accounts(record.identifier):
+    already_shared = target_account in ctx.source_rds.restore_accounts(record.identifier)
+    if not already_shared:
+        if not record.shared_by_restore:
+            # Remember that the share is ours before making it, so cleanup removes it even after a crash here,
+            # and never removes a share the snapshot's owner had made.
+            record = record.model_copy(update={"shared_by_restore": True})
+            return Wait(f"sharing snapshot {record.identifier} with account {target_account}",
+                        delay=0, updates={"shared_snapshot": record})
         ctx.source_rds.share_snapshot(record.identifier, target_account)
     return Advance(Phase.COPYING_SNAPSHOT, f"snapshot {record.identifier} shared with account {target_account}",
                    updates={"shared_snapshot": record})

@@ -152,34 +152,31 @@ def copy_snapshot(ctx: RestoreContext) -> Outcome:
     source_arn = shared.arn if shared else pinned.arn
     updates = {}
     if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
-        staged, done = ensure_copy(
+        staged, progress = ensure_copy(
             ctx, ctx.staging_rds, ctx.staged_snapshot_identifier, source_arn,
             ctx.spec.copy_.source_region_kms_key_id, "spec.copy.sourceRegionKmsKeyId",
         )
         updates["staged_snapshot"] = staged
-        if not done:
-            return Wait(f"copying shared snapshot {pinned.identifier} within {staged.region}: {staged_progress(ctx)}%",
+        if progress is not None:
+            return Wait(f"copying shared snapshot {pinned.identifier} within {staged.region}: {progress}%",
                         updates=updates)
         source_arn = staged.arn
-    copied, done = ensure_copy(
+    copied, progress = ensure_copy(
         ctx, ctx.target_rds, ctx.copied_snapshot_identifier, source_arn, ctx.spec.copy_.kms_key_id, "spec.copy.kmsKeyId"
     )
     updates["copied_snapshot"] = copied
-    if not done:
-        progress = (ctx.target_rds.describe_snapshot(copied.identifier) or {}).get("PercentProgress") or 0
+    if progress is not None:
         return Wait(f"copying snapshot {pinned.identifier} to {copied.region}: {progress}%", updates=updates)
     return Advance(Phase.REPLACING_TARGET, f"snapshot copied to {copied.region} as {copied.identifier}",
                    updates=updates)
 
 
-def staged_progress(ctx: RestoreContext) -> int:
-    return (ctx.staging_rds.describe_snapshot(ctx.staged_snapshot_identifier) or {}).get("PercentProgress") or 0
-
-
 def ensure_copy(
     ctx: RestoreContext, rds, identifier: str, source_arn: str, kms_key_id: str | None, kms_field: str
-) -> tuple[CopiedSnapshotStatus, bool]:
-    """Start the copy `identifier` of `source_arn` in rds.region unless it exists; (record, available?)."""
+) -> tuple[CopiedSnapshotStatus, int | None]:
+    """Start the copy `identifier` of `source_arn` in rds.region unless it exists.
+
+    Returns its status record and its progress in percent, or None once it is available."""
     pinned = ctx.status.snapshot
     copy = rds.describe_snapshot(identifier)
     if copy is None:
@@ -213,4 +210,4 @@ def ensure_copy(
     status = copy.get("Status", "")
     if status in SNAPSHOT_FAILED_STATUSES:
         raise TerminalError("CopyFailed", f"copy {identifier!r} of snapshot {pinned.identifier!r} is {status}")
-    return record, status == AVAILABLE
+    return record, None if status == AVAILABLE else (copy.get("PercentProgress") or 0)

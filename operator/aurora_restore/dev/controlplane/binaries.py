@@ -14,10 +14,11 @@ Where they come from, first match wins:
 The build holds a file lock (two pytest-xdist workers or two shells build once) and installs by renaming a
 complete directory into place (a killed build never leaves half a binary behind).
 
-``find_helm`` does the same for helm, which the chart tests run: the ``HELM`` environment variable (a path to a
-helm 3.8+ or 4 executable) wins, else ``<cache>/bin/helm-<HELM_VERSION>/helm``, else ``go install`` into that
-directory. helm's module has no replace directives, so a plain ``go install`` works; its version is stamped the
-way helm's Makefile does, and helm 4 takes its default Kubernetes version from the client-go it was built with.
+``find_helm`` does the same for helm, which the chart tests run: the ``HELM`` environment variable wins (a path
+to a helm 4 or 3.18+ executable: the tests match its schema error messages), else
+``<cache>/bin/helm-<HELM_VERSION>/helm``, else ``go install`` into that directory. helm's module has no replace
+directives, so a plain ``go install`` works; its version is stamped the way helm's Makefile does, and helm 4 takes
+its default Kubernetes version from the client-go it was built with.
 """
 
 from __future__ import annotations

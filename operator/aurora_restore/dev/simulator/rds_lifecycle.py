@@ -146,8 +146,8 @@ class RdsLifecycle:
         self._install_transition_starts()
         hooks.around("delete_db_instance", self.delete_instance)
         hooks.around("delete_db_cluster", self.delete_cluster)
-        for action, parameter in SNAPSHOT_MUST_BE_AVAILABLE.items():
-            hooks.before(action, self._snapshot_availability_check(parameter))
+        for action, (parameter, accepted) in SNAPSHOT_STATES_ACCEPTED.items():
+            hooks.before(action, self._snapshot_availability_check(parameter, accepted))
         for action, parameter in CLUSTER_MUST_BE_AVAILABLE.items():
             hooks.before(action, self._cluster_availability_check(parameter))
         hooks.before("create_db_instance", self.refuse_instance_in_leaving_cluster)
@@ -254,16 +254,16 @@ class RdsLifecycle:
 
     # -- actions that need an available object -----------------------------------------------
 
-    def _snapshot_availability_check(self, parameter: str):
+    def _snapshot_availability_check(self, parameter: str, accepted: frozenset[str]):
         def require_available_snapshot(request: RdsRequest) -> None:
             identifier = request.params.get(parameter)
             if not identifier:
                 return
             snapshot = find_cluster_snapshot(request, identifier)
-            if snapshot is not None and snapshot.status != "available":
+            if snapshot is not None and snapshot.status not in accepted:
                 raise InvalidDBClusterSnapshotStateFault(
                     f"DB cluster snapshot {identifier} is in state {snapshot.status}; "
-                    "it must be available for this action."
+                    f"it must be {' or '.join(sorted(accepted))} for this action."
                 )
 
         return require_available_snapshot
@@ -291,11 +291,12 @@ class RdsLifecycle:
             )
 
 
-# Action -> the parameter naming a cluster snapshot that must be `available`.
-SNAPSHOT_MUST_BE_AVAILABLE = {
-    "copy_db_cluster_snapshot": "SourceDBClusterSnapshotIdentifier",
-    "restore_db_cluster_from_snapshot": "SnapshotIdentifier",
-    "delete_db_cluster_snapshot": "DBClusterSnapshotIdentifier",
+# Action -> the parameter naming a cluster snapshot, and the states it may be in. Deleting a copy in progress
+# is how AWS cancels a copy ("delete the target snapshot while it is in copying status").
+SNAPSHOT_STATES_ACCEPTED = {
+    "copy_db_cluster_snapshot": ("SourceDBClusterSnapshotIdentifier", frozenset({"available"})),
+    "restore_db_cluster_from_snapshot": ("SnapshotIdentifier", frozenset({"available"})),
+    "delete_db_cluster_snapshot": ("DBClusterSnapshotIdentifier", frozenset({"available", "copying"})),
 }
 
 # Action -> the parameter naming a cluster that must be `available`.
