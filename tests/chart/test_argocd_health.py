@@ -15,7 +15,8 @@ ARGOCD_DOC = REPO / "docs" / "argocd.md"
 HEALTH_KEY = "resource.customizations.health.dbrestore.io_AuroraRestore"
 
 IN_PROGRESS = [
-    "Pending", "ResolvingSnapshot", "Preflight", "SharingSnapshot", "CopyingSnapshot", "ReplacingTarget", "RestoringCluster", "CreatingInstances",
+    "Pending", "ResolvingSnapshot", "Preflight", "SharingSnapshot", "CopyingSnapshot", "ReplacingTarget",
+    "RestoringCluster", "CreatingInstances",
     "ConfiguringAccess", "Verifying", "CleaningUp",
 ]
 

@@ -29,7 +29,9 @@ WATCH_RULES = [
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "update"]},
 ]
-CRD_RULE = {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]}
+CRD_RULE = {
+    "apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]
+}
 NAMESPACES_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
 LEASE_RULES = [
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update", "delete"]}
@@ -194,7 +196,9 @@ BAD_VALUES = {
     "duplicate namespace": ({"watchNamespaces": ["a", "a"]}, "at '/watchNamespaces': items at 0 and 1 are equal"),
     "misspelt key": ({"watchNamespace": ["a"]}, "additional properties 'watchNamespace' not allowed"),
     "poll interval": ({"settings": {"pollIntervalSeconds": 0}}, "at '/settings/pollIntervalSeconds': minimum"),
-    "tag value": ({"settings": {"defaultTags": {"team": 7}}}, "at '/settings/defaultTags/team': got number, want string"),
+    "tag value": (
+        {"settings": {"defaultTags": {"team": 7}}}, "at '/settings/defaultTags/team': got number, want string"
+    ),
     "log format": ({"logFormat": "xml"}, "at '/logFormat': value must be one of 'plain', 'full', 'json'"),
     "image digest": ({"image": {"digest": "latest"}}, "at '/image/digest': 'latest' does not match pattern '^(sha256:"),
     "name prefix": ({"fullnameOverride": "restorer"}, "at '/fullnameOverride': 'restorer' does not match"),

@@ -38,9 +38,21 @@ def api_client(control_plane):
 
 @pytest.fixture(scope="session")
 def simulator_process(tmp_path_factory):
-    log_path = tmp_path_factory.mktemp("simulator") / "simulator.log"
-    with SimulatorProcess(delay=SIMULATED_RDS_DELAY_SECONDS, log_path=log_path) as process:
+    """The AWS simulator, every simulated cluster backed by a real PostgreSQL or MariaDB server."""
+    directory = tmp_path_factory.mktemp("simulator")
+    with SimulatorProcess(
+        delay=SIMULATED_RDS_DELAY_SECONDS, log_path=directory / "simulator.log", databases=True,
+        data_dir=directory / "data",
+    ) as process:
         yield process
+
+
+@pytest.fixture(scope="session")
+def db_ca_file(simulator_process, tmp_path_factory) -> str:
+    """The CA the simulated database servers' TLS certificates chain to (what the RDS CA bundle is in AWS)."""
+    path = tmp_path_factory.mktemp("tls") / "ca.pem"
+    path.write_text(simulator_process.client.ca_pem())
+    return str(path)
 
 
 @pytest.fixture(scope="session")
@@ -70,12 +82,13 @@ def namespace(api_client):
 
 
 @pytest.fixture
-def operator_env(control_plane, simulator_url, namespace, tmp_path):
+def operator_env(control_plane, simulator_url, namespace, tmp_path, db_ca_file):
     """Web-identity credentials only (IRSA against the simulator's STS), as in a pod."""
     return {
         "KUBECONFIG": str(control_plane.kubeconfig_path),
         **operator_aws_environment(simulator_url, tmp_path),
         "AURORA_RESTORE_ALLOWED_ROLES": json.dumps({namespace: [ALLOWED_ROLE_PATTERN]}),
+        "AURORA_RESTORE_DB_CA_BUNDLE": db_ca_file,
         "AURORA_RESTORE_POLL_INTERVAL_SECONDS": OPERATOR_POLL_SECONDS,
         "AURORA_RESTORE_RETRY_BACKOFF_MAX_SECONDS": "2",
         "AURORA_RESTORE_LEASE_NAMESPACE": namespace,

@@ -134,6 +134,25 @@ class SimulatorClient:
             {key: value for key, value in body.items() if value is not None},
         )
 
+    # -- database servers ---------------------------------------------------------------------
+
+    def databases(self) -> dict[str, Any]:
+        """`{"enabled": bool, "databases": [{"cluster", "engine", "port", "pid", "state", ...}]}`."""
+        return self._request("GET", "databases")
+
+    def ca_pem(self) -> str:
+        """The CA certificate (PEM) that the clusters' database servers' certificate chains to."""
+        request = urllib.request.Request(f"{self.base_url}/_sim/ca.pem", method="GET")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.read().decode()
+        except urllib.error.HTTPError as error:
+            try:
+                message = json.loads(error.read()).get("error", error.reason)
+            except ValueError:
+                message = error.reason
+            raise SimulatorApiError(error.code, message) from None
+
     # -- transport --------------------------------------------------------------------------
 
     def _request(

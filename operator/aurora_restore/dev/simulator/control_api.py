@@ -10,13 +10,16 @@ GET    /_sim/delay, POST {"seconds": S}  RDS transition delay
 GET    /_sim/page-size, POST {"size": N|null}   server-wide page size of RDS describes
 POST   /_sim/rds/snapshot-create-time {"region", "identifier", "time", "account"?}
 POST   /_sim/reset                       empty moto, the log and the faults; start-up
-                                         delay and page size
+                                         delay and page size (database servers stop)
+GET    /_sim/databases                   the clusters' database servers
+GET    /_sim/ca.pem                      the CA certificate of the database servers (PEM)
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -32,6 +35,14 @@ if TYPE_CHECKING:
     from .server import Simulator
 
 PREFIX = "/_sim/"
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A handler's answer that is not JSON."""
+
+    content: bytes
+    content_type: str
 
 
 class ControlApiError(Exception):
@@ -63,6 +74,8 @@ class ControlApi:
             ("POST", "page-size"): self.set_page_size,
             ("POST", "rds/snapshot-create-time"): self.set_snapshot_create_time,
             ("POST", "reset"): self.reset,
+            ("GET", "databases"): self.list_databases,
+            ("GET", "ca.pem"): self.ca_certificate,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -83,10 +96,13 @@ class ControlApi:
             status, payload = error.status, {"error": str(error)}
         except (InvalidFaultRule, ValueError) as error:
             status, payload = 400, {"error": str(error)}
-        body = json.dumps(payload).encode()
+        if isinstance(payload, RawBody):
+            body, content_type = payload.content, payload.content_type
+        else:
+            body, content_type = json.dumps(payload).encode(), "application/json"
         start_response(
             f"{status} {HTTPStatus(status).phrase}",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            [("Content-Type", content_type), ("Content-Length", str(len(body)))],
         )
         return [body]
 
@@ -167,6 +183,30 @@ class ControlApi:
     def reset(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
         self.simulator.reset()
         return {"status": "reset"}
+
+    def list_databases(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        """The database server of each cluster (none when databases are off)."""
+        fleet = self.simulator.databases
+        if fleet is None:
+            return {"enabled": False, "databases": []}
+        return {
+            "enabled": True,
+            "engines": [
+                engine
+                for engine, binaries in (("postgresql", fleet.postgres), ("mysql", fleet.mariadb))
+                if binaries is not None
+            ],
+            "data_dir": str(fleet.root),
+            "server_user": fleet.user.name,
+            "databases": [database.to_json() for database in fleet.databases()],
+        }
+
+    def ca_certificate(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> RawBody:
+        """The CA that signed the database servers' certificate, for clients to verify them."""
+        fleet = self.simulator.databases
+        if fleet is None:
+            raise ControlApiError(404, "database servers are off (--no-databases): no CA")
+        return RawBody(fleet.tls.ca_certificate.read_bytes(), "application/x-pem-file")
 
 
 def _json_body(environ: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,8 @@ class SimulatorProcess:
         host: str = "127.0.0.1",
         start_timeout: float = 30.0,
         detached: bool = False,
+        databases: bool | None = False,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.port = port
         self.delay = delay
@@ -48,6 +50,11 @@ class SimulatorProcess:
         self.start_timeout = start_timeout
         self.detached = detached  # in its own session: outlives the command that started it (`dev up`)
         self.log_path = Path(log_path) if log_path is not None else None
+        # Real database servers for the clusters: True, False (the default here: tests that expect
+        # moto's instant statuses keep them), or None for the command line's default (on when
+        # PostgreSQL is installed); their files go to data_dir (default: a temporary directory).
+        self.databases = databases
+        self.data_dir = Path(data_dir) if data_dir is not None else None
         self.url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -82,6 +89,10 @@ class SimulatorProcess:
         ]
         if self.page_size is not None:
             command += ["--page-size", str(self.page_size)]
+        if self.databases is not None:
+            command.append("--databases" if self.databases else "--no-databases")
+        if self.data_dir is not None:
+            command += ["--data-dir", str(self.data_dir)]
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
                 command,

@@ -7,15 +7,21 @@ hooks nest in registration order: pagination pages what the shared-snapshot look
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import arns, automated_backups, aws_managed_keys, engine_versions, pagination, shared_snapshots, validation
 from .rds_hooks import RdsHooks
 from .rds_lifecycle import RdsLifecycle
 from .settings import SimulatorSettings
 
+if TYPE_CHECKING:
+    from .databases import DatabaseFleet
 
-def install(settings: SimulatorSettings) -> RdsLifecycle:
+
+def install(settings: SimulatorSettings, databases: DatabaseFleet | None = None) -> RdsLifecycle:
     """Patch moto's RDS for this process; returns the lifecycle (its `sweep()` must run
-    before each RDS request)."""
+    before each RDS request). With `databases`, clusters get real database servers; their
+    statuses wrap the lifecycle's, so they are installed after it."""
     hooks = RdsHooks()
     arns.register(hooks)
     validation.register(hooks)
@@ -23,6 +29,10 @@ def install(settings: SimulatorSettings) -> RdsLifecycle:
     lifecycle.install(hooks)
     pagination.register(hooks, settings)
     shared_snapshots.register(hooks)
+    if databases is not None:
+        from .databases.rds_actions import RdsDatabases
+
+        RdsDatabases(databases, settings).install(hooks)
     automated_backups.install()
     engine_versions.install()
     aws_managed_keys.install()  # KMS, but only RDS snapshots care who manages a key

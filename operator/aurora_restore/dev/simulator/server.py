@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -22,17 +23,22 @@ from .faults import FaultInjector
 from .middleware import SimulatorMiddleware
 from .settings import SimulatorSettings
 
+if TYPE_CHECKING:
+    from .databases import DatabaseFleet
+
 READY_PREFIX = "AWS simulator ready at"
 
 
 class Simulator:
-    """Settings, request log, faults and RDS lifecycle of one server process."""
+    """Settings, request log, faults, RDS lifecycle and database servers of one server process."""
 
-    def __init__(self, settings: SimulatorSettings) -> None:
+    def __init__(self, settings: SimulatorSettings, databases: DatabaseFleet | None = None) -> None:
         self.settings = settings
         self.calls = CallLog()
         self.faults = FaultInjector()
-        self.lifecycle = rds_extensions.install(settings)
+        #: The clusters' database servers, or None when they are off (--no-databases).
+        self.databases = databases
+        self.lifecycle = rds_extensions.install(settings, databases)
         #: Serializes RDS requests and control-API access to RDS state (see middleware).
         self.rds_lock = threading.RLock()
 
@@ -42,15 +48,17 @@ class Simulator:
 
         with self.rds_lock:
             moto_api_backend.reset()
+            if self.databases is not None:
+                self.databases.stop_all()
         self.calls.clear()
         self.faults.clear()
         self.settings.restore_initial()
 
 
-def build_app(settings: SimulatorSettings) -> SimulatorMiddleware:
+def build_app(settings: SimulatorSettings, databases: DatabaseFleet | None = None) -> SimulatorMiddleware:
     """The WSGI app of a simulator: moto's dispatcher for all services, wrapped."""
     moto_app = DomainDispatcherApplication(create_backend_app)
-    return SimulatorMiddleware(moto_app, Simulator(settings))
+    return SimulatorMiddleware(moto_app, Simulator(settings, databases))
 
 
 class QuietRequestHandler(MotoRequestHandler):
@@ -60,9 +68,16 @@ class QuietRequestHandler(MotoRequestHandler):
         pass
 
 
-def serve(host: str, port: int, settings: SimulatorSettings, verbose: bool = False) -> None:
-    """Serve until interrupted; port 0 picks a free one (the ready line tells which)."""
-    app = build_app(settings)
+def serve(
+    host: str,
+    port: int,
+    settings: SimulatorSettings,
+    verbose: bool = False,
+    databases: DatabaseFleet | None = None,
+) -> None:
+    """Serve until interrupted; port 0 picks a free one (the ready line tells which). The database
+    servers are stopped on the way out."""
+    app = build_app(settings, databases)
     handler = MotoRequestHandler if verbose else QuietRequestHandler
     server = make_server(host, port, app, threaded=True, request_handler=handler)
     # moto builds some URLs that point back at itself from MOTO_PORT.
@@ -72,3 +87,5 @@ def serve(host: str, port: int, settings: SimulatorSettings, verbose: bool = Fal
         server.serve_forever()
     finally:
         server.server_close()
+        if databases is not None:
+            databases.close()

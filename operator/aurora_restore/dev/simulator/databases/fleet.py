@@ -21,6 +21,7 @@ extensions (`rds_actions`) keep the cluster `creating` and a snapshot `creating`
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shutil
 import tempfile
@@ -41,6 +42,11 @@ from .tls import TlsFiles, ensure_certificates
 
 log = logging.getLogger(__name__)
 
+
+class DatabaseSetupError(RuntimeError):
+    """Database servers were asked for and cannot be had (the message says why)."""
+
+
 #: RDS engine -> the kind of server that plays it.
 ENGINE_SERVERS = {
     "aurora-postgresql": "postgresql",
@@ -52,6 +58,11 @@ ENGINE_SERVERS = {
 #: How often a server start is tried again on another port when its port was taken meanwhile.
 START_ATTEMPTS = 3
 LIVE_DIRECTORIES = ("templates", "servers", "run")
+#: Unix socket paths longer than this fail (the limit is 107 bytes on Linux, 103 on macOS).
+SOCKET_PATH_LIMIT = 100
+#: The longest socket path under a run directory: "/<serial>/.s.PGSQL.<port>".
+SOCKET_PATH_SUFFIX = len("/999999/.s.PGSQL.65535")
+LOCK_FILE = ".lock"
 
 
 @dataclass(frozen=True)
@@ -85,23 +96,33 @@ class DatabaseFleet:
     ) -> None:
         self.postgres = postgres
         self.mariadb = mariadb
-        self.user = ServerUser.for_this_process()
+        try:
+            self.user = ServerUser.for_this_process()
+        except KeyError:
+            raise DatabaseSetupError(
+                "the simulator runs as root, and PostgreSQL refuses to: the servers run as the user "
+                "'nobody', which this system lacks"
+            ) from None
         self.temporary = data_dir is None
         self.root = Path(tempfile.mkdtemp(prefix="aurora-simulator-")) if data_dir is None else data_dir
         self.root = self.root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock_data_directory(self.root)
         if self.user.is_other_user:
             self.root.chmod(self.root.stat().st_mode | 0o011)  # let the server user through
         self.tls: TlsFiles = ensure_certificates(self.root)
         self.snapshots_dir = self.root / "snapshots"
         shutil.rmtree(self.snapshots_dir, ignore_errors=True)
         self.snapshots_dir.mkdir(mode=0o700)
-        self.live_root, self._live_is_separate = self._live_directories()
+        self._separate_directories: list[Path] = []
+        self.live_root = self._live_directories()
+        self.run_root = self._run_directory()
         self._templates: dict[str, Path] = {}
         self._template_lock = threading.Lock()
         self._databases: dict[int, ClusterDatabase] = {}
         self._lock = threading.Lock()
         self._serials = count(1)
+        self._dump_serials = count(1)
 
     # -- servers ----------------------------------------------------------------------------------
 
@@ -118,7 +139,7 @@ class DatabaseFleet:
         serial = next(self._serials)
         paths = ServerPaths(
             directory=self.live_root / "servers" / f"{cluster_identifier}-{serial}",
-            run_dir=self.live_root / "run" / str(serial),
+            run_dir=self.run_root / str(serial),
         )
         server: DatabaseServer
         if ENGINE_SERVERS[engine] == "postgresql":
@@ -162,7 +183,7 @@ class DatabaseFleet:
         directory = self.snapshots_dir / account / region
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         name = snapshot_identifier.replace(":", "_").replace("/", "_")
-        return directory / f"{name}.{next(self._serials)}.sql"
+        return directory / f"{name}.{next(self._dump_serials)}.sql"
 
     def remove_with(self, owner: Any, path: Path) -> None:
         """Delete `path` once `owner` (a moto snapshot object) is gone, however it goes."""
@@ -183,12 +204,13 @@ class DatabaseFleet:
     def close(self) -> None:
         """Stop every server; remove the temporary directories (all of them without --data-dir)."""
         self.stop_all()
-        if self._live_is_separate:
-            shutil.rmtree(self.live_root, ignore_errors=True)
+        for directory in self._separate_directories:
+            shutil.rmtree(directory, ignore_errors=True)
         if self.temporary:
             shutil.rmtree(self.root, ignore_errors=True)
+        self._lock_file.close()
 
-    def _live_directories(self) -> tuple[Path, bool]:
+    def _live_directories(self) -> Path:
         """Where templates, servers and sockets go: the data directory if the server user can work
         there, else a private temporary directory."""
         for name in LIVE_DIRECTORIES:
@@ -197,10 +219,9 @@ class DatabaseFleet:
         if self.user.usable(servers):
             for name in ("templates", "run"):
                 self.user.make_directory(self.root / name)
-            return self.root, False
+            return self.root
         servers.rmdir()
-        live = Path(tempfile.mkdtemp(prefix="aurora-simulator-servers-"))
-        live.chmod(0o711)
+        live = self._separate_directory("aurora-simulator-servers-")
         for name in LIVE_DIRECTORIES:
             self.user.make_directory(live / name)
         log.warning(
@@ -209,7 +230,35 @@ class DatabaseFleet:
             self.root,
             live,
         )
-        return live, True
+        return live
+
+    def _run_directory(self) -> Path:
+        """`run/` of the live directory, or a short temporary path when socket paths would be too long."""
+        run = self.live_root / "run"
+        if len(str(run)) + SOCKET_PATH_SUFFIX <= SOCKET_PATH_LIMIT:
+            return run
+        short = self._separate_directory("aurora-sim-")
+        log.info("socket paths under %s would be too long: the servers' sockets go to %s", run, short)
+        return short
+
+    def _separate_directory(self, prefix: str) -> Path:
+        """A temporary directory that the server user can reach, removed at exit."""
+        directory = Path(tempfile.mkdtemp(prefix=prefix))
+        directory.chmod(0o711)
+        self._separate_directories.append(directory)
+        return directory
+
+
+def _lock_data_directory(root: Path) -> Any:
+    """Hold a lock on `root` for the life of the simulator: a second simulator on the same data
+    directory would remove the first one's servers at its start."""
+    lock = open(root / LOCK_FILE, "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise DatabaseSetupError(f"{root} is the data directory of another running simulator") from None
+    return lock
 
 
 class ClusterDatabase:

@@ -37,8 +37,8 @@ def managed_password(resource: Any) -> str | None:
     master_secret = getattr(resource, "master_user_secret", None)
     if master_secret is None:
         return None
-    secret = master_secret.secretsmanager.describe_secret(master_secret.secret_arn)
-    return json.loads(secret.secret_string)["password"]
+    current = master_secret.secretsmanager.get_secret_value(master_secret.secret_arn, None, None)
+    return json.loads(current["SecretString"])["password"]
 
 
 def _secret_string(self: MasterUserSecret) -> str:

@@ -153,15 +153,15 @@ class MariadbServer(DatabaseServer):
         ]
         if database_name:
             statements.append(f"CREATE DATABASE IF NOT EXISTS {identifier(database_name)}")
-        self.execute(statements)
+        self.execute(statements, secrets=(password,))
 
     def set_master_password(self, username: str, password: str) -> None:
-        self.execute([f"ALTER USER {literal(username)}@'%' IDENTIFIED BY {literal(password)}"])
+        self.execute([f"ALTER USER {literal(username)}@'%' IDENTIFIED BY {literal(password)}"], secrets=(password,))
 
-    def execute(self, statements: list[str]) -> None:
+    def execute(self, statements: list[str], secrets: tuple[str, ...] = ()) -> None:
         """Run SQL statements as root over the socket; stop at an error. Passwords go through stdin."""
         script = "".join(f"{statement};\n" for statement in statements).encode()
-        run_client(self._client(), "mariadb", input=script)
+        run_client(self._client(), "mariadb", input=script, secrets=secrets)
 
     # -- snapshots --------------------------------------------------------------------------------
 

@@ -154,18 +154,18 @@ class PostgresServer(DatabaseServer):
         ]
         if database_name and database_name != DEFAULT_DATABASE:
             statements.append(f"CREATE DATABASE {identifier(database_name)} OWNER {role}")
-        self.execute(statements)
+        self.execute(statements, secrets=(password,))
 
     def set_master_password(self, username: str, password: str) -> None:
-        self.execute([f"ALTER ROLE {identifier(username)} PASSWORD {literal(password)}"])
+        self.execute([f"ALTER ROLE {identifier(username)} PASSWORD {literal(password)}"], secrets=(password,))
 
-    def execute(self, statements: list[str], database: str = DEFAULT_DATABASE) -> None:
+    def execute(self, statements: list[str], secrets: tuple[str, ...] = (), database: str = DEFAULT_DATABASE) -> None:
         """Run SQL statements as the bootstrap superuser, each in its own transaction; stop at an error.
 
         The statements go through stdin, so passwords never show in a process list.
         """
         script = "".join(f"{statement};\n" for statement in statements).encode()
-        run_client(self._psql(database) + ["--file", "-"], "psql", input=script)
+        run_client(self._psql(database) + ["--file", "-"], "psql", input=script, secrets=secrets)
 
     # -- snapshots --------------------------------------------------------------------------------
 
@@ -213,6 +213,8 @@ class PostgresServer(DatabaseServer):
             "--quiet",
             "--set",
             "ON_ERROR_STOP=1",
+            "--set",
+            "VERBOSITY=terse",
             "--host",
             str(self.paths.run_dir),
             "--port",

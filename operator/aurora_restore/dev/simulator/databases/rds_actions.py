@@ -10,11 +10,12 @@
     ModifyDBCluster                   MasterUserPassword, ManageMasterUserPassword, RotateMasterUserPassword
                                       change the server's master password
 
-Work on a server runs on the cluster's own thread: a call returns at once, and the cluster stays
-`creating` (a snapshot `creating`) until its server accepts connections (its dump is written), even when
-the simulator's transition delay is over. With a delay of 0, where the simulator makes everything
-available at once, the call waits for the work instead. A server that fails to start makes its cluster
-`failed`; a dump that fails, its snapshot.
+Work on a server runs on the cluster's own thread. Starting a server does not hold up the call: the
+cluster stays `creating` until its server accepts connections, even when the simulator's transition
+delay is over (an automated snapshot likewise until its dump is written). A snapshot's dump is written
+before the call returns, so that it holds the data of that moment and none of the writes that follow.
+With a delay of 0, where the simulator makes everything available at once, every call waits for its
+work. A server that fails to start makes its cluster `failed`; a dump that fails, its snapshot.
 
 The clusters report where their server is: Endpoint and ReaderEndpoint `localhost` (writer and reader are
 the same server), Port the server's port; so do the Endpoint of their instances.
@@ -26,6 +27,7 @@ import concurrent.futures
 import shutil
 from collections.abc import Iterable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -87,20 +89,19 @@ class RdsDatabases:
 
     def restore_to_point_in_time(self, request: RdsRequest, proceed: Proceed) -> ActionResult:
         """The latest restorable time is now: the source's data as it is when the call arrives."""
-        source_cluster = request.backend.clusters.get(request.params.get("SourceDBClusterIdentifier"))
-        source_database = database_of(source_cluster)
+        source_identifier = request.params.get("SourceDBClusterIdentifier")
+        source_database = database_of(request.backend.clusters.get(source_identifier) if source_identifier else None)
         result = proceed()
         source = None
         if source_database is not None:
             path = self.fleet.dump_path(request.account, request.region, "point-in-time")
             source = SnapshotDump(source_database.engine, path, source_database.dump(path))
-            source.written.add_done_callback(lambda _: path.unlink(missing_ok=True) if False else None)
-        self._start(request, result.result["DBCluster"], source=source, keep_source_password=True)
-        if source is not None:
-            # The new server has loaded it (or failed to): the file has served its purpose.
-            database = database_of(result.result["DBCluster"])
-            if database is not None and database.setup is not None:
-                database.setup.add_done_callback(lambda _: source.path.unlink(missing_ok=True))
+        cluster = result.result["DBCluster"]
+        self._start(request, cluster, source=source, keep_source_password=True)
+        database = database_of(cluster)
+        if source is not None and database is not None and database.setup is not None:
+            # Loaded (or failed to load) into the new server: the file has served its purpose.
+            database.setup.add_done_callback(lambda _: source.path.unlink(missing_ok=True))
         return result
 
     def _start(
@@ -131,11 +132,13 @@ class RdsDatabases:
     # -- snapshots --------------------------------------------------------------------------------
 
     def create_snapshot(self, request: RdsRequest, proceed: Proceed) -> ActionResult:
+        cluster_identifier = request.params.get("DBClusterIdentifier")
         result = proceed()
-        cluster = request.backend.clusters.get(request.params.get("DBClusterIdentifier"))
-        database = database_of(cluster)
+        database = database_of(request.backend.clusters.get(cluster_identifier) if cluster_identifier else None)
         if database is not None:
-            self._wait_if_immediate([self._dump_into(result.result["DBClusterSnapshot"], database, request)])
+            # Written before the call returns: the snapshot holds the data of the moment it was asked
+            # for, not the writes that follow (a few hundred milliseconds for a test database).
+            concurrent.futures.wait([self._dump_into(result.result["DBClusterSnapshot"], database, request)])
         return result
 
     def copy_snapshot(self, request: RdsRequest, proceed: Proceed) -> ActionResult:
@@ -170,10 +173,10 @@ class RdsDatabases:
     def delete_cluster(self, request: RdsRequest, proceed: Proceed) -> ActionResult:
         cluster = request.backend.clusters.get(request.params.get("DBClusterIdentifier"))
         database = database_of(cluster)
+        final_identifier = request.params.get("FinalDBSnapshotIdentifier")
         result = proceed()
         if database is None:
             return result
-        final_identifier = request.params.get("FinalDBSnapshotIdentifier")
         final_snapshot = _cluster_snapshot(request, final_identifier) if final_identifier else None
         final_path = (
             self.fleet.dump_path(request.account, request.region, final_identifier) if final_snapshot else None
@@ -181,23 +184,26 @@ class RdsDatabases:
         dumped, stopped = database.delete(final_path)
         if final_snapshot is not None and dumped is not None and final_path is not None:
             self._attach(final_snapshot, SnapshotDump(database.engine, final_path, dumped))
+            concurrent.futures.wait([dumped])  # the data as it is now, as for any snapshot
         self._wait_if_immediate([stopped])
         return result
 
     # -- master password --------------------------------------------------------------------------
 
     def modify_cluster(self, request: RdsRequest, proceed: Proceed) -> ActionResult:
-        result = proceed()
+        # Read before moto runs: it overwrites the parameters (DBClusterIdentifier becomes the new one).
         params = request.params
         identifier = params.get("NewDBClusterIdentifier") or params.get("DBClusterIdentifier")
-        cluster = request.backend.clusters.get(identifier)
+        managed = bool(params.get("ManageMasterUserPassword") or params.get("RotateMasterUserPassword"))
+        password = params.get("MasterUserPassword")
+        result = proceed()
+        cluster = request.backend.clusters.get(identifier) if identifier else None
         database = database_of(cluster)
         if database is None:
             return result
-        if params.get("ManageMasterUserPassword") or params.get("RotateMasterUserPassword"):
+        database.cluster_identifier = cluster.db_cluster_identifier  # NewDBClusterIdentifier renames it
+        if managed:
             password = managed_passwords.managed_password(cluster)
-        else:
-            password = params.get("MasterUserPassword")
         if password:
             database.set_master_password(cluster.master_username, password)
         return result

@@ -154,8 +154,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_client(command: list[str], what: str, input: bytes | None = None, timeout: float = 120.0) -> bytes:
-    """Run a client program (psql, mariadb, ...); its stdout, or `DatabaseServerError` with its stderr."""
+def run_client(
+    command: list[str],
+    what: str,
+    input: bytes | None = None,
+    timeout: float = 120.0,
+    secrets: tuple[str, ...] = (),
+) -> bytes:
+    """Run a client program (psql, mariadb, ...); its stdout, or `DatabaseServerError` with its stderr
+    (with `secrets` blanked out: a syntax error quotes the statement)."""
     try:
         result = subprocess.run(
             command,
@@ -168,6 +175,8 @@ def run_client(command: list[str], what: str, input: bytes | None = None, timeou
         raise DatabaseServerError(f"{what}: no answer within {timeout:g}s") from None
     if result.returncode != 0:
         message = result.stderr.decode(errors="replace").strip() or f"exit status {result.returncode}"
+        for secret in secrets:
+            message = message.replace(secret, "********")
         raise DatabaseServerError(f"{what}: {message}")
     return result.stdout
 
