@@ -3,7 +3,11 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup binaries demo test down crds
+.PHONY: setup system-packages binaries demo test down crds lint
+
+# PostgreSQL and MariaDB servers for the simulated clusters (Debian packages; skipped when present).
+system-packages:
+	bash .ci/install-system-packages
 
 # Python dependencies in a virtualenv (pip's cache lives outside the repo, so repeat runs are quick).
 setup: $(VENV)/.installed
@@ -14,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # etcd, kube-apiserver and kubectl: KUBEBUILDER_ASSETS if set, else built once from Go modules and cached.
-binaries: setup
+binaries: setup system-packages
 	$(BIN)/aurora-restore dev binaries
 
 demo: binaries
@@ -24,7 +28,10 @@ down: setup
 	$(BIN)/aurora-restore dev down --dir .dev
 
 test: binaries
+	bash .ci/lint
 	$(BIN)/python -m pytest
 
+# Regenerate the CRD from the models, for the repository and the chart (tests keep both equal to the models).
 crds: setup
 	$(BIN)/aurora-restore crd > crds/aurorarestores.dbrestore.io.yaml
+	cp crds/aurorarestores.dbrestore.io.yaml helm/aurora-restore-operator/crds/

@@ -31,7 +31,7 @@ def _iam_policy(args: argparse.Namespace) -> int:
 def _dev_up(args: argparse.Namespace) -> int:
     from .dev.environment import up
 
-    up(Path(args.dir), aws_delay=args.aws_delay)
+    up(Path(args.dir), aws_delay=args.aws_delay, databases=args.databases)
     return 0
 
 
@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev_up.add_argument("--dir", default=".dev", help="working directory (default .dev)")
     dev_up.add_argument(
         "--aws-delay", type=float, default=3.0, help="seconds each simulated RDS operation takes (default 3)"
+    )
+    dev_up.add_argument(
+        "--databases", action=argparse.BooleanOptionalAction, default=None,
+        help="back each simulated cluster with a real PostgreSQL/MariaDB server (default: when installed)",
     )
     dev_up.set_defaults(func=_dev_up)
     dev_seed = dev_commands.add_parser("seed", help="create demo source clusters, snapshots and KMS keys")

@@ -9,6 +9,7 @@ What `dev seed` creates (idempotently), in the AWS simulator:
 
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import boto3
 
@@ -41,8 +42,29 @@ def wait_for(describe, what: str, timeout: float = 300) -> None:
     raise TimeoutError(f"{what} not available after {timeout}s")
 
 
-def seed(session: boto3.session.Session, simulator_url: str, progress=print) -> None:
-    """Create the demo source cluster, its snapshots and the KMS keys; skip what already exists."""
+DEMO_MASTER_USER = "orders_admin"
+DEMO_MASTER_PASSWORD = "demo-only-password-1"
+DEMO_ROWS = [(1, "espresso"), (2, "flat white"), (3, "cortado")]
+
+
+def fill_orders_database(cluster: dict, ca_bundle: Path) -> None:
+    """Table `orders` with three rows in the source cluster's real database (the snapshots then hold them)."""
+    import psycopg
+
+    with psycopg.connect(host=cluster["Endpoint"], port=cluster["Port"], user=DEMO_MASTER_USER,
+                         password=DEMO_MASTER_PASSWORD, dbname="orders", sslmode="verify-full",
+                         sslrootcert=str(ca_bundle), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS orders (id integer PRIMARY KEY, item text)")
+        for row in DEMO_ROWS:
+            conn.execute("INSERT INTO orders (id, item) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING", row)
+
+
+def seed(session: boto3.session.Session, simulator_url: str, ca_bundle: Path | None = None, progress=print) -> None:
+    """Create the demo source cluster, its snapshots and the KMS keys; skip what already exists.
+
+    With database servers behind the simulator (`ca_bundle` given), the cluster's database `orders` gets a
+    table of three orders before the snapshots are taken, so restores carry real data.
+    """
     ensure_kms_alias(session, TARGET_REGION, "alias/stage-rds")
     key_id = ensure_kms_alias(session, SOURCE_REGION, "alias/prod-rds")
     rds = session.client("rds", region_name=SOURCE_REGION)
@@ -54,8 +76,9 @@ def seed(session: boto3.session.Session, simulator_url: str, progress=print) -> 
             DBClusterIdentifier=SOURCE_CLUSTER,
             Engine="aurora-postgresql",
             EngineVersion="15.4",
-            MasterUsername="orders_admin",
-            MasterUserPassword="demo-only-password-1",
+            MasterUsername=DEMO_MASTER_USER,
+            MasterUserPassword=DEMO_MASTER_PASSWORD,
+            DatabaseName="orders",
             StorageEncrypted=True,
             KmsKeyId=key_id,
             Tags=[{"Key": "env", "Value": "prod"}],
@@ -64,6 +87,8 @@ def seed(session: boto3.session.Session, simulator_url: str, progress=print) -> 
         lambda: rds.describe_db_clusters(DBClusterIdentifier=SOURCE_CLUSTER)["DBClusters"][0]["Status"],
         f"cluster {SOURCE_CLUSTER}",
     )
+    if ca_bundle is not None:
+        fill_orders_database(rds.describe_db_clusters(DBClusterIdentifier=SOURCE_CLUSTER)["DBClusters"][0], ca_bundle)
 
     existing = {
         s["DBClusterSnapshotIdentifier"]

@@ -20,7 +20,7 @@ from .controlplane import ControlPlane, cached_binaries_dir, find_binaries, stop
 from .crds import install_crds
 from .demo_data import seed as seed_demo_data
 from .operator_process import OperatorProcess
-from .simulator import SimulatorProcess
+from .simulator import SimulatorApiError, SimulatorProcess
 
 STATE_FILE = "dev.json"
 DEFAULT_REGION = "us-east-1"
@@ -85,7 +85,7 @@ def operator_aws_environment(simulator_url: str, directory: Path) -> dict[str, s
     }
 
 
-def up(directory: Path, aws_delay: float, progress=print) -> dict[str, str]:
+def up(directory: Path, aws_delay: float, databases: bool | None = None, progress=print) -> dict[str, str]:
     """Start everything and return the environment written to DIR/env."""
     directory = Path(directory).resolve()
     state = _read_state(directory)
@@ -101,7 +101,15 @@ def up(directory: Path, aws_delay: float, progress=print) -> dict[str, str]:
     control_plane = ControlPlane(directory / "controlplane", binaries, stop_at_exit=False).start()
     try:
         progress(f"starting the AWS simulator (RDS operations take {aws_delay:g}s)")
-        simulator = SimulatorProcess(delay=aws_delay, log_path=directory / "simulator.log", detached=True).start()
+        simulator = SimulatorProcess(
+            delay=aws_delay, log_path=directory / "simulator.log", detached=True, databases=databases,
+            data_dir=directory / "simulator-data",
+        ).start()
+        ca_bundle = directory / "db-ca.pem"
+        try:
+            ca_bundle.write_text(simulator.client.ca_pem())
+        except SimulatorApiError:  # started without database servers: nothing to verify against
+            ca_bundle.unlink(missing_ok=True)
         simulator_url = simulator.url
         kubeconfig = directory / "kubeconfig"
         shutil.copyfile(control_plane.kubeconfig_path, kubeconfig)
@@ -117,6 +125,8 @@ def up(directory: Path, aws_delay: float, progress=print) -> dict[str, str]:
             "AURORA_RESTORE_LEASE_NAMESPACE": "aurora-restore-system",
             "AURORA_RESTORE_ALLOWED_ROLES": '{"*": ["*"]}',  # the dev environment allows every role
         }
+        if ca_bundle.exists():
+            operator_env["AURORA_RESTORE_DB_CA_BUNDLE"] = str(ca_bundle)
         progress("starting the operator")
         operator = OperatorProcess(operator_env, directory / "operator.log").start(detached=True)
     except BaseException:
@@ -153,7 +163,8 @@ def seed(directory: Path, progress=print) -> None:
         region_name=env["AWS_DEFAULT_REGION"],
     )
     os.environ["AWS_ENDPOINT_URL"] = env["AWS_ENDPOINT_URL"]
-    seed_demo_data(session, env["AURORA_RESTORE_SIM_URL"], progress)
+    ca_bundle = Path(directory).resolve() / "db-ca.pem"
+    seed_demo_data(session, env["AURORA_RESTORE_SIM_URL"], ca_bundle if ca_bundle.exists() else None, progress)
 
 
 def down(directory: Path, progress=print) -> None:
