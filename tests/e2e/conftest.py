@@ -8,14 +8,16 @@ from pathlib import Path
 
 import boto3
 import pytest
+from chart.helm_cli import Helm
 from kubernetes import client, config
 
 from aurora_restore.api import GROUP, PLURAL, VERSION
 from aurora_restore.dev.controlplane import ControlPlane, find_binaries
 from aurora_restore.dev.crds import install_crds
-from aurora_restore.dev.environment import operator_aws_environment
+from aurora_restore.dev.controlplane.binaries import find_helm
+from aurora_restore.dev.environment import OPERATOR_ROLE_ARN, operator_aws_environment
 from aurora_restore.dev.simulator import SimulatorClient, SimulatorProcess
-from restores import ALLOWED_ROLE_PATTERN
+from restores import ALLOWED_ROLE_PATTERN, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 from aurora_restore.dev.operator_process import OperatorProcess
 
 SIMULATED_RDS_DELAY_SECONDS = 1.0
@@ -81,17 +83,31 @@ def namespace(api_client):
         objects.delete_namespaced_custom_object(GROUP, VERSION, name, PLURAL, item["metadata"]["name"])
 
 
+@pytest.fixture(scope="session")
+def operator_kubeconfig(control_plane, api_client, tmp_path_factory) -> Path:
+    """The chart installed cluster-wide; the operator authenticates with its ServiceAccount's token, so every
+    e2e test runs under the chart's RBAC (and the RBAC audit can compare what was granted with what was used)."""
+    home = tmp_path_factory.mktemp("helm-home")
+    Helm(find_helm(), home).install(
+        control_plane.kubeconfig_path, "aurora-restore-operator", OPERATOR_NAMESPACE,
+        {"aws": {"roleArn": OPERATOR_ROLE_ARN, "region": "us-east-1"}},
+    )
+    return control_plane.token_for_service_account(
+        OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, home / "operator-kubeconfig"
+    )
+
+
 @pytest.fixture
-def operator_env(control_plane, simulator_url, namespace, tmp_path, db_ca_file):
-    """Web-identity credentials only (IRSA against the simulator's STS), as in a pod."""
+def operator_env(operator_kubeconfig, simulator_url, namespace, tmp_path, db_ca_file):
+    """Web-identity credentials only (IRSA against the simulator's STS), as in a pod; the chart's RBAC."""
     return {
-        "KUBECONFIG": str(control_plane.kubeconfig_path),
+        "KUBECONFIG": str(operator_kubeconfig),
         **operator_aws_environment(simulator_url, tmp_path),
         "AURORA_RESTORE_ALLOWED_ROLES": json.dumps({namespace: [ALLOWED_ROLE_PATTERN]}),
         "AURORA_RESTORE_DB_CA_BUNDLE": db_ca_file,
         "AURORA_RESTORE_POLL_INTERVAL_SECONDS": OPERATOR_POLL_SECONDS,
         "AURORA_RESTORE_RETRY_BACKOFF_MAX_SECONDS": "2",
-        "AURORA_RESTORE_LEASE_NAMESPACE": namespace,
+        "AURORA_RESTORE_LEASE_NAMESPACE": OPERATOR_NAMESPACE,
     }
 
 

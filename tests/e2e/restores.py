@@ -9,6 +9,9 @@ from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
 
 # The roles the e2e operator lets each test namespace assume.
 ALLOWED_ROLE_PATTERN = "arn:aws:iam::*:role/aurora-restore-*"
+# Where the chart is installed for the e2e session; the operator runs as its ServiceAccount.
+OPERATOR_NAMESPACE = "aurora-restore-system"
+OPERATOR_SERVICE_ACCOUNT = "aurora-restore-operator"
 
 
 def create_restore(api_client, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """One coordination.k8s.io Lease per target cluster, so two restores never work on the same target at once.
 
 The holder is the AuroraRestore's namespace/name/uid. A Lease whose holder no longer exists or has finished is
-taken over, so a deleted or crashed restore never blocks its target forever.
+taken over, so a deleted or crashed restore never blocks its target forever. Releasing clears the holder and
+keeps the Lease (one small object per target ever restored), so every hand-over is one optimistic update.
 """
 
 import hashlib
@@ -81,18 +82,14 @@ class TargetLease:
             raise
 
     def release(self) -> None:
-        """Give the Lease up if this restore holds it (deleting it keeps the namespace tidy)."""
+        """Give the Lease up if this restore holds it: clear the holder (resourceVersion guards races)."""
         try:
             lease = self.api.read_namespaced_lease(self.name, self.namespace)
             if lease.spec.holder_identity != self.holder:
                 return
-            self.api.delete_namespaced_lease(
-                self.name,
-                self.namespace,
-                body=client.V1DeleteOptions(
-                    preconditions=client.V1Preconditions(resource_version=lease.metadata.resource_version)
-                ),
-            )
+            lease.spec.holder_identity = None
+            lease.spec.renew_time = datetime.now(timezone.utc)
+            self.api.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException as error:
             if error.status not in (404, 409):
                 raise
