@@ -5,7 +5,7 @@
     RestoreDBClusterToPointInTime     dump the source cluster now, start a server and load that
     CreateDBClusterSnapshot           dump the cluster's server (automated snapshots too, after the start)
     CopyDBClusterSnapshot             copy the dump (any region, any account the snapshot is shared with)
-    DeleteDBClusterSnapshot           remove the dump (so does any other way the snapshot disappears)
+    DeleteDBClusterSnapshot           remove the dump (any other way the snapshot disappears, later)
     DeleteDBCluster                   dump for the final snapshot if one is asked for, stop, remove files
     ModifyDBCluster                   MasterUserPassword, ManageMasterUserPassword, RotateMasterUserPassword
                                       change the server's master password
@@ -68,6 +68,7 @@ class RdsDatabases:
         hooks.around("restore_db_cluster_to_point_in_time", self.restore_to_point_in_time)
         hooks.around("create_db_cluster_snapshot", self.create_snapshot)
         hooks.around("copy_db_cluster_snapshot", self.copy_snapshot)
+        hooks.around("delete_db_cluster_snapshot", self.delete_snapshot)
         hooks.around("delete_db_cluster", self.delete_cluster)
         hooks.around("modify_db_cluster", self.modify_cluster)
         _install_statuses()
@@ -157,6 +158,13 @@ class RdsDatabases:
             self._attach(target, SnapshotDump(source.engine, path, written))
         return result
 
+    def delete_snapshot(self, request: RdsRequest, proceed: Proceed) -> ActionResult:
+        result = proceed()
+        dump = dump_of(result.result["DBClusterSnapshot"])
+        if dump is not None:
+            dump.path.unlink(missing_ok=True)
+        return result
+
     def _dump_into(self, snapshot: DBClusterSnapshot, database: ClusterDatabase, request: RdsRequest) -> Future[Path]:
         path = self.fleet.dump_path(request.account, request.region, snapshot.db_cluster_snapshot_identifier)
         written = database.dump(path)
@@ -165,7 +173,8 @@ class RdsDatabases:
 
     def _attach(self, snapshot: DBClusterSnapshot, dump: SnapshotDump) -> None:
         snapshot.__dict__[DUMP_ATTRIBUTE] = dump
-        # Deleted, removed with its cluster, reset: the file goes when moto lets go of the snapshot.
+        # Removed with its cluster (automated snapshots) or by a reset: the file goes when moto lets
+        # go of the snapshot (DeleteDBClusterSnapshot removes it at once).
         self.fleet.remove_with(snapshot, dump.path)
 
     # -- deletion ---------------------------------------------------------------------------------
