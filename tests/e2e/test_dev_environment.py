@@ -5,8 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import yaml
-from kubernetes import config
+from databases import read_secret
+from kubernetes import client, config
 from restores import wait_for_phase
 
 from aurora_restore.api import GROUP, PLURAL, VERSION
@@ -53,14 +55,25 @@ def test_dev_up_seed_demo_example_and_down(tmp_path):
 
         api = config.new_client_from_config(str(directory / "kubeconfig"))
         manifest = yaml.safe_load((REPO / "examples" / "orders-stage.yaml").read_text())
-        from kubernetes import client
-
         client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, manifest)
         status = wait_for_phase(api, "default", "orders-stage", {"Succeeded", "Failed"}, timeout=120)["status"]
         assert status["phase"] == "Succeeded", status
         assert status["snapshot"]["identifier"] == "nightly-2026-11-25"  # not the newer adhoc snapshot
         assert len(status["instances"]) == 2
         assert "orders-stage" in (directory / "operator.log").read_text()
+
+        # The example with users and connection Secrets works as it is in the demo environment.
+        for document in yaml.safe_load_all((REPO / "examples" / "orders-stage-with-users.yaml").read_text()):
+            if document["kind"] == "Secret":
+                client.CoreV1Api(api).create_namespaced_secret("default", document)
+            else:
+                client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL,
+                                                                             document)
+        status = wait_for_phase(api, "default", "orders-stage-users", {"Succeeded", "Failed"}, timeout=180)["status"]
+        assert status["phase"] == "Succeeded", status
+        app = read_secret(api, "default", "orders-stage-app-db")
+        with psycopg.connect(app["uri"], sslrootcert=str(directory / "db-ca.pem"), sslmode="verify-full") as conn:
+            assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 3
     finally:
         stopped = aurora_restore("dev", "down", "--dir", str(directory))
     assert stopped.returncode == 0, stopped.stderr
