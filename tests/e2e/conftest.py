@@ -113,8 +113,11 @@ def operator_env(operator_kubeconfig, simulator_url, namespace, tmp_path, db_ca_
 
 @pytest.fixture
 def operator(operator_env, namespace, tmp_path, request):
-    """The operator watching this test's namespace; `.kill()` and `.start()` to simulate a crash."""
-    process = OperatorProcess(operator_env, tmp_path / "operator.log", namespace=namespace).start()
+    """The operator, cluster-wide as the chart runs it; `.kill()` and `.start()` to simulate a crash.
+
+    Each test's restores live in its own namespace; the teardown deletes them, so the next test's operator
+    finds no leftovers."""
+    process = OperatorProcess(operator_env, tmp_path / "operator.log", namespace=None).start()
     yield process
     process.stop()
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import pytest
+from databases import create_secret, make_database_source
 from restores import create_restore, get_restore, make_source, wait_for_phase, wait_until
 
 
@@ -54,29 +55,33 @@ def test_killed_operator_finishes_the_restore_after_restart(
     assert len(simulator.calls(service="rds", action="CreateDBInstance")) == 2
 
 
-def test_two_restores_to_one_target_never_run_at_once(api_client, aws, operator, namespace, uniq):
+def test_two_restores_to_one_target_never_run_at_once(api_client, aws, operator, namespace, uniq, db_ca_file):
     rds = aws.client("rds", region_name="us-east-1")
-    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+    make_database_source(rds, f"src-{uniq}", f"snap-{uniq}", "aurora-postgresql", "source-Pass-1", db_ca_file)
     spec = {
         "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
         "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
         "existingTarget": {"policy": "Replace", "finalSnapshot": False},
+        "masterPassword": {"secretRef": {"name": "master", "key": "password"}},
     }
+    # The first restore holds the target while it waits for its Secret (which does not exist yet).
     create_restore(api_client, namespace, "first", spec)
-    wait_for_phase(api_client, namespace, "first", "ResolvingSnapshot", timeout=30)
-    create_restore(api_client, namespace, "second", spec)
-
-    waiting = wait_until(
-        lambda: (get_restore(api_client, namespace, "second").get("status") or {}).get("message", "").startswith(
-            "waiting"
-        )
-        and get_restore(api_client, namespace, "second"),
-        timeout=30,
-        what="second restore waiting",
+    wait_until(
+        lambda: "waiting for Secret" in ((get_restore(api_client, namespace, "first").get("status") or {})
+                                         .get("message", "")),
+        timeout=60, what="first restore waiting for its Secret",
     )
-    assert waiting["status"]["phase"] == "Pending"
-    assert f"{namespace}/first" in waiting["status"]["message"]
+    create_restore(api_client, namespace, "second", spec)
+    waiting = wait_until(
+        lambda: (lambda s: s if s.get("message", "").startswith("waiting: restore") else None)(
+            get_restore(api_client, namespace, "second").get("status") or {}),
+        timeout=30,
+        what="second restore waiting for the first",
+    )
+    assert waiting["phase"] == "Pending"
+    assert f"{namespace}/first" in waiting["message"]
 
+    create_secret(api_client, namespace, "master", {"password": "restored-Pass-2"})
     first = wait_for_phase(api_client, namespace, "first", {"Succeeded", "Failed"}, timeout=120)["status"]
     second = wait_for_phase(api_client, namespace, "second", {"Succeeded", "Failed"}, timeout=180)["status"]
     assert first["phase"] == "Succeeded" and second["phase"] == "Succeeded", (first, second)
