@@ -102,3 +102,17 @@ def make_source(
 def tags(rds, arn: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=arn)["TagList"]}
 
+
+
+class CallWindow:
+    """The simulator's request log from now on. The log itself is never cleared: the IAM audit reads all of it."""
+
+    def __init__(self, simulator):
+        self.simulator = simulator
+        self.start = len(simulator.calls())
+
+    def calls(self, **criteria) -> list[dict[str, Any]]:
+        return [
+            call for call in self.simulator.calls()[self.start:]
+            if all(call.get(key) == value for key, value in criteria.items())
+        ]

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
-from restores import create_restore, make_source, wait_for_phase, wait_until
+from restores import CallWindow, create_restore, make_source, wait_for_phase, wait_until
 
 SOURCE_ACCOUNT = "222222222222"
 THIRD_ACCOUNT = "333333333333"
@@ -123,7 +123,7 @@ def test_aws_managed_key_snapshot_is_refused_before_anything_is_shared(
     source_rds = source_account.client("rds", region_name="us-east-1")
     make_source(source_rds, f"src-{uniq}", [f"snap-{uniq}"], kms_key_id="alias/aws/rds")
     customer_key(aws, "us-east-1", f"alias/tgt-{uniq}")
-    simulator.clear_calls()
+    window = CallWindow(simulator)
     create_restore(api_client, namespace, "managed-key", {
         "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}", "accountId": SOURCE_ACCOUNT,
                    "roleArn": SOURCE_ROLE},
@@ -134,7 +134,7 @@ def test_aws_managed_key_snapshot_is_refused_before_anything_is_shared(
     assert status["failure"]["reason"] == "SnapshotKeyNotShareable"
     assert status["failure"]["phase"] == "Preflight"
     assert "customer-managed" in status["failure"]["message"]
-    assert simulator.calls(service="rds", action="ModifyDBClusterSnapshotAttribute") == []
+    assert window.calls(service="rds", action="ModifyDBClusterSnapshotAttribute") == []
     assert restore_accounts(source_rds, f"snap-{uniq}") == []
 
 
@@ -169,7 +169,7 @@ def test_point_in_time_restore_to_another_region_is_rejected(api_client, namespa
 
 
 def test_a_role_outside_the_namespace_allowance_is_refused(api_client, operator, namespace, uniq, simulator):
-    simulator.clear_calls()
+    window = CallWindow(simulator)
     role = "arn:aws:iam::123456789012:role/someone-elses-role"
     create_restore(api_client, namespace, "role", {
         "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
@@ -178,8 +178,8 @@ def test_a_role_outside_the_namespace_allowance_is_refused(api_client, operator,
     status = wait_for_phase(api_client, namespace, "role", {"Succeeded", "Failed"})["status"]
     assert status["failure"]["reason"] == "RoleNotAllowed" and status["failure"]["phase"] == "Pending"
     assert role in status["failure"]["message"] and namespace in status["failure"]["message"]
-    assert [c for c in simulator.calls(service="sts", action="AssumeRole")] == []
-    assert simulator.calls(service="rds") == []
+    assert [c for c in window.calls(service="sts", action="AssumeRole")] == []
+    assert window.calls(service="rds") == []
 
 
 def _listing(aws, source_account) -> dict:
@@ -203,7 +203,7 @@ def test_dry_run_plans_and_changes_nothing(api_client, aws, source_account, oper
     make_source(rds, f"tgt-{uniq}", [])
     customer_key(aws, "us-west-2", f"alias/tgt-{uniq}")
     before = _listing(aws, source_account)
-    simulator.clear_calls()
+    window = CallWindow(simulator)
     create_restore(api_client, namespace, "dry", {
         "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
         "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 2}},
@@ -217,7 +217,7 @@ def test_dry_run_plans_and_changes_nothing(api_client, aws, source_account, oper
     assert all(check["passed"] for check in status["preflight"])
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions == {"Ready": "True", "Progressing": "False", "Failed": "False"}
-    mutating = [c["action"] for c in simulator.calls(service="rds") if not c["action"].startswith(("Describe", "List"))]
+    mutating = [c["action"] for c in window.calls(service="rds") if not c["action"].startswith(("Describe", "List"))]
     assert mutating == []
     assert _listing(aws, source_account) == before
 
@@ -226,7 +226,7 @@ def test_preflight_reports_every_problem_at_once(api_client, aws, operator, name
     rds = aws.client("rds", region_name="us-east-1")
     make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
     make_source(rds, f"tgt-{uniq}", [])
-    simulator.clear_calls()
+    window = CallWindow(simulator)
     create_restore(api_client, namespace, "three", {
         "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
         "target": {"clusterIdentifier": f"tgt-{uniq}", "dbSubnetGroupName": f"no-such-group-{uniq}",
@@ -240,5 +240,39 @@ def test_preflight_reports_every_problem_at_once(api_client, aws, operator, name
         assert fragment in message
     assert sorted(c["name"] for c in status["preflight"] if not c["passed"]) == [
         "spec.target.clusterIdentifier", "spec.target.dbSubnetGroupName", "spec.target.kmsKeyId"]
-    mutating = [c["action"] for c in simulator.calls(service="rds") if not c["action"].startswith(("Describe", "List"))]
+    mutating = [c["action"] for c in window.calls(service="rds") if not c["action"].startswith(("Describe", "List"))]
     assert mutating == []
+
+
+def test_preflight_accepts_groups_and_keys_that_exist(api_client, aws, operator, namespace, uniq):
+    ec2 = aws.client("ec2", region_name="us-east-1")
+    rds = aws.client("rds", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{n}.0/24", AvailabilityZone=f"us-east-1{zone}")[
+        "Subnet"]["SubnetId"] for n, zone in ((1, "a"), (2, "b"))]
+    group = ec2.create_security_group(GroupName=f"db-{uniq}", Description="db", VpcId=vpc)["GroupId"]
+    rds.create_db_subnet_group(DBSubnetGroupName=f"subnets-{uniq}", DBSubnetGroupDescription="db",
+                               SubnetIds=subnets)
+    rds.create_db_cluster_parameter_group(DBClusterParameterGroupName=f"cluster-pg-{uniq}",
+                                          DBParameterGroupFamily="aurora-postgresql15", Description="cluster")
+    rds.create_db_parameter_group(DBParameterGroupName=f"pg-{uniq}", DBParameterGroupFamily="aurora-postgresql15",
+                                  Description="instances")
+    key = customer_key(aws, "us-east-1", f"alias/storage-{uniq}")
+    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+
+    create_restore(api_client, namespace, "groups", {
+        "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
+        "target": {
+            "clusterIdentifier": f"tgt-{uniq}", "engineVersion": "15.5", "dbSubnetGroupName": f"subnets-{uniq}",
+            "vpcSecurityGroupIds": [group], "dbClusterParameterGroupName": f"cluster-pg-{uniq}", "kmsKeyId": key,
+            "instances": {"count": 1, "dbParameterGroupName": f"pg-{uniq}"},
+        },
+    })
+    status = wait_for_phase(api_client, namespace, "groups", {"Succeeded", "Failed"}, timeout=120)["status"]
+    assert status["phase"] == "Succeeded", status
+    checked = {check["name"] for check in status["preflight"] if check["passed"]}
+    assert {"spec.target.engineVersion", "spec.target.dbSubnetGroupName", "spec.target.vpcSecurityGroupIds",
+            "spec.target.dbClusterParameterGroupName", "spec.target.instances.dbParameterGroupName",
+            "spec.target.kmsKeyId"} <= checked
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]
+    assert cluster["EngineVersion"] == "15.5" and cluster["DBSubnetGroup"] == f"subnets-{uniq}"

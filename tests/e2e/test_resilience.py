@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 from databases import create_secret, make_database_source
-from restores import create_restore, get_restore, make_source, wait_for_phase, wait_until
+from restores import CallWindow, create_restore, get_restore, make_source, wait_for_phase, wait_until
 
 
 @pytest.mark.parametrize("kill_in", ["ResolvingSnapshot", "CopyingSnapshot", "RestoringCluster", "CreatingInstances"])
@@ -18,7 +18,7 @@ def test_killed_operator_finishes_the_restore_after_restart(
     make_source(east, f"src-{uniq}", [f"snap-{uniq}"])
     if kill_in == "ResolvingSnapshot":  # a snapshot still being created holds the restore in this phase
         east.create_db_cluster_snapshot(DBClusterSnapshotIdentifier=f"snap-{uniq}-new", DBClusterIdentifier=f"src-{uniq}")
-    simulator.clear_calls()
+    window = CallWindow(simulator)
     snapshot = f"snap-{uniq}-new" if kill_in == "ResolvingSnapshot" else f"snap-{uniq}"
 
     create_restore(
@@ -50,9 +50,9 @@ def test_killed_operator_finishes_the_restore_after_restart(
         if s["DBClusterSnapshotIdentifier"] == status["copiedSnapshot"]["identifier"]
     ]
     assert copies == []
-    assert len(simulator.calls(service="rds", action="CopyDBClusterSnapshot")) == 1
-    assert len(simulator.calls(service="rds", action="RestoreDBClusterFromSnapshot")) == 1
-    assert len(simulator.calls(service="rds", action="CreateDBInstance")) == 2
+    assert len(window.calls(service="rds", action="CopyDBClusterSnapshot")) == 1
+    assert len(window.calls(service="rds", action="RestoreDBClusterFromSnapshot")) == 1
+    assert len(window.calls(service="rds", action="CreateDBInstance")) == 2
 
 
 def test_two_restores_to_one_target_never_run_at_once(api_client, aws, operator, namespace, uniq, db_ca_file):

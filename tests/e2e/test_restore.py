@@ -6,6 +6,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from restores import (
+    CallWindow,
     create_restore,
     events_for,
     get_restore,
@@ -170,7 +171,7 @@ def test_existing_target_with_policy_fail_changes_nothing(api_client, aws, opera
     rds = aws.client("rds", region_name="us-east-1")
     make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
     make_source(rds, f"tgt-{uniq}", [])
-    simulator.clear_calls()
+    window = CallWindow(simulator)
 
     create_restore(
         api_client,
@@ -186,7 +187,7 @@ def test_existing_target_with_policy_fail_changes_nothing(api_client, aws, opera
     assert status["failure"]["reason"] == "TargetExists"
     assert status["failure"]["phase"] == "Preflight"
     assert f"tgt-{uniq}" in status["failure"]["message"] and "Replace" in status["failure"]["message"]
-    mutating = [c["action"] for c in simulator.calls(service="rds") if not c["action"].startswith(("Describe", "List"))]
+    mutating = [c["action"] for c in window.calls(service="rds") if not c["action"].startswith(("Describe", "List"))]
     assert mutating == []
     assert rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]["Status"] == "available"
     events = events_for(api_client, namespace, "exists")
@@ -320,7 +321,7 @@ def test_bad_input_fails_with_a_message_naming_the_field(api_client, aws, operat
 def test_throttling_and_server_errors_are_retried(api_client, aws, operator, namespace, uniq, simulator):
     rds = aws.client("rds", region_name="us-east-1")
     make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
-    simulator.clear_calls()
+    window = CallWindow(simulator)
     # More throttles in a row than botocore retries, so the operator's own backoff must carry the restore.
     simulator.add_fault(service="rds", action="DescribeDBClusters", error="Throttling", count=6)
     simulator.add_fault(service="rds", action="RestoreDBClusterFromSnapshot", error="InternalFailure", count=5)
@@ -337,7 +338,7 @@ def test_throttling_and_server_errors_are_retried(api_client, aws, operator, nam
     )
     status = wait_for_phase(api_client, namespace, "throttled", {"Succeeded", "Failed"}, timeout=180)["status"]
     assert status["phase"] == "Succeeded", status
-    restores = simulator.calls(service="rds", action="RestoreDBClusterFromSnapshot")
+    restores = window.calls(service="rds", action="RestoreDBClusterFromSnapshot")
     assert len(restores) >= 6  # five refused with 500, then one that worked
     clusters = rds.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": [f"tgt-{uniq}"]}])["DBClusters"]
     assert len(clusters) == 1
