@@ -74,8 +74,8 @@ def run_step(ctx: RestoreContext) -> Outcome:
 def clean_up_after_failure(ctx: RestoreContext) -> dict:
     """Best effort on the way to Failed: remove the copy and the share. Leaves the cluster for inspection.
 
-    AWS refuses to delete a copy still in progress; cleanup_pending() then keeps the restore's daemon
-    retrying until it is gone, across restarts too.
+    Whatever AWS refuses to remove right now (a snapshot still being created, throttling) is retried:
+    cleanup_pending() keeps the restore's daemon running until it is gone, across restarts too.
     """
     try:
         return remove_intermediates(ctx)

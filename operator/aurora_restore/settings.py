@@ -28,14 +28,14 @@ class Settings(BaseSettings):
     )
     history_limit: int = Field(default=20, ge=1, description="How many phases status.history keeps.")
     default_tags: dict[str, str] = Field(
-        default_factory=dict, description='Tags added to every AWS resource created (JSON: {"team": "data"}).'
+        default_factory=dict, description='Tags added to the restored cluster and its instances (JSON: {"team": "data"}).'
     )
     db_ca_bundle: str | None = Field(
         default=None,
         description="PEM file of CAs to verify database TLS against (the RDS bundle); unset: encrypted, unverified.",
     )
     operator_id: str = Field(
-        default="aurora-restore-operator", description="Names this operator in events and Lease holders."
+        default="aurora-restore-operator", description="Names this operator as the source of the Events it posts."
     )
 
     @field_validator("db_ca_bundle")

@@ -9,14 +9,13 @@ import json
 import os
 import shlex
 import shutil
-import signal
-import time
 from pathlib import Path
 
 import boto3
 from kubernetes import client, config
 
 from .controlplane import ControlPlane, cached_binaries_dir, find_binaries, stop_from_state
+from .controlplane.server import is_running, stop_pid
 from .crds import install_crds
 from .demo_data import seed as seed_demo_data
 from .operator_process import OperatorProcess
@@ -33,15 +32,7 @@ class DevEnvironmentError(Exception):
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return bool(pid) and is_running(pid)
 
 
 def _read_state(directory: Path) -> dict:
@@ -174,13 +165,7 @@ def down(directory: Path, progress=print) -> None:
     for name in ("operator", "simulator"):
         pid = state.get("pids", {}).get(name)
         if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not _alive(pid):
-                    break
-                time.sleep(0.1)
-            else:
-                os.kill(pid, signal.SIGKILL)
+            stop_pid(pid)
             progress(f"stopped {name} (pid {pid})")
     if stop_from_state(directory / "controlplane"):
         progress("stopped etcd and kube-apiserver")
