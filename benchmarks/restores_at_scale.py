@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -93,6 +94,8 @@ class Environment:
         self.api_client = config.new_client_from_config(str(self.control_plane.kubeconfig_path))
         self.api_client.user_agent = BENCHMARK_USER_AGENT
         install_crds(self.api_client)
+        # Established is not quite served: a list right after it can still answer 429 "storage is (re)initializing".
+        wait_until(self._restores_listable, "AuroraRestores listable", timeout=30)
         for namespace in (RESTORE_NAMESPACE, LEASE_NAMESPACE):
             client.CoreV1Api(self.api_client).create_namespace(
                 client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
@@ -108,6 +111,13 @@ class Environment:
             self.workdir / "operator.log",
         ).start()
         return self
+
+    def _restores_listable(self) -> bool:
+        try:
+            client.CustomObjectsApi(self.api_client).list_cluster_custom_object(GROUP, VERSION, PLURAL, limit=1)
+            return True
+        except client.exceptions.ApiException:
+            return False
 
     def stop(self) -> None:
         if self.operator is not None:
@@ -275,6 +285,13 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat; idle and iowait count as not busy."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
 def memory_kib(pid: int, key: str) -> int:
     """A /proc/<pid>/status figure in KiB: VmHWM (peak resident set) or VmRSS (current)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -287,6 +304,23 @@ def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile; enough for at most a few hundred samples."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+def held_leases(api_client: client.ApiClient) -> list[str]:
+    """Target Leases that still name a holder (every finished restore must have released its own)."""
+    leases = client.CoordinationV1Api(api_client).list_namespaced_lease(LEASE_NAMESPACE).items
+    return [lease.metadata.name for lease in leases if lease.spec.holder_identity]
+
+
+def log_problems(log_path: Path) -> dict[str, int]:
+    """WARNING and ERROR lines of the operator's log, counted by message with the resource's name taken out."""
+    counts: Counter = Counter()
+    for line in log_path.read_text(errors="replace").splitlines():
+        if "[WARNING " in line or "[ERROR " in line:
+            message = re.sub(r"^\[[^]]*\] ", "", line)
+            message = re.sub(r"\[[a-z0-9-]+/[a-z0-9-]+\] ", "", message)
+            counts[re.sub(r"https?://[^ ]+", "<url>", message)[:160]] += 1
+    return dict(counts.most_common())
 
 
 def operator_kubernetes_requests(events: list[dict[str, Any]]) -> Counter:
@@ -331,10 +365,13 @@ class Result:
     operator_rss_start_mib: float = 0.0
     operator_peak_rss_mib: float = 0.0
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    machine_cpu_busy_percent: float = 0.0
     aws_calls: int = 0
     aws_calls_by_action: dict[str, int] = field(default_factory=dict)
     kubernetes_requests: dict[str, int] = field(default_factory=dict)
     history_entries_per_restore: float = 0.0
+    leases_still_held: list[str] = field(default_factory=list)
+    operator_log_problems: dict[str, int] = field(default_factory=dict)
 
 
 def run(args: argparse.Namespace, workdir: Path) -> Result:
@@ -354,7 +391,8 @@ def run(args: argparse.Namespace, workdir: Path) -> Result:
         simulator = SimulatorClient(env.simulator.url, timeout=60)
         simulator.clear_calls()
         audit_start = len(env.control_plane.read_audit_events())
-        pids = env.pids()
+        pids = {**env.pids(), "this benchmark": os.getpid()}
+        machine_before = machine_cpu_jiffies()
         cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
         result.operator_rss_start_mib = memory_kib(pids["operator"], "VmRSS") / 1024
         phases = PhaseWatch(env.api_client, RESTORE_NAMESPACE).start()
@@ -385,7 +423,10 @@ def run(args: argparse.Namespace, workdir: Path) -> Result:
         phases.stop()
 
         cpu_after = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+        machine_after = machine_cpu_jiffies()
         result.cpu_seconds = {name: round(cpu_after[name] - cpu_before[name], 1) for name in pids}
+        busy, total = (after - before for after, before in zip(machine_after, machine_before))
+        result.machine_cpu_busy_percent = round(100 * busy / total, 1) if total else 0.0
         result.operator_peak_rss_mib = memory_kib(pids["operator"], "VmHWM") / 1024
         calls = simulator.calls()
         result.aws_calls = len(calls)
@@ -394,6 +435,13 @@ def run(args: argparse.Namespace, workdir: Path) -> Result:
             operator_kubernetes_requests(env.control_plane.read_audit_events()[audit_start:]).most_common()
         )
         summarise(result, names, created, started, phases)
+        try:  # the release follows the Succeeded write in the same step; give it a moment
+            wait_until(lambda: not held_leases(env.api_client), "all target Leases released", timeout=10)
+        except TimeoutError:
+            pass
+        result.leases_still_held = held_leases(env.api_client)
+        env.operator.stop()
+        result.operator_log_problems = log_problems(env.operator.log_path)
         return result
     finally:
         env.stop()
@@ -443,10 +491,13 @@ def report(result: Result) -> str:
         ("acceptance (create to Pending)", seconds(result.acceptance_seconds)),
         ("operator RSS at start / peak", f"{result.operator_rss_start_mib:.0f} MiB / {result.operator_peak_rss_mib:.0f} MiB"),
         ("CPU seconds during the run", ", ".join(f"{name} {value:g}" for name, value in result.cpu_seconds.items())),
+        ("machine CPU busy during the run", f"{result.machine_cpu_busy_percent:g}% of {os.cpu_count()} CPUs"),
         ("AWS calls per restore", f"{result.aws_calls / n:.1f} ({result.aws_calls} in all)"),
         ("status writes per restore", f"{k8s.get('status writes', 0) / n:.1f}"),
         ("history entries per restore", f"{result.history_entries_per_restore:.1f}"),
         ("Kubernetes requests per restore", f"{sum(k8s.values()) / n:.1f}"),
+        ("target Leases still held", str(len(result.leases_still_held))),
+        ("operator log", f"{sum(result.operator_log_problems.values())} WARNING/ERROR line(s)"),
     ]
     labels = [label for label, _ in rows]
     labels += [f"  {name}" for name in [*result.phase_seconds, *result.aws_calls_by_action, *k8s]]
@@ -458,6 +509,9 @@ def report(result: Result) -> str:
     lines += [f"  {action:<{width - 2}}  {count / n:.1f}" for action, count in result.aws_calls_by_action.items()]
     lines += ["", "operator's Kubernetes requests (per restore):"]
     lines += [f"  {kind:<{width - 2}}  {count / n:.1f}" for kind, count in k8s.items()]
+    if result.operator_log_problems:
+        lines += ["", "operator log, WARNING and ERROR lines:"]
+        lines += [f"  {count:>4}  {message}" for message, count in result.operator_log_problems.items()]
     return "\n".join(lines)
 
 

@@ -166,6 +166,11 @@ def test_a_missing_secret_is_waited_for_and_a_killed_operator_resumes(
 ):
     rds = aws.client("rds", region_name="us-east-1")
     make_database_source(rds, f"src-{uniq}", f"snap-{uniq}", "aurora-postgresql", SOURCE_PASSWORD, db_ca_file)
+    # A connection Secret an earlier run of the operator wrote (its label says so): it is replaced as a whole.
+    client.CoreV1Api(api_client).create_namespaced_secret(namespace, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="orders-db", labels={"app.kubernetes.io/managed-by": "aurora-restore-operator"}),
+        string_data={"password": "stale", "leftover": "x"},
+    ))
     create_restore(api_client, namespace, "late", restore_spec(
         uniq, masterPassword={"secretRef": {"name": "late-master", "key": "password"}},
         connectionSecret={"name": "orders-db"},
@@ -183,7 +188,8 @@ def test_a_missing_secret_is_waited_for_and_a_killed_operator_resumes(
 
     status = wait_for_phase(api_client, namespace, "late", {"Succeeded", "Failed"}, timeout=180)["status"]
     assert status["phase"] == "Succeeded", status
-    assert read_secret(api_client, namespace, "orders-db")["password"] == NEW_MASTER_PASSWORD
+    written = read_secret(api_client, namespace, "orders-db")
+    assert written["password"] == NEW_MASTER_PASSWORD and "leftover" not in written
     assert_no_password_leaked(api_client, namespace, "late", request, [SOURCE_PASSWORD, NEW_MASTER_PASSWORD])
 
 

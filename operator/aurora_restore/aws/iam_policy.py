@@ -77,8 +77,8 @@ def source_role_policy(account: str = "*", partition: str = "aws") -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            _statement("Describe", ["rds:DescribeDBClusters", "rds:DescribeDBClusterSnapshots",
-                                    "rds:DescribeDBClusterSnapshotAttributes"], ["*"]),
+            _statement("Describe", ["rds:DescribeDBClusterSnapshots", "rds:DescribeDBClusterSnapshotAttributes"],
+                       ["*"]),
             _statement("DescribeKeys", ["kms:DescribeKey"], [f"arn:{partition}:kms:*:{account}:key/*"]),
             _statement("CopyAutomatedToShare", ["rds:CopyDBClusterSnapshot"],
                        [f"{rds}:cluster-snapshot:*"]),

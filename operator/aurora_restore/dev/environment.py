@@ -15,7 +15,8 @@ import boto3
 from kubernetes import client, config
 
 from .controlplane import ControlPlane, cached_binaries_dir, find_binaries, stop_from_state
-from .controlplane.server import is_running, stop_pid
+from .controlplane.server import is_running as process_running
+from .controlplane.server import stop_pid
 from .crds import install_crds
 from .demo_data import seed as seed_demo_data
 from .operator_process import OperatorProcess
@@ -32,7 +33,7 @@ class DevEnvironmentError(Exception):
 
 
 def _alive(pid: int | None) -> bool:
-    return bool(pid) and is_running(pid)
+    return bool(pid) and process_running(pid)
 
 
 def _read_state(directory: Path) -> dict:
