@@ -49,8 +49,10 @@ def test_master_password_from_each_source(api_client, aws, operator, namespace, 
     else:
         master = {"manageInSecretsManager": True}
 
-    create_restore(api_client, namespace, "master", restore_spec(
-        uniq, masterPassword=master, connectionSecret={"name": "orders-db"},
+    # deletionPolicy Delete makes the connection Secret go with the AuroraRestore (ownerReference); Retain not.
+    deletion_policy = "Delete" if source == "secretRef" else "Retain"
+    restore = create_restore(api_client, namespace, "master", restore_spec(
+        uniq, masterPassword=master, connectionSecret={"name": "orders-db"}, deletionPolicy=deletion_policy,
         verification={"queries": [{"sql": "SELECT * FROM orders", "expectRows": 3}]},
     ))
     status = wait_for_phase(api_client, namespace, "master", {"Succeeded", "Failed"}, timeout=180)["status"]
@@ -73,6 +75,11 @@ def test_master_password_from_each_source(api_client, aws, operator, namespace, 
 
     secret = read_secret(api_client, namespace, "orders-db")
     assert secret["password"] == password and secret["username"] == "admin_user"
+    owners = client.CoreV1Api(api_client).read_namespaced_secret("orders-db", namespace).metadata.owner_references
+    if deletion_policy == "Delete":
+        assert [(o.kind, o.uid) for o in owners] == [("AuroraRestore", restore["metadata"]["uid"])]
+    else:
+        assert not owners
     assert secret["engine"] == "aurora-postgresql" and secret["database"] == "orders"
     with psycopg.connect(secret["uri"], sslrootcert=db_ca_file, sslmode="verify-full") as conn:  # usable as it is
         assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 3
