@@ -28,6 +28,7 @@ from .k8s.resources import AuroraRestores
 from .k8s.secrets import Secrets
 from .errors import RetryableError, TerminalError
 from .machine import accept, apply_outcome, clean_up_after_failure, cleanup_pending, run_step
+from .obs import metrics
 from .settings import Settings
 from .steps.cleanup import remove_intermediates
 from .steps.context import RestoreContext
@@ -133,6 +134,7 @@ def step_once(
         return 0, 0
     assert isinstance(outcome, Wait)
     if outcome.backoff:
+        metrics.record_retry(outcome.reason or "Unknown")
         errors_in_a_row += 1
         return _backoff(settings, errors_in_a_row), errors_in_a_row
     return (outcome.delay if outcome.delay is not None else settings.poll_interval_seconds), 0
@@ -240,6 +242,10 @@ def _persist(
         logger.info("%s -> %s: %s", old.phase or "New", new.phase, message)
         event_type = "Warning" if new.phase == Phase.FAILED else "Normal"
         runtime.events.record(obj, event_type, reason, message)
+        metrics.record_transition(str(new.phase))
+        if new.phase.is_terminal:
+            took = (new.completed_at - new.started_at).total_seconds() if new.started_at and new.completed_at else None
+            metrics.record_finished(str(new.phase), reason, took)
 
 
 def _backoff(settings: Settings, errors_in_a_row: int) -> float:

@@ -66,7 +66,7 @@ def run_step(ctx: RestoreContext) -> Outcome:
     try:
         return STEPS[phase](ctx)
     except RetryableError as error:
-        return Wait(error.message, backoff=True)
+        return Wait(error.message, backoff=True, reason=error.reason)
     except TerminalError as error:
         return Fail(error.reason, error.message)
 

@@ -12,6 +12,7 @@ from .api import GROUP, PLURAL, VERSION
 from .driver import Runtime, delete_restored, drive
 from .errors import RetryableError, TerminalError
 from .machine import has_work
+from .obs import metrics
 from .settings import Settings
 
 RUNTIME_KEY = "runtime"
@@ -33,7 +34,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.posting.enabled = False
     settings.watching.server_timeout = 60
-    memo[RUNTIME_KEY] = Runtime.create(Settings(), _load_kubernetes_config())
+    operator_settings = Settings()
+    if operator_settings.metrics_port:
+        metrics.serve(operator_settings.metrics_port)
+    memo[RUNTIME_KEY] = Runtime.create(operator_settings, _load_kubernetes_config())
     logger.info("aurora-restore-operator started")
 
 

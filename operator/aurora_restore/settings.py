@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         default=None,
         description="PEM file of CAs to verify database TLS against (the RDS bundle); unset: encrypted, unverified.",
     )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve Prometheus metrics on this port (unset: no metrics)."
+    )
     operator_id: str = Field(
         default="aurora-restore-operator", description="Names this operator as the source of the Events it posts."
     )

@@ -149,17 +149,19 @@ def test_release_names_are_prefixed_once(helm):
     assert find(helm.template(release="aurora-restore-x"), "Deployment")["metadata"]["name"] == "aurora-restore-x"
 
 
-def test_metrics_are_opt_in_placeholders(helm):
+def test_metrics_are_opt_in(helm):
     objects = helm.template(VARIANTS["metrics"])
     container = operator_container(objects)
     assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+    assert {"name": "AURORA_RESTORE_METRICS_PORT", "value": "9090"} in container["env"]
+    default_env = {e["name"] for e in operator_container(helm.template())["env"]}
+    assert "AURORA_RESTORE_METRICS_PORT" not in default_env
     service = find(objects, "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
     monitor = find(objects, "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "prom"
     ingress = find(objects, "NetworkPolicy")["spec"]["ingress"]
     assert ingress == [{"from": [{"namespaceSelector": {}}], "ports": [{"port": 9090, "protocol": "TCP"}]}]
-    assert "not serve metrics yet" in (CHART / "values.yaml").read_text()
 
 
 def test_network_policy_allows_only_dns_https_and_database_egress(helm):
@@ -178,14 +180,14 @@ def test_network_policy_allows_only_dns_https_and_database_egress(helm):
     assert not [obj for obj in helm.template(VARIANTS["no-network-policy"]) if obj["kind"] == "NetworkPolicy"]
 
 
-def test_notes_warn_about_missing_credentials_and_metrics(helm):
+def test_notes_warn_about_missing_credentials_and_name_the_metrics(helm):
     notes = helm.notes({"metrics": {"enabled": True}, "watchNamespaces": ["team-a"]})
     assert "acts on AuroraRestores in the namespaces team-a" in notes
     assert "WARNING: aws.roleArn is empty" in notes
-    assert "the operator does not serve metrics yet" in notes
+    assert "Prometheus metrics (aurora_restore_*) on port 9090" in notes
     notes = helm.notes(VARIANTS["irsa-and-region"])
     assert f"AWS: IAM role {ROLE_ARN} through IRSA" in notes and "WARNING" not in notes
-    assert "all namespaces" in notes and "metrics" not in notes
+    assert "all namespaces" in notes and "Metrics:" not in notes
 
 
 BAD_VALUES = {

@@ -18,7 +18,7 @@ from aurora_restore.dev.controlplane.binaries import find_helm
 from aurora_restore.dev.environment import OPERATOR_ROLE_ARN, operator_aws_environment
 from aurora_restore.dev.simulator import SimulatorClient, SimulatorProcess
 from restores import ALLOWED_ROLE_PATTERN, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
-from aurora_restore.dev.operator_process import OperatorProcess
+from aurora_restore.dev.operator_process import OperatorProcess, free_port
 
 SIMULATED_RDS_DELAY_SECONDS = 1.0
 OPERATOR_POLL_SECONDS = "0.3"
@@ -105,6 +105,7 @@ def operator_env(operator_kubeconfig, simulator_url, namespace, tmp_path, db_ca_
         **operator_aws_environment(simulator_url, tmp_path),
         "AURORA_RESTORE_ALLOWED_ROLES": json.dumps({namespace: [ALLOWED_ROLE_PATTERN]}),
         "AURORA_RESTORE_DB_CA_BUNDLE": db_ca_file,
+        "AURORA_RESTORE_METRICS_PORT": str(free_port()),
         "AURORA_RESTORE_POLL_INTERVAL_SECONDS": OPERATOR_POLL_SECONDS,
         "AURORA_RESTORE_RETRY_BACKOFF_MAX_SECONDS": "2",
         "AURORA_RESTORE_LEASE_NAMESPACE": OPERATOR_NAMESPACE,

@@ -377,3 +377,26 @@ def test_deleting_the_resource_follows_the_deletion_policy(api_client, aws, oper
         assert clusters == [] and instances == []
     # The source is never touched either way.
     assert rds.describe_db_clusters(DBClusterIdentifier=f"src-{uniq}")["DBClusters"][0]["Status"] == "available"
+
+
+def test_metrics_count_phases_outcomes_and_retries(api_client, aws, operator, operator_env, namespace, uniq,
+                                                   simulator):
+    import urllib.request
+
+    rds = aws.client("rds", region_name="us-east-1")
+    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+    simulator.add_fault(service="rds", action="DescribeDBClusters", error="Throttling", count=6)
+    create_restore(api_client, namespace, "measured", {
+        "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
+        "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
+    })
+    assert wait_for_phase(api_client, namespace, "measured", {"Succeeded", "Failed"})["status"]["phase"] == "Succeeded"
+    port = operator_env["AURORA_RESTORE_METRICS_PORT"]
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("aurora_restore_")}
+    assert samples['aurora_restore_finished_total{outcome="Succeeded",reason="Succeeded"}'] == 1
+    assert samples['aurora_restore_phase_transitions_total{phase="RestoringCluster"}'] == 1
+    assert samples['aurora_restore_duration_seconds_count{outcome="Succeeded"}'] == 1
+    assert samples['aurora_restore_retries_total{reason="AwsThrottling"}'] >= 1
+    assert f"tgt-{uniq}" not in text and namespace not in text  # no identifiers in labels

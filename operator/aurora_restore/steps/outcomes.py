@@ -26,6 +26,7 @@ class Wait:
     delay: float | None = None
     updates: dict[str, Any] = field(default_factory=dict)
     backoff: bool = False
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics of restores (logging goes through kopf's per-object logger)."""
