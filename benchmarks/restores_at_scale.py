@@ -21,6 +21,8 @@ Exits 1 when a restore failed or did not finish in --timeout, 0 otherwise; every
 from __future__ import annotations
 
 import argparse
+import http.client
+import http.server
 import json
 import os
 import re
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,15 +74,70 @@ SAME_REGION_PHASES = [
 # -- the environment ------------------------------------------------------------------------------------------
 
 
+class LatencyProxy:
+    """Forwards the operator's AWS requests to the simulator, each `latency` seconds late.
+
+    The simulator answers in milliseconds; the real AWS API takes tens to hundreds. A step that waits on AWS holds
+    one of the operator's worker threads for that long, so this is what makes thread limits visible. It sits in
+    front of the simulator rather than in the operator, which is measured exactly as it ships.
+    """
+
+    HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+
+    def __init__(self, upstream_url: str, latency: float):
+        upstream = urllib.parse.urlsplit(upstream_url)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(latency)
+                connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP_BY_HOP}
+                    connection.request(self.command, self.path, body=body, headers=headers)
+                    response = connection.getresponse()
+                    payload = response.read()
+                finally:
+                    connection.close()
+                self.send_response(response.status, response.reason)
+                for key, value in response.getheaders():
+                    if key.lower() not in proxy.HOP_BY_HOP and key.lower() != "content-length":
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _forward
+
+            def log_message(self, *_args) -> None:  # one line per request would drown the benchmark's output
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name="aws-latency", daemon=True)
+
+    def start(self) -> LatencyProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Environment:
     """Control plane, simulator and operator under one work directory; stop() stops whatever did start."""
 
-    def __init__(self, workdir: Path, aws_delay: float, poll_interval: float):
+    def __init__(self, workdir: Path, aws_delay: float, poll_interval: float, aws_latency: float = 0.0):
         self.workdir = workdir
         self.aws_delay = aws_delay
         self.poll_interval = poll_interval
+        self.aws_latency = aws_latency
         self.control_plane: ControlPlane | None = None
         self.simulator: SimulatorProcess | None = None
+        self.latency_proxy: LatencyProxy | None = None
         self.operator: OperatorProcess | None = None
         self.api_client: client.ApiClient | None = None
 
@@ -100,11 +158,16 @@ class Environment:
             client.CoreV1Api(self.api_client).create_namespace(
                 client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
             )
+        operator_aws_url = self.simulator.url
+        if self.aws_latency > 0:
+            progress(f"the operator's AWS requests take {self.aws_latency * 1000:g} ms longer (a proxy)")
+            self.latency_proxy = LatencyProxy(self.simulator.url, self.aws_latency).start()
+            operator_aws_url = self.latency_proxy.url
         progress(f"starting the operator (all namespaces, poll interval {self.poll_interval:g}s)")
         self.operator = OperatorProcess(
             {
                 "KUBECONFIG": str(self.control_plane.kubeconfig_path),
-                **operator_aws_environment(self.simulator.url, self.workdir),
+                **operator_aws_environment(operator_aws_url, self.workdir),
                 "AURORA_RESTORE_POLL_INTERVAL_SECONDS": str(self.poll_interval),
                 "AURORA_RESTORE_LEASE_NAMESPACE": LEASE_NAMESPACE,
             },
@@ -122,6 +185,8 @@ class Environment:
     def stop(self) -> None:
         if self.operator is not None:
             self.operator.stop()
+        if self.latency_proxy is not None:
+            self.latency_proxy.stop()
         if self.simulator is not None:
             self.simulator.stop()
         if self.api_client is not None:
@@ -353,6 +418,7 @@ class Result:
     restores: int
     aws_delay: float
     poll_interval: float
+    aws_latency: float
     shared_snapshot: bool
     succeeded: int = 0
     failed: list[str] = field(default_factory=list)
@@ -376,8 +442,8 @@ class Result:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> Result:
-    result = Result(args.restores, args.aws_delay, args.poll_interval, args.shared_snapshot)
-    env = Environment(workdir, args.aws_delay, args.poll_interval)
+    result = Result(args.restores, args.aws_delay, args.poll_interval, args.aws_latency, args.shared_snapshot)
+    env = Environment(workdir, args.aws_delay, args.poll_interval, args.aws_latency)
     try:
         env.start()
         names = [f"restore-{n:04d}" for n in range(1, args.restores + 1)]
@@ -488,6 +554,7 @@ def report(result: Result) -> str:
         ("restores", f"{n} (same region, 1 instance each, "
                      f"{'one shared snapshot' if result.shared_snapshot else 'one snapshot each'})"),
         ("AWS delay / poll interval", f"{result.aws_delay:g} s / {result.poll_interval:g} s"),
+        ("added AWS latency per call", f"{result.aws_latency * 1000:g} ms"),
         ("outcome", f"{result.succeeded} Succeeded, {len(result.failed)} Failed, {len(result.unfinished)} unfinished"),
         ("creating the resources took", f"{result.create_seconds:.2f} s"),
         ("all Succeeded after", f"{result.all_finished_seconds:.1f} s" if result.all_finished_seconds else "-"),
@@ -526,6 +593,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--aws-delay", type=float, default=2.0, help="seconds each simulated RDS transition takes")
     parser.add_argument("--poll-interval", type=float, default=1.0,
                         help="the operator's AURORA_RESTORE_POLL_INTERVAL_SECONDS")
+    parser.add_argument("--aws-latency", type=float, default=0.0,
+                        help="seconds added to each of the operator's AWS calls (real AWS: about 0.05 to 0.3)")
     parser.add_argument("--shared-snapshot", action="store_true",
                         help="restore every target from one snapshot instead of one snapshot each")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up when not all finished by then")

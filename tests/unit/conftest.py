@@ -41,6 +41,20 @@ KMS_KEY = f"arn:aws:kms:{OTHER_REGION}:{ACCOUNT_ID}:key/1111aaaa-2222-bbbb-3333-
 SOURCE_ACCOUNT = "210987654321"
 SOURCE_ROLE = f"arn:aws:iam::{SOURCE_ACCOUNT}:role/restore-source"
 
+# The phases of a restore within one region and account that asks for no database access.
+SAME_REGION_PHASES = [
+    Phase.PENDING,
+    Phase.RESOLVING_SNAPSHOT,
+    Phase.PREFLIGHT,
+    Phase.REPLACING_TARGET,
+    Phase.RESTORING_CLUSTER,
+    Phase.CREATING_INSTANCES,
+    Phase.CONFIGURING_ACCESS,
+    Phase.VERIFYING,
+    Phase.CLEANING_UP,
+    Phase.SUCCEEDED,
+]
+
 BASE_SPEC: dict[str, Any] = {
     "source": {"region": SOURCE_REGION, "snapshotIdentifier": SNAPSHOT},
     "target": {"clusterIdentifier": TARGET, "instances": {"count": 2, "instanceClass": "db.r6g.large"}},

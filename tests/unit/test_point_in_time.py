@@ -10,7 +10,17 @@ from aurora_restore.api.phase import Phase
 from aurora_restore.aws.rds import tags_of
 from aurora_restore.steps.context import RESTORE_UID_TAG
 
-from .conftest import BASE_SPEC, OTHER_REGION, SOURCE_ACCOUNT, SOURCE_REGION, SOURCE_ROLE, TARGET, UID, merged
+from .conftest import (
+    BASE_SPEC,
+    OTHER_REGION,
+    SAME_REGION_PHASES,
+    SOURCE_ACCOUNT,
+    SOURCE_REGION,
+    SOURCE_ROLE,
+    TARGET,
+    UID,
+    merged,
+)
 from .fake_rds import RESTORABLE_FROM, RESTORABLE_UNTIL
 
 SOURCE_CLUSTER = "prod"
@@ -38,18 +48,7 @@ def test_restore_time_inside_the_window_restores_to_that_time_then_creates_the_i
     status = run.run()
 
     assert status.phase == Phase.SUCCEEDED, status.message
-    assert run.phases == [
-        Phase.PENDING,
-        Phase.RESOLVING_SNAPSHOT,
-        Phase.PREFLIGHT,
-        Phase.REPLACING_TARGET,
-        Phase.RESTORING_CLUSTER,
-        Phase.CREATING_INSTANCES,
-        Phase.CONFIGURING_ACCESS,
-        Phase.VERIFYING,
-        Phase.CLEANING_UP,
-        Phase.SUCCEEDED,
-    ]
+    assert run.phases == SAME_REGION_PHASES
     [restored] = cloud.calls_to("restore_cluster_to_point_in_time")
     assert restored.region == SOURCE_REGION
     params = {k: v for k, v in restored.params.items() if k != "Tags"}

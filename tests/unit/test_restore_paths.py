@@ -9,7 +9,7 @@ from aurora_restore.aws.rds import tags_of
 from aurora_restore.steps.context import MANAGED_BY_TAG, RESTORE_NAME_TAG, RESTORE_UID_TAG
 from aurora_restore.steps.outcomes import Advance, Wait
 
-from .conftest import KMS_KEY, OTHER_REGION, SNAPSHOT, SOURCE_REGION, START, TARGET, UID
+from .conftest import KMS_KEY, OTHER_REGION, SAME_REGION_PHASES, SNAPSHOT, SOURCE_REGION, START, TARGET, UID
 from .fake_rds import aws_error, throttling
 
 COPY_ID = f"aurora-restore-{UID}"
@@ -26,18 +26,7 @@ def successful(calls):
 def test_same_region_restore_visits_every_phase_in_order(restore):
     run = restore()
     run.run()
-    assert run.phases == [
-        Phase.PENDING,
-        Phase.RESOLVING_SNAPSHOT,
-        Phase.PREFLIGHT,
-        Phase.REPLACING_TARGET,
-        Phase.RESTORING_CLUSTER,
-        Phase.CREATING_INSTANCES,
-        Phase.CONFIGURING_ACCESS,
-        Phase.VERIFYING,
-        Phase.CLEANING_UP,
-        Phase.SUCCEEDED,
-    ]
+    assert run.phases == SAME_REGION_PHASES
     assert run.status.message == f"cluster {TARGET} restored with 2 instance(s)"
     assert run.status.failure is None
 
