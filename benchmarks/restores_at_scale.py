@@ -13,6 +13,9 @@ What it measures (benchmarks/README.md explains each figure):
 - the operator's peak RSS (VmHWM) and the CPU time of every process, for the run only;
 - AWS calls per restore (the simulator's request log) and Kubernetes requests per restore (the audit log).
 
+The simulator answers in milliseconds; --aws-latency adds the round trip of the real AWS API to each of the
+operator's AWS calls (a proxy in front of the simulator), which is what makes the operator's thread limits show.
+
 Exits 1 when a restore failed or did not finish in --timeout, 0 otherwise; every process it started is stopped.
 
     .venv/bin/python benchmarks/restores_at_scale.py --restores 100 --aws-delay 2
@@ -27,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -328,7 +332,10 @@ class PhaseWatch:
             except Exception as error:  # a dropped connection: list again and carry on
                 progress(f"watch interrupted ({type(error).__name__}); listing again")
                 time.sleep(0.5)
-                self._resource_version = self._list()
+                try:
+                    self._resource_version = self._list()
+                except Exception:  # the apiserver is still away: the next round tries again
+                    pass
 
     def _note(self, obj: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -560,7 +567,8 @@ def report(result: Result) -> str:
         ("all Succeeded after", f"{result.all_finished_seconds:.1f} s" if result.all_finished_seconds else "-"),
         ("per restore, create to Succeeded", seconds(result.per_restore_seconds)),
         ("acceptance (create to Pending)", seconds(result.acceptance_seconds)),
-        ("operator RSS at start / peak", f"{result.operator_rss_start_mib:.0f} MiB / {result.operator_peak_rss_mib:.0f} MiB"),
+        ("operator RSS at start / peak",
+         f"{result.operator_rss_start_mib:.0f} MiB / {result.operator_peak_rss_mib:.0f} MiB"),
         ("CPU seconds during the run", ", ".join(f"{name} {value:g}" for name, value in result.cpu_seconds.items())),
         ("machine CPU busy during the run", f"{result.machine_cpu_busy_percent:g}% of {os.cpu_count()} CPUs "
                                             f"(other processes: {result.other_processes_cpu_seconds:g} CPU seconds)"),
@@ -594,7 +602,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--poll-interval", type=float, default=1.0,
                         help="the operator's AURORA_RESTORE_POLL_INTERVAL_SECONDS")
     parser.add_argument("--aws-latency", type=float, default=0.0,
-                        help="seconds added to each of the operator's AWS calls (real AWS: about 0.05 to 0.3)")
+                        help="seconds added to each of the operator's AWS calls, e.g. 0.1 for real-API round trips")
     parser.add_argument("--shared-snapshot", action="store_true",
                         help="restore every target from one snapshot instead of one snapshot each")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up when not all finished by then")
@@ -607,12 +615,22 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def stop_on_sigterm(signum, _frame) -> None:
+    """SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so every process started is stopped on the way out."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="restores-at-scale-"))
     ok = False
     try:
-        result = run(args, workdir)
+        try:
+            result = run(args, workdir)
+        except KeyboardInterrupt:
+            progress("interrupted; everything started was stopped")
+            return 130
         print(report(result))
         if args.json:
             args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
