@@ -58,7 +58,7 @@ class Runtime:
     def create(cls, settings: Settings, api_client: client.ApiClient) -> "Runtime":
         return cls(
             settings=settings,
-            aws=AwsClients(),
+            aws=AwsClients(pool_size=settings.worker_threads),
             restores=AuroraRestores(api_client),
             events=EventRecorder(api_client, settings.operator_id),
             api_client=api_client,

@@ -3,7 +3,9 @@
 Run with: kopf run --standalone -m aurora_restore.main [--namespace NS | --all-namespaces]
 """
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import kopf
 from kubernetes import client, config
@@ -18,16 +20,18 @@ from .settings import Settings
 RUNTIME_KEY = "runtime"
 
 
-def _load_kubernetes_config() -> client.ApiClient:
+def _load_kubernetes_config(pool_size: int) -> client.ApiClient:
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = pool_size  # one connection per worker thread
+    return client.ApiClient(configuration)
 
 
 @kopf.on.startup(id="configure")
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_) -> None:
     """Keep kopf's bookkeeping in annotations, post only our own events, build the shared runtime once."""
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
@@ -35,9 +39,15 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     settings.posting.enabled = False
     settings.watching.server_timeout = 60
     operator_settings = Settings()
+    # Steps run in the loop's default executor (asyncio.to_thread); size it by setting, not by the node's CPUs.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=operator_settings.worker_threads, thread_name_prefix="restore-step")
+    )
     if operator_settings.metrics_port:
         metrics.serve(operator_settings.metrics_port)
-    memo[RUNTIME_KEY] = Runtime.create(operator_settings, _load_kubernetes_config())
+    memo[RUNTIME_KEY] = Runtime.create(
+        operator_settings, _load_kubernetes_config(operator_settings.worker_threads)
+    )
     logger.info("aurora-restore-operator started")
 
 
@@ -45,7 +55,11 @@ def _is_active(status: dict, spec: dict, **_) -> bool:
     return has_work(status, spec)
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, id="restore", when=_is_active, cancellation_timeout=5.0)
+# cancellation_backoff: when the restore ends, the daemon's own last write turns the filter false; give it time
+# to return by itself (after posting its Event and releasing the Lease) instead of being cancelled mid-way.
+@kopf.daemon(
+    GROUP, VERSION, PLURAL, id="restore", when=_is_active, cancellation_backoff=10.0, cancellation_timeout=5.0
+)
 async def restore(name: str, namespace: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, logger, **_) -> None:
     """Drive one AuroraRestore through the phase machine until it succeeds or fails."""
     await drive(memo[RUNTIME_KEY], namespace, name, stopped, logger)

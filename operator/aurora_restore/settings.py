@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         default=None,
         description="PEM file of CAs to verify database TLS against (the RDS bundle); unset: encrypted, unverified.",
     )
+    worker_threads: int = Field(
+        default=32,
+        ge=1,
+        le=512,
+        description="Threads running steps (each AWS or Kubernetes round trip holds one); also the size of the "
+        "AWS and Kubernetes connection pools.",
+    )
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve Prometheus metrics on this port (unset: no metrics)."
     )

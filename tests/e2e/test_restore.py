@@ -392,10 +392,17 @@ def test_metrics_count_phases_outcomes_and_retries(api_client, aws, operator, op
     })
     assert wait_for_phase(api_client, namespace, "measured", {"Succeeded", "Failed"})["status"]["phase"] == "Succeeded"
     port = operator_env["AURORA_RESTORE_METRICS_PORT"]
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("aurora_restore_")}
-    assert samples['aurora_restore_finished_total{outcome="Succeeded",reason="Succeeded"}'] == 1
+    finished = 'aurora_restore_finished_total{outcome="Succeeded",reason="Succeeded"}'
+
+    def scrape():
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("aurora_restore_")}
+        return (text, samples) if finished in samples else None
+
+    # The operator counts the outcome right after writing it, so the status can be seen a moment earlier.
+    text, samples = wait_until(scrape, timeout=10, what="the outcome counted")
+    assert samples[finished] == 1
     assert samples['aurora_restore_phase_transitions_total{phase="RestoringCluster"}'] == 1
     assert samples['aurora_restore_duration_seconds_count{outcome="Succeeded"}'] == 1
     assert samples['aurora_restore_retries_total{reason="AwsThrottling"}'] >= 1

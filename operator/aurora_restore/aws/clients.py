@@ -32,8 +32,9 @@ SESSION_NAME = "aurora-restore-operator"
 class AwsClients:
     """Thread-safe cache of clients per (service, region, role); the role sessions live as long as the operator."""
 
-    def __init__(self, session: boto3.session.Session | None = None):
+    def __init__(self, session: boto3.session.Session | None = None, pool_size: int = 10):
         self._base = session or boto3.session.Session()
+        self._config = CLIENT_CONFIG.merge(Config(max_pool_connections=pool_size))
         self._sessions: dict[tuple[str, str | None], boto3.session.Session] = {}
         self._clients: dict[tuple, object] = {}
         self._lock = threading.Lock()
@@ -46,7 +47,7 @@ class AwsClients:
         key = (service, region, role_arn, external_id)
         if key not in self._clients:
             session = self._session(role_arn, external_id, region) if role_arn else self._base
-            self._clients[key] = session.client(service, region_name=region, config=CLIENT_CONFIG)
+            self._clients[key] = session.client(service, region_name=region, config=self._config)
         return self._clients[key]
 
     def identity(self, region: str, role_arn: str | None = None) -> AccountOf:
@@ -61,7 +62,7 @@ class AwsClients:
         """A session whose credentials come from AssumeRole with the base identity, refreshed before expiry."""
         key = (role_arn, external_id)
         if key not in self._sessions:
-            sts = self._base.client("sts", region_name=region, config=CLIENT_CONFIG)
+            sts = self._base.client("sts", region_name=region, config=self._config)
 
             def assume() -> dict:
                 params = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME,

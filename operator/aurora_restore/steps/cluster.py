@@ -137,9 +137,13 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     """
     spec = ctx.spec.target.instances
     identifier = ctx.spec.target.cluster_identifier
-    engine = ctx.target_rds.describe_cluster(identifier)["Engine"]
+    cluster = ctx.target_rds.describe_cluster(identifier)  # once per poll: the engine and who is the writer
+    if cluster is None:
+        raise TerminalError("ClusterNotFound", f"restored cluster {identifier!r} no longer exists in "
+                            f"{ctx.spec.target_region}")
     wanted = [ctx.instance_identifier(number) for number in range(1, spec.count + 1)]
     existing = {i["DBInstanceIdentifier"]: i for i in ctx.target_rds.list_cluster_instances(identifier)}
+    created = False
     for position, instance_id in enumerate(wanted):
         if instance_id in existing:
             continue
@@ -148,10 +152,12 @@ def create_instances(ctx: RestoreContext) -> Outcome:
                 "InstanceNameTaken",
                 f"an instance named {instance_id!r} already exists outside cluster {identifier!r}; left untouched",
             )
-        existing[instance_id] = _create_instance(ctx, instance_id, engine, promotion_tier=0 if position == 0 else 1)
+        existing[instance_id] = _create_instance(
+            ctx, instance_id, cluster["Engine"], promotion_tier=0 if position == 0 else 1
+        )
+        created = True
 
-    cluster = ctx.target_rds.describe_cluster(identifier)
-    writers = {m["DBInstanceIdentifier"] for m in (cluster or {}).get("DBClusterMembers", []) if m["IsClusterWriter"]}
+    writers = {m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", []) if m["IsClusterWriter"]}
     records = [
         InstanceStatus(
             identifier=instance_id,
@@ -161,12 +167,12 @@ def create_instances(ctx: RestoreContext) -> Outcome:
         )
         for instance_id in wanted
     ]
-    updates = {"instances": records, "cluster": cluster_status(cluster) if cluster else ctx.status.cluster}
+    updates = {"instances": records, "cluster": cluster_status(cluster)}
     broken = [r for r in records if r.status in FAILED_STATUSES]
     if broken:
         raise TerminalError("InstanceFailed", f"instance {broken[0].identifier!r} is {broken[0].status}")
     ready = sum(r.status == AVAILABLE for r in records)
-    if ready < len(records):
+    if created or ready < len(records):  # the cluster described above predates what this pass created
         return Wait(f"{ready}/{len(records)} instances available", updates=updates)
     return Advance(Phase.CONFIGURING_ACCESS, f"{len(records)} instance(s) available", updates=updates)
 
