@@ -1,27 +1,56 @@
-"""deletionPolicy Delete: when the AuroraRestore is deleted, remove the cluster it restored. Nothing else."""
+"""Tearing a cluster down: instances first (AWS refuses to delete a cluster that has any), then the cluster.
 
+Serves ReplacingTarget (the existing target, with a final snapshot) and deletionPolicy Delete (the restored
+cluster, when the AuroraRestore is deleted).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..aws.rds import RdsGateway
 from .context import RestoreContext
 
 DELETING = "deleting"
 
 
-def delete_restored_cluster(ctx: RestoreContext) -> str | None:
-    """One pass of deleting the restored cluster; None once it is gone, else what is still being waited for.
+@dataclass(frozen=True)
+class TearDownPass:
+    """What one pass did: the instances whose deletion it started, and what is being waited for now."""
 
-    Only a cluster tagged with this restore's UID is touched: a cluster of the same name created by anyone
-    else is left alone. Instances go first (AWS refuses to delete a cluster that has any), then the cluster,
-    without a final snapshot: the user asked for it to be deleted.
+    message: str
+    deleted_instances: list[str] = field(default_factory=list)
+
+
+def tear_down_cluster(
+    rds: RdsGateway, cluster: dict[str, Any], final_snapshot_identifier: str | None, label: str = "cluster"
+) -> TearDownPass:
+    """One pass of deleting `cluster` and its instances; the caller sees it is done when the cluster is gone.
+
+    Re-running a pass is harmless: instances and clusters already `deleting` are only waited for.
     """
-    identifier = ctx.spec.target.cluster_identifier
-    cluster = ctx.target_rds.describe_cluster(identifier)
-    if cluster is None or not ctx.owns(cluster):
-        return None
-    instances = ctx.target_rds.list_cluster_instances(identifier)
+    identifier = cluster["DBClusterIdentifier"]
+    if cluster.get("Status") == DELETING:
+        return TearDownPass(f"waiting for {label} {identifier} to be deleted")
+    instances = rds.list_cluster_instances(identifier)
     live = [i["DBInstanceIdentifier"] for i in instances if i.get("DBInstanceStatus") != DELETING]
     for instance in live:
-        ctx.target_rds.delete_instance(instance)
+        rds.delete_instance(instance)
+    if live:
+        return TearDownPass(f"deleting instances {', '.join(live)} of {label} {identifier}", live)
     if instances:
-        return f"deleting {len(instances)} instance(s) of cluster {identifier}"
-    if cluster.get("Status") != DELETING:
-        ctx.target_rds.delete_cluster(identifier, final_snapshot_identifier=None)
-    return f"deleting cluster {identifier}"
+        return TearDownPass(f"waiting for {len(instances)} instance(s) of {label} {identifier} to be deleted")
+    rds.delete_cluster(identifier, final_snapshot_identifier)
+    detail = f" after final snapshot {final_snapshot_identifier}" if final_snapshot_identifier else ""
+    return TearDownPass(f"deleting {label} {identifier}{detail}")
+
+
+def delete_restored_cluster(ctx: RestoreContext) -> str | None:
+    """deletionPolicy Delete: one pass; None once the restored cluster is gone, else what is waited for.
+
+    Only a cluster tagged with this restore's UID is touched: a cluster of the same name created by anyone
+    else is left alone. No final snapshot: the user asked for it to be deleted.
+    """
+    cluster = ctx.target_rds.describe_cluster(ctx.spec.target.cluster_identifier)
+    if cluster is None or not ctx.owns(cluster):
+        return None
+    return tear_down_cluster(ctx.target_rds, cluster, final_snapshot_identifier=None).message

@@ -8,6 +8,7 @@ from ..api.models import PlannedStep, Plan, PreflightCheck
 from ..api.phase import Phase
 from .context import RDS_IDENTIFIER_MAX, RestoreContext
 from .outcomes import Advance, Fail, Outcome
+from .target import target_exists_message
 
 RDS_SNAPSHOT_IDENTIFIER_MAX = 255
 
@@ -169,8 +170,7 @@ def check_target_identifier(ctx: RestoreContext) -> PreflightCheck:
     if ctx.spec.existing_target.policy == "Fail":
         return _problem(
             field,
-            f"target cluster {identifier!r} already exists in {ctx.spec.target_region}; nothing was changed. Set "
-            f"spec.existingTarget.policy to Replace to replace it, or choose another spec.target.clusterIdentifier",
+            target_exists_message(identifier, ctx.spec.target_region),
             "TargetExists",
         )
     if cluster.get("DeletionProtection"):

@@ -4,9 +4,16 @@ from ..api.models import ReplacedClusterStatus
 from ..api.phase import Phase
 from ..errors import TerminalError
 from .context import RestoreContext
+from .deletion import DELETING, tear_down_cluster
 from .outcomes import Advance, Outcome, Wait
 
-DELETING = "deleting"
+
+def target_exists_message(identifier: str, region: str) -> str:
+    """Why policy Fail refuses, and what to do (Preflight reports it first; this step again if it appears later)."""
+    return (
+        f"target cluster {identifier!r} already exists in {region}; nothing was changed. Set "
+        f"spec.existingTarget.policy to Replace to replace it, or choose another spec.target.clusterIdentifier"
+    )
 
 
 def replace_target(ctx: RestoreContext) -> Outcome:
@@ -30,11 +37,7 @@ def replace_target(ctx: RestoreContext) -> Outcome:
 
     policy = ctx.spec.existing_target
     if policy.policy == "Fail":
-        raise TerminalError(
-            "TargetExists",
-            f"target cluster {identifier!r} already exists in {region}; nothing was changed. Set "
-            f"spec.existingTarget.policy to Replace to replace it, or choose another spec.target.clusterIdentifier",
-        )
+        raise TerminalError("TargetExists", target_exists_message(identifier, region))
     if cluster.get("DeletionProtection") and cluster.get("Status") != DELETING:
         raise TerminalError(
             "TargetDeletionProtected",
@@ -46,26 +49,8 @@ def replace_target(ctx: RestoreContext) -> Outcome:
         arn=cluster.get("DBClusterArn"),
         final_snapshot_identifier=ctx.final_snapshot_identifier if policy.final_snapshot else None,
     )
-    if cluster.get("Status") == DELETING:
-        return Wait(f"waiting for existing cluster {identifier} to be deleted", updates={"replaced_cluster": record})
-
-    instances = ctx.target_rds.list_cluster_instances(identifier)
-    live = [i["DBInstanceIdentifier"] for i in instances if i.get("DBInstanceStatus") != DELETING]
-    if live:
-        for instance in live:
-            ctx.target_rds.delete_instance(instance)
-        deleted = sorted(set(record.deleted_instances) | set(live))
+    teardown = tear_down_cluster(ctx.target_rds, cluster, record.final_snapshot_identifier, "existing cluster")
+    if teardown.deleted_instances:
+        deleted = sorted(set(record.deleted_instances) | set(teardown.deleted_instances))
         record = record.model_copy(update={"deleted_instances": deleted})
-        return Wait(
-            f"deleting instances {', '.join(live)} of existing cluster {identifier}",
-            updates={"replaced_cluster": record},
-        )
-    if instances:
-        return Wait(
-            f"waiting for {len(instances)} instance(s) of existing cluster {identifier} to be deleted",
-            updates={"replaced_cluster": record},
-        )
-
-    ctx.target_rds.delete_cluster(identifier, record.final_snapshot_identifier)
-    detail = f" after final snapshot {record.final_snapshot_identifier}" if record.final_snapshot_identifier else ""
-    return Wait(f"deleting existing cluster {identifier}{detail}", updates={"replaced_cluster": record})
+    return Wait(teardown.message, updates={"replaced_cluster": record})
