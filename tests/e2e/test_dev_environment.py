@@ -1,6 +1,5 @@
 """`aurora-restore dev up|seed|down` and the demo's example, as a user runs them from a shell."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from kubernetes import client, config
 from restores import wait_for_phase
 
 from aurora_restore.api import GROUP, PLURAL, VERSION
+from aurora_restore.dev.controlplane.server import is_running
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,11 +27,8 @@ def aurora_restore(*args: str) -> subprocess.CompletedProcess:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Running, not merely a zombie waiting for its (re-)parent to reap it: it exited either way."""
+    return is_running(pid)
 
 
 def test_dev_up_seed_demo_example_and_down(tmp_path):
