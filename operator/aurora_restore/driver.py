@@ -14,7 +14,8 @@ from typing import Any, Protocol
 from kubernetes import client
 from pydantic import ValidationError
 
-from .api.models import AuroraRestoreSpec, AuroraRestoreStatus
+from .api import GROUP
+from .api.models import AuroraRestoreSpec, AuroraRestoreStatus, CancellationStatus
 from .api.phase import Phase
 from .aws.clients import AwsClients
 from .aws.ec2 import Ec2Gateway
@@ -26,14 +27,15 @@ from .k8s.events import EventRecorder
 from .k8s.leases import TargetLease
 from .k8s.resources import AuroraRestores
 from .k8s.secrets import Secrets
-from .errors import RetryableError, TerminalError
-from .machine import accept, apply_outcome, clean_up_after_failure, cleanup_pending, run_step
+from .machine import accept, apply_outcome, has_work, run_aftercare, run_step
 from .obs import metrics
 from .settings import Settings
-from .steps.cleanup import remove_intermediates
 from .steps.context import RestoreContext
 from .steps.deletion import delete_restored_cluster
 from .steps.outcomes import Advance, Fail, Outcome, Wait
+
+# Set to "true" on an AuroraRestore to let the operator remove its finalizer without cleaning up in AWS.
+SKIP_CLEANUP_ANNOTATION = f"{GROUP}/skip-cleanup"
 
 
 class Stopped(Protocol):
@@ -66,7 +68,8 @@ class Runtime:
 
 
 async def drive(runtime: Runtime, namespace: str, name: str, stopped: Stopped, logger: logging.Logger) -> None:
-    """Run the restore until it reaches a terminal phase, the resource disappears, or the operator stops.
+    """Run the restore until it reaches a terminal phase (and owes nothing more), the resource disappears or
+    is being deleted (the deletion handler takes over), or the operator stops.
 
     Steps are blocking (boto3, kubernetes client) and run in a worker thread; waiting costs no thread, so
     thousands of restores can wait at once.
@@ -75,7 +78,7 @@ async def drive(runtime: Runtime, namespace: str, name: str, stopped: Stopped, l
     while not stopped:
         try:
             obj = await asyncio.to_thread(runtime.restores.get, namespace, name)
-            if obj is None:
+            if obj is None or obj["metadata"].get("deletionTimestamp"):
                 return
             delay, errors_in_a_row = await asyncio.to_thread(step_once, runtime, obj, logger, errors_in_a_row)
         except Exception as error:  # a bug or an API outage must not kill the daemon: log and retry later
@@ -92,84 +95,103 @@ def step_once(
     runtime: Runtime, obj: dict[str, Any], logger: logging.Logger, errors_in_a_row: int = 0
 ) -> tuple[float | None, int]:
     """One turn of the machine; returns (seconds until the next turn or None when finished, errors in a row)."""
-    settings = runtime.settings
-    metadata = obj["metadata"]
-    generation = metadata.get("generation")
     status = AuroraRestoreStatus.model_validate(obj.get("status") or {})
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = _now()
+    if status.phase is None:
+        _persist(runtime, obj, status, accept(status, now, obj["metadata"].get("generation")), logger,
+                 "Accepted", "restore accepted")
+        return 0, 0
+    ctx, outcome = _context_or_refusal(runtime, obj, status, now)
+    if status.phase.is_terminal:
+        if ctx is None:
+            return None, 0
+        ctx.target_lock.release()
+        outcome = run_aftercare(ctx)
+        if outcome is None:
+            return None, 0
+    elif outcome is None:
+        outcome = run_step(ctx)
+    new_status = _record(runtime, obj, status, outcome, now, logger)
+    if new_status.phase.is_terminal and ctx is not None:
+        ctx.target_lock.release()
+    return _next_turn(runtime.settings, new_status, outcome, errors_in_a_row)
 
+
+def cancel_once(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -> str | None:
+    """The deletion handler's turn: None when the resource may go, else what is still being waited for.
+
+    An unfinished restore moves to Cancelling and runs the machine's cancel step until Cancelled. A finished
+    one follows spec.deletionPolicy. The skip-cleanup annotation lets go at once, leaving AWS as it is.
+    """
+    status = AuroraRestoreStatus.model_validate(obj.get("status") or {})
+    annotations = obj["metadata"].get("annotations") or {}
+    if annotations.get(SKIP_CLEANUP_ANNOTATION) == "true":
+        runtime.events.record(obj, "Warning", "CleanupSkipped", f"{SKIP_CLEANUP_ANNOTATION} is set: the operator "
+                              f"lets go of this restore and leaves whatever it made in AWS as it is")
+        logger.warning("%s set: deleted without cleanup", SKIP_CLEANUP_ANNOTATION)
+        return None
+    now = _now()
+    ctx, refusal = _context_or_refusal(runtime, obj, status, now)
+    if ctx is None or refusal is not None:  # an invalid spec never got to create anything
+        return None
+    if status.phase is None or status.phase.is_terminal:
+        ctx.target_lock.release()
+        return delete_restored_cluster(ctx) if ctx.spec.deletion_policy == "Delete" else None
+    if status.phase != Phase.CANCELLING:
+        cancelling = Advance(Phase.CANCELLING, "the AuroraRestore is being deleted: cancelling", updates={
+            "cancellation": CancellationStatus(phase=status.phase, requested_at=now)})
+        status = _record(runtime, obj, status, cancelling, now, logger)
+        ctx.status = status
+    status = _record(runtime, obj, status, run_step(ctx), now, logger)
+    if status.phase.is_terminal:
+        ctx.target_lock.release()
+        return None
+    return status.message or "cancelling"
+
+
+def _context_or_refusal(
+    runtime: Runtime, obj: dict[str, Any], status: AuroraRestoreStatus, now: datetime
+) -> tuple[RestoreContext | None, Outcome | None]:
+    """The step context, or (for a spec that does not validate) the outcome that fails the restore."""
     try:
         spec = AuroraRestoreSpec.model_validate(obj.get("spec") or {})
     except ValidationError as error:
-        spec, ctx = None, None
-        outcome: Outcome = Fail("InvalidSpec", describe_validation_error(error))
-    else:
-        ctx = build_context(runtime, obj, spec, status, now)
+        message = describe_validation_error(error)
+        if status.phase == Phase.CLEANING_UP_AFTER_FAILURE:  # nothing to clean: an invalid spec made nothing
+            return None, Advance(Phase.FAILED, message)
+        return None, Fail("InvalidSpec", message)
+    return build_context(runtime, obj, spec, status, now), None
 
-    if status.phase is not None and status.phase.is_terminal:
-        if ctx is None:
-            return None, 0
-        ctx.target_lock.release()
-        return _finish_cleanup_after_failure(runtime, obj, ctx, logger, errors_in_a_row)
-    if status.phase is None:
-        new_status = accept(status, now, generation)
-        _persist(runtime, obj, status, new_status, logger, "Accepted", "restore accepted")
-        return 0, 0
 
-    if ctx is not None:
-        outcome = run_step(ctx)
-    new_status = apply_outcome(status, outcome, now, generation, settings.history_limit)
-    if isinstance(outcome, Fail) and ctx is not None:
-        ctx.status = new_status
-        new_status = new_status.model_copy(update=clean_up_after_failure(ctx))
-    reason = outcome.reason if isinstance(outcome, Fail) else str(new_status.phase)
+def _record(
+    runtime: Runtime, obj: dict[str, Any], status: AuroraRestoreStatus, outcome: Outcome, now: datetime,
+    logger: logging.Logger,
+) -> AuroraRestoreStatus:
+    """Apply the outcome to the status and persist it (with an Event on a phase change)."""
+    new_status = apply_outcome(status, outcome, now, obj["metadata"].get("generation"), runtime.settings.history_limit)
+    reason = outcome.reason if isinstance(outcome, Fail) else (
+        new_status.failure.reason if new_status.phase == Phase.FAILED and new_status.failure else str(new_status.phase))
     _persist(runtime, obj, status, new_status, logger, reason, new_status.message or "")
+    return new_status
 
-    if new_status.phase.is_terminal:
-        if ctx is None:
-            return None, 0
-        ctx.target_lock.release()
-        return (0, 0) if cleanup_pending(new_status, spec) else (None, 0)
+
+def _next_turn(
+    settings: Settings, status: AuroraRestoreStatus, outcome: Outcome, errors_in_a_row: int
+) -> tuple[float | None, int]:
+    """When to run the next turn (None: never, the restore is done) and the count of errors in a row."""
+    if status.phase.is_terminal and not has_work(status.model_dump(mode="json", by_alias=True, exclude_none=True)):
+        return None, 0
     if isinstance(outcome, Advance):
         return 0, 0
     assert isinstance(outcome, Wait)
     if outcome.backoff:
         metrics.record_retry(outcome.reason or "Unknown")
-        errors_in_a_row += 1
-        return _backoff(settings, errors_in_a_row), errors_in_a_row
+        return _backoff(settings, errors_in_a_row + 1), errors_in_a_row + 1
     return (outcome.delay if outcome.delay is not None else settings.poll_interval_seconds), 0
 
 
-def _finish_cleanup_after_failure(
-    runtime: Runtime, obj: dict[str, Any], ctx: RestoreContext, logger: logging.Logger, errors_in_a_row: int
-) -> tuple[float | None, int]:
-    """A failed restore whose copy AWS would not delete yet (still copying), or whose share remains: try again."""
-    if not cleanup_pending(ctx.status, ctx.spec):
-        return None, 0
-    try:
-        updates = remove_intermediates(ctx)
-    except RetryableError as error:
-        logger.info("intermediate snapshots not removed yet: %s", error.message)
-        return _backoff(runtime.settings, errors_in_a_row + 1), errors_in_a_row + 1
-    except TerminalError as error:
-        logger.warning("giving up on removing the copy or share: %s", error.message)
-        return None, 0
-    metadata = obj["metadata"]
-    new_status = ctx.status.model_copy(update=updates)
-    runtime.restores.patch_status(
-        metadata["namespace"], metadata["name"], new_status.model_dump(mode="json", by_alias=True, exclude_none=True)
-    )
-    logger.info("intermediate snapshots removed after the failure")
-    return None, 0
-
-
-def delete_restored(runtime: Runtime, obj: dict[str, Any]) -> str | None:
-    """deletionPolicy Delete, on deletion of the resource: None when the restored cluster is gone."""
-    spec = AuroraRestoreSpec.model_validate(obj.get("spec") or {})
-    status = AuroraRestoreStatus.model_validate(obj.get("status") or {})
-    ctx = build_context(runtime, obj, spec, status, datetime.now(timezone.utc))
-    ctx.target_lock.release()
-    return delete_restored_cluster(ctx)
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
 
 
 def build_context(
@@ -240,7 +262,7 @@ def _persist(
     runtime.restores.patch_status(metadata["namespace"], metadata["name"], new_json)
     if old.phase != new.phase:
         logger.info("%s -> %s: %s", old.phase or "New", new.phase, message)
-        event_type = "Warning" if new.phase == Phase.FAILED else "Normal"
+        event_type = "Warning" if new.phase in (Phase.FAILED, Phase.CLEANING_UP_AFTER_FAILURE) else "Normal"
         runtime.events.record(obj, event_type, reason, message)
         metrics.record_transition(str(new.phase))
         if new.phase.is_terminal:

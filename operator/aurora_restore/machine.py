@@ -1,38 +1,57 @@
 """The phase machine: which step runs in which phase, and how a step's outcome changes the status.
 
-    Pending ──► ResolvingSnapshot ──► Preflight ──► SharingSnapshot ──► CopyingSnapshot ──► ReplacingTarget
-    (roles,      (snapshot, or the     │  │ (other account)   (other region     ▲  │ target absent:
-     lease)       point-in-time        │  └──────────────────── or account) ───┘  │ passes straight on
-                  window)              │  same region and account ───────────────►│
-                                       ▼                                          ▼
-                                    Planned (dryRun)                       RestoringCluster
-                                                                                  │
-    Succeeded ◄── CleaningUp ◄── Verifying ◄── ConfiguringAccess ◄── CreatingInstances
-                                  (both pass straight on when the spec asks for no database access)
-    Any phase ──► Failed   (a TerminalError, or spec.timeout exceeded; the copy and the share are then removed)
+    Pending ──► ResolvingSnapshot ──► Preflight ──► SharingSnapshot ──► CopyingSnapshot ──┐
+    (roles,      (snapshot, or the     │  │ (other account)   (other region     ▲          │
+     lease)       point-in-time        │  └──────────────────── or account) ───┘          │
+                  window)              │  same region and account ──────────────────────►│
+                                       ▼                                                 ▼
+                                    Planned (dryRun)         RestoringCluster (a temporary identifier
+                                                                   │          when replacing a cluster)
+                                                                   ▼
+                          Verifying ◄── ConfiguringAccess ◄── CreatingInstances
+                          │   │     (both pass straight on when the spec asks for no database access)
+      no existing target  │   │ existingTarget Replace and a cluster to replace (found by Preflight)
+                          │   ▼
+                          │  SwappingTarget ──► RetiringPrevious ──┐    (rename the target away, rename the
+                          │   │ keepPrevious: deleted after        │     new cluster in; delete the previous
+                          │   │ Succeeded, once deleteAfter passed │     one with a final snapshot)
+                          ▼   ▼                                    │
+                        Publishing ◄───────────────────────────────┘    (connection Secrets, final endpoints)
+                          │
+                          ▼
+                        CleaningUp ──► Succeeded
+
+    Any phase ──► CleaningUpAfterFailure ──► Failed     (a TerminalError, or spec.timeout exceeded: roll back
+                                                         a half-done swap, remove the copies, the share grant
+                                                         and a temporary cluster; the existing target stays)
+    Deletion before the end ──► Cancelling ──► Cancelled (run by the deletion handler: finish a swap in
+                                                         progress, remove what the restore made and did not
+                                                         finish; the resource then disappears)
 
 Each step observes AWS before acting, so running a step again after a crash is harmless. The dispatcher turns
-RetryableError into a Wait with backoff and TerminalError into Fail; it never raises for either.
+RetryableError into a Wait with backoff and TerminalError into Fail; it never raises for either. spec.timeout
+never interrupts a swap that has begun, nor the ways out (CleaningUpAfterFailure, Cancelling).
 """
 
 from collections.abc import Callable
 from datetime import datetime
 
 from .api.duration import parse_duration
-from .api.models import AuroraRestoreSpec, AuroraRestoreStatus, Failure, HistoryEntry
+from .api.models import AuroraRestoreStatus, Failure, HistoryEntry
 from .api.phase import Phase
 from .errors import RetryableError, TerminalError
 from .k8s.conditions import conditions_for
 from .steps.access import configure_access
-from .steps.cleanup import clean_up, intermediates_pending, remove_intermediates
+from .steps.cleanup import cancel, clean_up, clean_up_after_failure
 from .steps.cluster import create_instances, restore_cluster
 from .steps.context import RestoreContext
 from .steps.lease import acquire_target
-from .steps.preflight import run_preflight
-from .steps.sharing import share_snapshot
 from .steps.outcomes import Advance, Fail, Outcome, Wait
+from .steps.preflight import run_preflight
+from .steps.publish import publish
+from .steps.sharing import share_snapshot
 from .steps.snapshot import copy_snapshot, resolve_snapshot
-from .steps.target import replace_target
+from .steps.swap import retire_previous, retirement_due, swap_in_progress, swap_target
 from .steps.verify import verify
 
 Step = Callable[[RestoreContext], Outcome]
@@ -43,19 +62,25 @@ STEPS: dict[Phase, Step] = {
     Phase.PREFLIGHT: run_preflight,
     Phase.SHARING_SNAPSHOT: share_snapshot,
     Phase.COPYING_SNAPSHOT: copy_snapshot,
-    Phase.REPLACING_TARGET: replace_target,
     Phase.RESTORING_CLUSTER: restore_cluster,
     Phase.CREATING_INSTANCES: create_instances,
     Phase.CONFIGURING_ACCESS: configure_access,
     Phase.VERIFYING: verify,
+    Phase.SWAPPING_TARGET: swap_target,
+    Phase.RETIRING_PREVIOUS: retire_previous,
+    Phase.PUBLISHING: publish,
     Phase.CLEANING_UP: clean_up,
+    Phase.CLEANING_UP_AFTER_FAILURE: clean_up_after_failure,
+    Phase.CANCELLING: cancel,
 }
+# Phases that finish what was started whatever the clock says: spec.timeout does not apply to them.
+UNTIMED_PHASES = frozenset({Phase.CLEANING_UP_AFTER_FAILURE, Phase.CANCELLING})
 
 
 def run_step(ctx: RestoreContext) -> Outcome:
     """Run the current phase's step once and return what should happen next; never raises domain errors."""
     phase = ctx.status.phase or Phase.PENDING
-    if ctx.status.started_at is not None:
+    if ctx.status.started_at is not None and phase not in UNTIMED_PHASES and not swap_in_progress(ctx):
         limit = parse_duration(ctx.spec.timeout)
         if ctx.now - ctx.status.started_at > limit:
             return Fail(
@@ -68,35 +93,50 @@ def run_step(ctx: RestoreContext) -> Outcome:
     except RetryableError as error:
         return Wait(error.message, backoff=True, reason=error.reason)
     except TerminalError as error:
-        return Fail(error.reason, error.message)
+        return _terminal(phase, ctx.status, error)
 
 
-def clean_up_after_failure(ctx: RestoreContext) -> dict:
-    """Best effort on the way to Failed: remove the copy and the share. Leaves the cluster for inspection.
+def _terminal(phase: Phase, status: AuroraRestoreStatus, error: TerminalError) -> Outcome:
+    """A TerminalError fails the restore, except on the ways out: cleanup after a failure then ends Failed with
+    the first failure kept, and a cancel keeps trying (the force annotation lets go)."""
+    if phase == Phase.CLEANING_UP_AFTER_FAILURE:
+        first = status.failure.message if status.failure else ""
+        return Advance(Phase.FAILED, f"{first}; cleanup stopped: {error.message}".lstrip("; "))
+    if phase == Phase.CANCELLING:
+        return Wait(f"cancelling: {error.message}", backoff=True, reason=error.reason)
+    return Fail(error.reason, error.message)
 
-    Whatever AWS refuses to remove right now (a snapshot still being created, throttling) is retried:
-    cleanup_pending() keeps the restore's daemon running until it is gone, across restarts too.
-    """
+
+def run_aftercare(ctx: RestoreContext) -> Outcome | None:
+    """What a finished restore still owes, or None: deleting the previous cluster kept by keepPrevious once
+    status.replacedCluster.deleteAfter has passed. The phase stays Succeeded throughout (only Waits)."""
+    due = retirement_due(ctx)
+    if ctx.status.phase != Phase.SUCCEEDED or due is None:
+        return None
+    record = ctx.status.replaced_cluster
+    if ctx.now < due:
+        return Wait(f"cluster {ctx.target_identifier} restored; the previous cluster is kept as "
+                    f"{record.renamed_to} until {due.isoformat()}", delay=(due - ctx.now).total_seconds())
     try:
-        return remove_intermediates(ctx)
-    except (RetryableError, TerminalError):
-        return {}
+        outcome = retire_previous(ctx)
+    except RetryableError as error:
+        return Wait(error.message, backoff=True, reason=error.reason)
+    except TerminalError as error:
+        record = record.model_copy(update={"retirement_error": error.message})
+        return Wait(f"previous cluster left in place: {error.message}", updates={"replaced_cluster": record})
+    if isinstance(outcome, Advance):  # the previous cluster is gone: record it
+        return Wait(outcome.message, updates=outcome.updates)
+    return outcome
 
 
-def cleanup_pending(status: AuroraRestoreStatus, spec: AuroraRestoreSpec) -> bool:
-    """A failed restore still owes the removal of its copy or share."""
-    return status.phase == Phase.FAILED and intermediates_pending(status, spec)
-
-
-def has_work(status: dict, spec: dict) -> bool:
-    """Whether a restore (as raw dicts, from kopf's filter) still needs its daemon."""
+def has_work(status: dict) -> bool:
+    """Whether a restore (its raw status, from kopf's filter) still needs its daemon."""
     parsed = AuroraRestoreStatus.model_validate(status or {})
     if parsed.phase is None or not parsed.phase.is_terminal:
         return True
-    try:
-        return cleanup_pending(parsed, AuroraRestoreSpec.model_validate(spec or {}))
-    except ValueError:
-        return False
+    record = parsed.replaced_cluster
+    return (parsed.phase == Phase.SUCCEEDED and record is not None and record.delete_after is not None
+            and record.deleted_at is None and record.retirement_error is None)
 
 
 def apply_outcome(
@@ -113,7 +153,9 @@ def apply_outcome(
         return status.model_copy(update={**updates, "message": outcome.message, "observed_generation": generation})
     if isinstance(outcome, Fail):
         updates["failure"] = Failure(phase=phase, reason=outcome.reason, message=outcome.message)
-        new_phase, reason, message = Phase.FAILED, outcome.reason, outcome.message
+        new_phase, reason, message = Phase.CLEANING_UP_AFTER_FAILURE, outcome.reason, outcome.message
+    elif outcome.to == Phase.FAILED and status.failure is not None:
+        new_phase, reason, message = Phase.FAILED, status.failure.reason, outcome.message
     else:
         new_phase, reason, message = outcome.to, str(outcome.to), outcome.message
 

@@ -11,7 +11,7 @@ import kopf
 from kubernetes import client, config
 
 from .api import GROUP, PLURAL, VERSION
-from .driver import Runtime, delete_restored, drive
+from .driver import Runtime, cancel_once, drive
 from .errors import RetryableError, TerminalError
 from .machine import has_work
 from .obs import metrics
@@ -51,8 +51,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     logger.info("aurora-restore-operator started")
 
 
-def _is_active(status: dict, spec: dict, **_) -> bool:
-    return has_work(status, spec)
+def _is_active(status: dict, **_) -> bool:
+    return has_work(status)
 
 
 # cancellation_backoff: when the restore ends, the daemon's own last write turns the filter false; give it time
@@ -65,20 +65,17 @@ async def restore(name: str, namespace: str, stopped: kopf.DaemonStopped, memo: 
     await drive(memo[RUNTIME_KEY], namespace, name, stopped, logger)
 
 
-def _deletes_cluster(spec: dict, **_) -> bool:
-    return spec.get("deletionPolicy") == "Delete"
-
-
-@kopf.on.delete(GROUP, VERSION, PLURAL, id="delete-restored-cluster", when=_deletes_cluster)
-def delete_restored_cluster(body: kopf.Body, memo: kopf.Memo, logger, **_) -> None:
-    """deletionPolicy Delete: remove the restored cluster and its instances before the resource goes away."""
+# kopf stops a resource's daemons once it is being deleted, so cancelling runs here, behind the finalizer.
+@kopf.on.delete(GROUP, VERSION, PLURAL, id="cancel-or-delete")
+def cancel_or_delete(body: kopf.Body, memo: kopf.Memo, logger, **_) -> None:
+    """Cancel an unfinished restore (remove what it made), or apply deletionPolicy to a finished one."""
     runtime = memo[RUNTIME_KEY]
     try:
-        waiting = delete_restored(runtime, dict(body))
+        waiting = cancel_once(runtime, dict(body), logger)
     except RetryableError as error:
         raise kopf.TemporaryError(error.message, delay=runtime.settings.poll_interval_seconds) from None
     except TerminalError as error:
-        raise kopf.PermanentError(error.message) from None
+        raise kopf.TemporaryError(error.message, delay=runtime.settings.retry_backoff_max_seconds) from None
     if waiting:
         logger.info("%s", waiting)
         raise kopf.TemporaryError(waiting, delay=runtime.settings.poll_interval_seconds)

@@ -298,6 +298,34 @@ def test_master_password_changes_reach_the_server(
     assert login_fails(engine, cluster, ca_file, value["password"])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_swapping_names_by_renames_swaps_the_servers_behind_them(
+    rds: Any, simulator: SimulatorProcess, ca_file: str, engine: str
+) -> None:
+    """The server belongs to the cluster, not to its name: after A -> A-old and B -> A, A leads to B's data."""
+    current, replacement = create_cluster(rds, engine), create_cluster(rds, engine)
+    with connect(engine, available_cluster(rds, current), ca_file) as connection:
+        write_rows(connection, "current")
+    with connect(engine, available_cluster(rds, replacement), ca_file) as connection:
+        write_rows(connection, "replacement")
+    replacement_port = describe_cluster(rds, replacement)["Port"]
+
+    retired = f"{current}-old"
+    rds.modify_db_cluster(DBClusterIdentifier=current, NewDBClusterIdentifier=retired, ApplyImmediately=True)
+    available_cluster(rds, retired)
+    rds.modify_db_cluster(DBClusterIdentifier=replacement, NewDBClusterIdentifier=current, ApplyImmediately=True)
+    cluster = available_cluster(rds, current)
+
+    assert cluster["Port"] == replacement_port
+    server = server_of(simulator, current)
+    assert server is not None and server["port"] == replacement_port
+    assert server_of(simulator, replacement) is None
+    with connect(engine, cluster, ca_file) as connection:
+        assert items(connection) == ["replacement"]
+    with connect(engine, describe_cluster(rds, retired), ca_file) as connection:
+        assert items(connection) == ["current"]
+
+
 def test_a_cluster_created_with_a_managed_password_uses_the_secret(
     rds: Any, session: boto3.Session, simulator: SimulatorProcess, ca_file: str
 ) -> None:

@@ -15,9 +15,10 @@ ARGOCD_DOC = REPO / "docs" / "argocd.md"
 HEALTH_KEY = "resource.customizations.health.dbrestore.io_AuroraRestore"
 
 IN_PROGRESS = [
-    "Pending", "ResolvingSnapshot", "Preflight", "SharingSnapshot", "CopyingSnapshot", "ReplacingTarget",
+    "Pending", "ResolvingSnapshot", "Preflight", "SharingSnapshot", "CopyingSnapshot",
     "RestoringCluster", "CreatingInstances",
-    "ConfiguringAccess", "Verifying", "CleaningUp",
+    "ConfiguringAccess", "Verifying", "SwappingTarget", "RetiringPrevious", "Publishing", "CleaningUp",
+    "Cancelling",
 ]
 
 
@@ -103,7 +104,8 @@ def test_deletion_is_progressing_whatever_the_phase():
 @pytest.mark.parametrize("phase", [phase.value for phase in Phase])
 def test_every_phase_of_the_api_has_a_health(phase):
     """A phase added to the API later falls into Progressing unless it is terminal (then this test says so)."""
-    expected = {"Succeeded": "Healthy", "Planned": "Healthy", "Failed": "Degraded"}.get(phase, "Progressing")
+    expected = {"Succeeded": "Healthy", "Planned": "Healthy", "Failed": "Degraded", "CleaningUpAfterFailure": "Degraded",
+                "Cancelled": "Degraded"}.get(phase, "Progressing")
     assert health(restore(phase))["status"] == expected
 
 

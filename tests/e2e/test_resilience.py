@@ -32,7 +32,7 @@ def test_killed_operator_finishes_the_restore_after_restart(
         },
     )
     # Kill in that phase, or in the next one if a loaded machine let the restore get past it unobserved.
-    order = ["ResolvingSnapshot", "Preflight", "CopyingSnapshot", "ReplacingTarget", "RestoringCluster",
+    order = ["ResolvingSnapshot", "Preflight", "CopyingSnapshot", "RestoringCluster",
              "CreatingInstances", "ConfiguringAccess"]
     wait_for_phase(api_client, namespace, "crash", order[order.index(kill_in):], timeout=60)
     operator.kill()

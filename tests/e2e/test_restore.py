@@ -22,11 +22,11 @@ EXPECTED_SAME_REGION_PHASES = [
     "Pending",
     "ResolvingSnapshot",
     "Preflight",
-    "ReplacingTarget",
     "RestoringCluster",
     "CreatingInstances",
     "ConfiguringAccess",
     "Verifying",
+    "Publishing",
     "CleaningUp",
     "Succeeded",
 ]
@@ -103,7 +103,7 @@ def test_cross_region_restore_copies_with_kms_and_deletes_the_copy(api_client, a
     status = restore["status"]
     assert status["phase"] == "Succeeded", status
     phases = [entry["phase"] for entry in status["history"]]
-    assert phases[:5] == ["Pending", "ResolvingSnapshot", "Preflight", "CopyingSnapshot", "ReplacingTarget"]
+    assert phases[:5] == ["Pending", "ResolvingSnapshot", "Preflight", "CopyingSnapshot", "RestoringCluster"]
     copied = status["copiedSnapshot"]
     assert copied["region"] == "us-west-2" and copied["deleted"] is True
 
@@ -192,42 +192,6 @@ def test_existing_target_with_policy_fail_changes_nothing(api_client, aws, opera
     assert rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]["Status"] == "available"
     events = events_for(api_client, namespace, "exists")
     assert events[-1].type == "Warning" and events[-1].reason == "TargetExists"
-
-
-def test_existing_target_with_policy_replace(api_client, aws, operator, namespace, uniq):
-    rds = aws.client("rds", region_name="us-east-1")
-    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
-    make_source(rds, f"tgt-{uniq}", [])
-    rds.create_db_instance(
-        DBInstanceIdentifier=f"old-{uniq}",
-        DBClusterIdentifier=f"tgt-{uniq}",
-        Engine="aurora-postgresql",
-        DBInstanceClass="db.r6g.large",
-    )
-    old_arn = rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]["DBClusterArn"]
-
-    create_restore(
-        api_client,
-        namespace,
-        "replace",
-        {
-            "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
-            "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
-            "existingTarget": {"policy": "Replace"},
-        },
-    )
-    restore = wait_for_phase(api_client, namespace, "replace", {"Succeeded", "Failed"}, timeout=180)
-    status = restore["status"]
-    assert status["phase"] == "Succeeded", status
-    replaced = status["replacedCluster"]
-    assert replaced["identifier"] == f"tgt-{uniq}" and replaced["arn"] == old_arn
-    assert replaced["deletedInstances"] == [f"old-{uniq}"]
-    final = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=replaced["finalSnapshotIdentifier"])
-    assert final["DBClusterSnapshots"][0]["DBClusterIdentifier"] == f"tgt-{uniq}"
-    cluster = rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]
-    assert tags(rds, cluster["DBClusterArn"])["dbrestore.io/restore-uid"] == restore["metadata"]["uid"]
-    members = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [f"tgt-{uniq}"]}])
-    assert [i["DBInstanceIdentifier"] for i in members["DBInstances"]] == [f"tgt-{uniq}-1"]
 
 
 def test_spec_is_validated_by_the_apiserver(api_client, namespace):

@@ -21,9 +21,9 @@ import pytest
 from aurora_restore.api.models import AuroraRestoreSpec, AuroraRestoreStatus
 from aurora_restore.api.phase import Phase
 from aurora_restore.db.connection import Tls
-from aurora_restore.machine import accept, apply_outcome, clean_up_after_failure, run_step
+from aurora_restore.machine import accept, apply_outcome, run_step
 from aurora_restore.steps.context import RestoreContext
-from aurora_restore.steps.outcomes import Fail, Outcome
+from aurora_restore.steps.outcomes import Outcome
 
 from .fake_account import FakeEc2, FakeIdentity, FakeKms
 from .fake_rds import ACCOUNT_ID, FakeCloud, FakeLock, FakeRds
@@ -46,11 +46,11 @@ SAME_REGION_PHASES = [
     Phase.PENDING,
     Phase.RESOLVING_SNAPSHOT,
     Phase.PREFLIGHT,
-    Phase.REPLACING_TARGET,
     Phase.RESTORING_CLUSTER,
     Phase.CREATING_INSTANCES,
     Phase.CONFIGURING_ACCESS,
     Phase.VERIFYING,
+    Phase.PUBLISHING,
     Phase.CLEANING_UP,
     Phase.SUCCEEDED,
 ]
@@ -155,12 +155,10 @@ class RestoreRun:
         )
 
     def step(self) -> Outcome:
-        """One turn of the driver: run the phase's step, apply its outcome, clean up after a failure."""
+        """One turn of the driver: run the phase's step and apply its outcome."""
         assert not self.phase.is_terminal, f"the restore already ended in {self.phase}"
         outcome = run_step(self.context())
         status = apply_outcome(self.status, outcome, self.now, self.generation, self.history_limit)
-        if isinstance(outcome, Fail):
-            status = status.model_copy(update=clean_up_after_failure(self.context(status)))
         self.status = status
         self.outcomes.append(outcome)
         if status.phase != self.phases[-1]:

@@ -22,6 +22,10 @@ What the fake models, because the steps depend on it:
     by its ARN, in the snapshot's own region only (AWS copies a shared cluster snapshot only within its region);
     an encrypted one only with a KmsKeyId of X's. AWS shares neither automated snapshots nor snapshots encrypted
     with the AWS-managed key, and changes the attribute only of an available snapshot;
+  * renames (ModifyDBCluster NewDBClusterIdentifier): refused onto a taken or invalid name or for a cluster that
+    is not available; the cluster shows `renaming`, its endpoints and ARN change with the name, its instances and
+    automated snapshots follow it, its DbClusterResourceId stays; DeleteDBCluster keeps the automated backups
+    (`retained_backups`) only with DeleteAutomatedBackups=False, else removes the automated snapshots;
   * preflight look-ups: subnet and parameter groups (`add_group`), the engine versions a snapshot can be
     restored to (`upgrade_targets`), a cluster's restorable window for point-in-time restores.
 
@@ -29,6 +33,7 @@ Only what the operator uses is modelled; anything else is deliberately absent so
 """
 
 import copy
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -38,6 +43,7 @@ from botocore.exceptions import ClientError
 from aurora_restore.aws.errors import classify
 from aurora_restore.aws.rds import as_tag_list, tags_of
 from aurora_restore.errors import RestoreError, RetryableError, TerminalError
+from aurora_restore.steps.names import is_valid_identifier
 
 from .fake_account import FakeEc2, FakeKms
 
@@ -53,6 +59,8 @@ UPGRADE_TARGETS: dict[tuple[str, str], list[str]] = {
     ("aurora-postgresql", "15.5"): ["15.6", "15.7", "16.1", "16.2"],
     ("aurora-mysql", "8.0"): ["8.0.mysql_aurora.3.04.0", "8.0.mysql_aurora.3.05.2"],
 }
+# DbClusterResourceId: unique per cluster ever created, kept through renames.
+RESOURCE_IDS = itertools.count(1)
 GROUP_KINDS = ("subnet group", "cluster parameter group", "parameter group")
 
 # The boto3 operation behind each gateway method: errors name it exactly as RdsGateway's do.
@@ -64,6 +72,8 @@ BOTO_OPERATION = {
     "describe_cluster": "describe_db_clusters",
     "restore_cluster_from_snapshot": "restore_db_cluster_from_snapshot",
     "modify_cluster": "modify_db_cluster",
+    "rename_cluster": "modify_db_cluster",
+    "add_tags": "add_tags_to_resource",
     "delete_cluster": "delete_db_cluster",
     "describe_instance": "describe_db_instances",
     "list_cluster_instances": "describe_db_instances",
@@ -85,6 +95,8 @@ MUTATING = frozenset(
         "restore_cluster_from_snapshot",
         "restore_cluster_to_point_in_time",
         "modify_cluster",
+        "rename_cluster",
+        "add_tags",
         "delete_cluster",
         "create_instance",
         "delete_instance",
@@ -235,6 +247,8 @@ class FakeRds:
         self.master_passwords: dict[str, str] = {}
         # Accounts each manual snapshot is shared with (its "restore" attribute), by snapshot key.
         self.shared_with: dict[str, list[str]] = {}
+        # Automated backups kept after DeleteDBCluster(DeleteAutomatedBackups=False), by cluster identifier.
+        self.retained_backups: dict[str, dict[str, Any]] = {}
         # Subnet groups, cluster parameter groups and parameter groups that exist, by kind.
         self.groups: dict[str, set[str]] = {kind: set() for kind in GROUP_KINDS}
         self.upgrade_targets: dict[tuple[str, str], list[str]] = copy.deepcopy(UPGRADE_TARGETS)
@@ -320,6 +334,7 @@ class FakeRds:
         engine: str = "aurora-postgresql",
         database_name: str | None = None,
         restorable: tuple[datetime, datetime] | None = (RESTORABLE_FROM, RESTORABLE_UNTIL),
+        global_cluster: str | None = None,
     ) -> dict[str, Any]:
         """A cluster (with `instances` available instances) that exists before the restore starts.
 
@@ -331,6 +346,8 @@ class FakeRds:
             cluster["EarliestRestorableTime"], cluster["LatestRestorableTime"] = restorable
         if database_name:
             cluster["DatabaseName"] = database_name
+        if global_cluster:
+            cluster["GlobalClusterIdentifier"] = global_cluster
         for number in range(1, instances + 1):
             instance = self._new_instance(f"{identifier.lower()}-instance-{number}", cluster, "db.r6g.large", {})
             instance["DBInstanceStatus"] = "available"
@@ -643,9 +660,12 @@ class FakeRds:
             self._settle_later("cluster", key, self.ticks_for("modify"), lambda: self._set(cluster, "available"))
         return self._view(cluster)
 
-    def delete_cluster(self, identifier: str, final_snapshot_identifier: str | None) -> None:
+    def delete_cluster(
+        self, identifier: str, final_snapshot_identifier: str | None, keep_automated_backups: bool = False
+    ) -> None:
         action = "delete_cluster"
-        self._enter(action, identifier=identifier, final_snapshot_identifier=final_snapshot_identifier)
+        self._enter(action, identifier=identifier, final_snapshot_identifier=final_snapshot_identifier,
+                    keep_automated_backups=keep_automated_backups)
         key = identifier.lower()
         cluster = self.clusters.get(key)
         if cluster is None:
@@ -681,7 +701,63 @@ class FakeRds:
                 settles_after=self.ticks_for("final-snapshot"),
             )
         cluster["Status"] = "deleting"
-        self._settle_later("cluster", key, self.ticks_for("cluster-delete"), lambda: self._forget_cluster(key))
+
+        def forget() -> None:
+            self._forget_cluster(key)
+            if keep_automated_backups:
+                self.retained_backups[key] = {"DBClusterIdentifier": key, "Status": "retained",
+                                              "DbClusterResourceId": cluster["DbClusterResourceId"]}
+            else:
+                for snapshot_key, snapshot in list(self.snapshots.items()):
+                    if snapshot["SnapshotType"] == "automated" and snapshot["DBClusterIdentifier"] == key:
+                        del self.snapshots[snapshot_key]
+
+        self._settle_later("cluster", key, self.ticks_for("cluster-delete"), forget)
+
+    def rename_cluster(self, identifier: str, new_identifier: str) -> dict[str, Any]:
+        """ModifyDBCluster NewDBClusterIdentifier: what moves with the name and what stays (module docstring)."""
+        action = "rename_cluster"
+        self._enter(action, identifier=identifier, new_identifier=new_identifier)
+        key, new_key = identifier.lower(), new_identifier.lower()
+        cluster = self.clusters.get(key)
+        if cluster is None:
+            raise self._refuse(action, "DBClusterNotFoundFault", f"DBCluster {identifier} not found.")
+        if not is_valid_identifier(new_key):
+            raise self._refuse(action, "InvalidParameterValue", f"The parameter NewDBClusterIdentifier is not a "
+                               f"valid identifier: {new_identifier}")
+        if new_key in self.clusters:
+            raise self._refuse(action, "DBClusterAlreadyExistsFault", f"DB Cluster {new_identifier} already exists")
+        if cluster["Status"] != "available":
+            raise self._refuse(action, "InvalidDBClusterStateFault", f"DB cluster is in state {cluster['Status']}")
+        del self.clusters[key]
+        self.clusters[new_key] = cluster
+        cluster["DBClusterIdentifier"] = new_key
+        cluster["DBClusterArn"] = self.arn("cluster", new_key)
+        if not self.endpoint_host:
+            cluster["Endpoint"] = f"{new_key}.cluster-c0ffee.{self.region}.rds.amazonaws.com"
+            cluster["ReaderEndpoint"] = f"{new_key}.cluster-ro-c0ffee.{self.region}.rds.amazonaws.com"
+        for instance in self.instances.values():
+            if instance["DBClusterIdentifier"] == key:
+                instance["DBClusterIdentifier"] = new_key
+        for snapshot in self.snapshots.values():
+            if snapshot["SnapshotType"] == "automated" and snapshot["DBClusterIdentifier"] == key:
+                snapshot["DBClusterIdentifier"] = new_key
+        if key in self.master_passwords:
+            self.master_passwords[new_key] = self.master_passwords.pop(key)
+        cluster["Status"] = "renaming"
+        self._settle_later("cluster", new_key, self.ticks_for("rename"), lambda: self._set(cluster, "available"))
+        return self._view(cluster)
+
+    def add_tags(self, arn: str, tags: dict[str, str]) -> None:
+        action = "add_tags"
+        self._enter(action, arn=arn, tags=tags)
+        for table in (self.snapshots, self.clusters, self.instances):
+            for resource in table.values():
+                if arn in (resource.get("DBClusterSnapshotArn"), resource.get("DBClusterArn"),
+                           resource.get("DBInstanceArn")):
+                    resource["TagList"] = as_tag_list({**tags_of(resource), **tags})
+                    return
+        raise self._refuse(action, "DBClusterSnapshotNotFoundFault", f"{arn} not found.")
 
     # --- instances -----------------------------------------------------------------------------------------------
 
@@ -800,6 +876,7 @@ class FakeRds:
         cluster = {
             "DBClusterIdentifier": identifier,
             "DBClusterArn": self.arn("cluster", identifier),
+            "DbClusterResourceId": f"cluster-{next(RESOURCE_IDS):06d}",
             "Status": status,
             "Engine": engine,
             "EngineVersion": engine_version,

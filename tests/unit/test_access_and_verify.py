@@ -89,7 +89,7 @@ def test_without_database_access_both_phases_pass_straight_through_without_readi
     run = restore()
     run.run()
     assert run.phase == Phase.SUCCEEDED
-    assert [Phase.CONFIGURING_ACCESS, Phase.VERIFYING, Phase.CLEANING_UP] == run.phases[-4:-1]
+    assert [Phase.CONFIGURING_ACCESS, Phase.VERIFYING, Phase.PUBLISHING, Phase.CLEANING_UP] == run.phases[-5:-1]
     advances = {o.message for o in run.outcomes if isinstance(o, Advance)}
     assert {"no database access requested", "no database verification requested"} <= advances
     assert run.secrets.reads == [] and run.secrets_manager.reads == []
@@ -117,7 +117,7 @@ def test_database_access_without_master_password_fails_naming_the_field(at, phas
     outcome = run.step()
     assert isinstance(outcome, Fail) and outcome.reason == "MasterPasswordRequired"
     assert "spec.masterPassword" in outcome.message
-    assert run.phase == Phase.FAILED and run.status.failure.phase == phase
+    assert run.phase == Phase.CLEANING_UP_AFTER_FAILURE and run.status.failure.phase == phase
     assert modify_calls(run) == [] and run.secrets.reads == []
     assert_password_never_shown(run)
 
@@ -154,7 +154,7 @@ def test_absent_secret_is_waited_for_then_a_refused_connection_retries_with_back
     assert run.phase == Phase.FAILED
     assert run.status.failure.reason == "Timeout" and run.status.failure.phase == Phase.CONFIGURING_ACCESS
     assert "spec.timeout (8m)" in run.status.failure.message
-    retries = run.outcomes[run.outcomes.index(outcome) : -1]
+    retries = run.outcomes[run.outcomes.index(outcome) : -2]  # then Timeout, then the cleanup's Advance
     assert len(retries) > 3
     assert all(isinstance(o, Wait) and o.backoff and o.message.startswith(unreachable(closed_port)) for o in retries)
     assert modify_calls(run) == [], "no password is set on a database the operator cannot reach"
@@ -184,7 +184,7 @@ def test_secret_without_the_key_fails_naming_the_secret_and_the_key(at, phase):
     assert outcome == Fail(
         "SecretKeyMissing", f"spec.masterPassword.secretRef: Secret team-a/{SECRET} has no key 'password'"
     )
-    assert run.phase == Phase.FAILED and run.status.failure.reason == "SecretKeyMissing"
+    assert run.phase == Phase.CLEANING_UP_AFTER_FAILURE and run.status.failure.reason == "SecretKeyMissing"
     assert_password_never_shown(run)
 
 

@@ -14,7 +14,6 @@ PATH = [
     Phase.RESOLVING_SNAPSHOT,
     Phase.PREFLIGHT,
     Phase.COPYING_SNAPSHOT,
-    Phase.REPLACING_TARGET,
     Phase.RESTORING_CLUSTER,
     Phase.CREATING_INSTANCES,
     Phase.CLEANING_UP,
@@ -97,22 +96,28 @@ def test_fail_records_phase_reason_and_message_and_keeps_what_was_found():
     running = apply_outcome(accepted(), Advance(Phase.RESTORING_CLUSTER, "go"), minutes(1), 1, 20)
     running = running.model_copy(update={"cluster": ClusterStatus(identifier="staging")})
     failed = apply_outcome(running, Fail("RestoreFailed", "cluster is incompatible-restore"), minutes(3), 1, 20)
-    assert failed.phase == Phase.FAILED
+    assert failed.phase == Phase.CLEANING_UP_AFTER_FAILURE
     assert failed.failure.phase == Phase.RESTORING_CLUSTER
     assert failed.failure.reason == "RestoreFailed"
     assert failed.failure.message == "cluster is incompatible-restore"
     assert failed.message == "cluster is incompatible-restore"
-    assert failed.completed_at == minutes(3)
+    assert failed.completed_at is None
     assert failed.cluster.identifier == "staging"
     assert [(h.phase, h.ended_at) for h in failed.history[-2:]] == [
         (Phase.RESTORING_CLUSTER, minutes(3)),
-        (Phase.FAILED, minutes(3)),
+        (Phase.CLEANING_UP_AFTER_FAILURE, None),
     ]
+
+    done = apply_outcome(failed, Advance(Phase.FAILED, "cluster is incompatible-restore"), minutes(4), 1, 20)
+    assert (done.phase, done.completed_at, done.failure) == (Phase.FAILED, minutes(4), failed.failure)
+    assert all(c.reason == "RestoreFailed" for c in done.conditions)  # the failure's reason, not the phase
 
 
 def test_fail_from_a_fresh_status_is_attributed_to_pending():
     failed = apply_outcome(AuroraRestoreStatus(), Fail("InvalidSpec", "invalid spec: ..."), T0, 1, 20)
-    assert (failed.phase, failed.failure.phase, failed.failure.reason) == (Phase.FAILED, Phase.PENDING, "InvalidSpec")
+    assert (failed.phase, failed.failure.phase, failed.failure.reason) == (
+        Phase.CLEANING_UP_AFTER_FAILURE, Phase.PENDING, "InvalidSpec"
+    )
 
 
 def test_no_failure_is_recorded_on_success():
@@ -131,9 +136,9 @@ def test_conditions_follow_the_phase_and_move_last_transition_time_only_on_chang
 
     status = apply_outcome(status, Fail("TargetExists", "target cluster 'staging' already exists"), minutes(2), 2, 20)
     c = conditions(status)
-    assert {k: v.status for k, v in c.items()} == {"Ready": "False", "Progressing": "False", "Failed": "True"}
+    assert {k: v.status for k, v in c.items()} == {"Ready": "False", "Progressing": "True", "Failed": "True"}
     assert c["Ready"].last_transition_time == T0
-    assert c["Progressing"].last_transition_time == minutes(2)
+    assert c["Progressing"].last_transition_time == T0  # still working: cleaning up after the failure
     assert c["Failed"].last_transition_time == minutes(2)
     assert all(v.reason == "TargetExists" for v in c.values())
 
@@ -166,16 +171,17 @@ def test_status_round_trips_through_json_as_the_driver_persists_it():
     assert AuroraRestoreStatus.model_validate(stored) == status
 
 
-def test_has_work_keeps_a_failed_restore_alive_until_its_copy_is_deleted():
+def test_has_work_until_terminal_and_while_a_kept_previous_cluster_is_owed_its_deletion():
     from aurora_restore.machine import has_work
 
-    spec = {"source": {"region": "us-east-1", "snapshotIdentifier": "s"}, "target": {"clusterIdentifier": "t"}}
-    assert has_work({}, spec)
-    assert has_work({"phase": "CopyingSnapshot"}, spec)
-    assert not has_work({"phase": "Succeeded"}, spec)
-    assert not has_work({"phase": "Failed"}, spec)
-    pending = {"phase": "Failed", "copiedSnapshot": {"identifier": "c", "deleted": False}}
-    assert has_work(pending, spec)
-    assert not has_work({**pending, "copiedSnapshot": {"identifier": "c", "deleted": True}}, spec)
-    assert not has_work(pending, {**spec, "copy": {"deleteAfterRestore": False}})
-    assert not has_work(pending, {"source": {}})  # an invalid spec never made a copy worth chasing
+    assert has_work({})
+    assert has_work({"phase": "CopyingSnapshot"})
+    assert has_work({"phase": "CleaningUpAfterFailure"})
+    assert has_work({"phase": "Cancelling"})
+    for phase in ("Succeeded", "Failed", "Planned", "Cancelled"):
+        assert not has_work({"phase": phase})
+    kept = {"identifier": "t", "renamedTo": "t-previous-1", "deleteAfter": "2025-03-02T12:00:00Z"}
+    assert has_work({"phase": "Succeeded", "replacedCluster": kept})
+    assert not has_work({"phase": "Succeeded", "replacedCluster": {**kept, "deletedAt": "2025-03-02T12:01:00Z"}})
+    assert not has_work({"phase": "Succeeded", "replacedCluster": {**kept, "retirementError": "protected"}})
+    assert not has_work({"phase": "Failed", "replacedCluster": kept})

@@ -44,7 +44,8 @@ def test_three_problems_are_reported_together_numbered_and_nothing_is_changed(re
         ("spec.target.dbSubnetGroupName", "SubnetGroupNotFound"),
         ("spec.target.clusterIdentifier", "TargetExists"),
     ]
-    assert run.phases == [Phase.PENDING, Phase.RESOLVING_SNAPSHOT, Phase.PREFLIGHT, Phase.FAILED]
+    assert run.phases == [Phase.PENDING, Phase.RESOLVING_SNAPSHOT, Phase.PREFLIGHT, Phase.CLEANING_UP_AFTER_FAILURE,
+                          Phase.FAILED]
     assert cloud.mutations == []
     assert not run.target.snapshots
     assert run.target.clusters[TARGET]["Status"] == "available" and len(run.target.instances) == 1
@@ -121,7 +122,7 @@ def test_every_check_that_passed_is_listed_too(restore):
     run = restore({"target": {"dbSubnetGroupName": "private", "vpcSecurityGroupIds": ["sg-1"]}})
     run.target.add_group("subnet group", "private")
     run.target_ec2.add_security_group("sg-1")
-    run.run_until(Phase.REPLACING_TARGET)
+    run.run_until(Phase.RESTORING_CLUSTER)
     checks = {check.name: check for check in run.status.preflight}
     assert all(check.passed for check in checks.values())
     assert set(checks) == {
@@ -191,27 +192,38 @@ def test_dry_run_plans_copy_replace_restore_instances_and_cleanup_without_changi
                 "KmsKeyId": KMS_KEY,
             },
         ),
-        (Phase.REPLACING_TARGET, "DeleteDBInstance", {"DBInstanceIdentifier": f"{TARGET}-instance-1"}),
-        (Phase.REPLACING_TARGET, "DeleteDBInstance", {"DBInstanceIdentifier": f"{TARGET}-instance-2"}),
-        (
-            Phase.REPLACING_TARGET,
-            "DeleteDBCluster",
-            {"DBClusterIdentifier": TARGET, "FinalDBSnapshotIdentifier": f"{TARGET}-final-7d3f9a2e"},
-        ),
         (
             Phase.RESTORING_CLUSTER,
             "RestoreDBClusterFromSnapshot",
-            {"DBClusterIdentifier": TARGET, "SnapshotIdentifier": COPY_ID},
+            {"DBClusterIdentifier": f"{TARGET}-restore-7d3f9a2e", "SnapshotIdentifier": COPY_ID},
         ),
         (
             Phase.CREATING_INSTANCES,
             "CreateDBInstance",
-            {"DBInstanceIdentifier": f"{TARGET}-1", "DBInstanceClass": "db.r6g.large"},
+            {"DBInstanceIdentifier": f"{TARGET}-7d3f9a2e-1", "DBInstanceClass": "db.r6g.large"},
         ),
         (
             Phase.CREATING_INSTANCES,
             "CreateDBInstance",
-            {"DBInstanceIdentifier": f"{TARGET}-2", "DBInstanceClass": "db.r6g.large"},
+            {"DBInstanceIdentifier": f"{TARGET}-7d3f9a2e-2", "DBInstanceClass": "db.r6g.large"},
+        ),
+        (
+            Phase.SWAPPING_TARGET,
+            "ModifyDBCluster",
+            {"DBClusterIdentifier": TARGET, "NewDBClusterIdentifier": f"{TARGET}-previous-7d3f9a2e"},
+        ),
+        (
+            Phase.SWAPPING_TARGET,
+            "ModifyDBCluster",
+            {"DBClusterIdentifier": f"{TARGET}-restore-7d3f9a2e", "NewDBClusterIdentifier": TARGET},
+        ),
+        (Phase.RETIRING_PREVIOUS, "DeleteDBInstance", {"DBInstanceIdentifier": f"{TARGET}-instance-1"}),
+        (Phase.RETIRING_PREVIOUS, "DeleteDBInstance", {"DBInstanceIdentifier": f"{TARGET}-instance-2"}),
+        (
+            Phase.RETIRING_PREVIOUS,
+            "DeleteDBCluster",
+            {"DBClusterIdentifier": f"{TARGET}-previous-7d3f9a2e", "DeleteAutomatedBackups": "false",
+             "FinalDBSnapshotIdentifier": f"{TARGET}-final-7d3f9a2e"},
         ),
         (Phase.CLEANING_UP, "DeleteDBClusterSnapshot", {"DBClusterSnapshotIdentifier": COPY_ID}),
     ]

@@ -1,15 +1,17 @@
 """The phase machine end to end against the in-memory RDS: which phases, which AWS calls, what status."""
 
+import copy
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from aurora_restore.api.phase import Phase
+from aurora_restore.machine import apply_outcome
 from aurora_restore.aws.rds import tags_of
 from aurora_restore.steps.context import MANAGED_BY_TAG, RESTORE_NAME_TAG, RESTORE_UID_TAG
 from aurora_restore.steps.outcomes import Advance, Wait
 
-from .conftest import KMS_KEY, OTHER_REGION, SAME_REGION_PHASES, SNAPSHOT, SOURCE_REGION, START, TARGET, UID
+from .conftest import KMS_KEY, OTHER_REGION, POLL, SAME_REGION_PHASES, SNAPSHOT, SOURCE_REGION, START, TARGET, UID
 from .fake_rds import aws_error, throttling
 
 COPY_ID = f"aurora-restore-{UID}"
@@ -184,11 +186,11 @@ def test_cross_region_copies_with_the_kms_key_restores_from_the_copy_and_deletes
         Phase.RESOLVING_SNAPSHOT,
         Phase.PREFLIGHT,
         Phase.COPYING_SNAPSHOT,
-        Phase.REPLACING_TARGET,
         Phase.RESTORING_CLUSTER,
         Phase.CREATING_INSTANCES,
         Phase.CONFIGURING_ACCESS,
         Phase.VERIFYING,
+        Phase.PUBLISHING,
         Phase.CLEANING_UP,
         Phase.SUCCEEDED,
     ]
@@ -418,7 +420,8 @@ def test_a_pinned_snapshot_still_creating_waits_and_stays_chosen(restore, source
     # Nothing was deleted while the snapshot was not yet usable.
     first_delete = next(i for i, c in enumerate(cloud.calls) if c.action.startswith("delete_"))
     last_wait_on_snapshot = max(
-        i for i, c in enumerate(cloud.calls) if c.action == "describe_snapshot" and c.region == SOURCE_REGION
+        i for i, c in enumerate(cloud.calls)
+        if c.action == "describe_snapshot" and c.params["identifier"] == "nightly-2025-03-01"
     )
     assert first_delete > last_wait_on_snapshot
 
@@ -449,31 +452,138 @@ def test_existing_target_with_policy_fail_fails_and_deletes_nothing(restore, clo
     assert len(run.target.instances) == 2
 
 
-def test_replace_deletes_instances_then_the_cluster_with_a_final_snapshot_then_restores(restore, cloud):
+def test_replace_restores_beside_the_target_verifies_then_swaps_and_retires_the_previous_cluster(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    old_arn = run.target.add_cluster(TARGET, instances=2, tags={"owner": "old"})["DBClusterArn"]
+    old = run.target.add_cluster(TARGET, instances=2, tags={"owner": "old"})
     status = run.run()
-    assert status.phase == Phase.SUCCEEDED
+    assert status.phase == Phase.SUCCEEDED, status.message
 
-    final = f"{TARGET}-final-7d3f9a2e"
-    assert [(c.action, c.params.get("identifier")) for c in cloud.mutations][:3] == [
+    temporary, previous, final = f"{TARGET}-restore-7d3f9a2e", f"{TARGET}-previous-7d3f9a2e", f"{TARGET}-final-7d3f9a2e"
+    assert run.phases[-6:] == [Phase.VERIFYING, Phase.SWAPPING_TARGET, Phase.RETIRING_PREVIOUS, Phase.PUBLISHING,
+                               Phase.CLEANING_UP, Phase.SUCCEEDED]
+    actions = [(c.action, c.params.get("identifier") or c.params.get("DBInstanceIdentifier")
+                or c.params.get("DBClusterIdentifier")) for c in cloud.mutations]
+    assert actions == [
+        ("restore_cluster_from_snapshot", temporary),
+        ("create_instance", f"{TARGET}-7d3f9a2e-1"),
+        ("create_instance", f"{TARGET}-7d3f9a2e-2"),
+        ("rename_cluster", TARGET),
+        ("rename_cluster", temporary),
         ("delete_instance", f"{TARGET}-instance-1"),
         ("delete_instance", f"{TARGET}-instance-2"),
-        ("delete_cluster", TARGET),
+        ("delete_cluster", previous),
+        ("add_tags", None),
     ]
+    renames = [(c.params["identifier"], c.params["new_identifier"]) for c in cloud.calls_to("rename_cluster")]
+    assert renames == [(TARGET, previous), (temporary, TARGET)]
     [delete] = cloud.calls_to("delete_cluster")
-    assert delete.params["final_snapshot_identifier"] == final
+    assert delete.params == {"identifier": previous, "final_snapshot_identifier": final,
+                             "keep_automated_backups": True}
     assert all(c.error is None for c in cloud.mutations)  # never asked AWS for something it refuses
-    assert run.target.snapshots[final]["DBClusterIdentifier"] == TARGET
-    assert [c.action for c in cloud.mutations][3] == "restore_cluster_from_snapshot"
 
-    replaced = status.replaced_cluster
-    assert replaced.identifier == TARGET
-    assert replaced.arn == old_arn
-    assert replaced.final_snapshot_identifier == final
-    assert replaced.deleted_instances == [f"{TARGET}-instance-1", f"{TARGET}-instance-2"]
     assert tags_of(run.target.clusters[TARGET])[RESTORE_UID_TAG] == UID
-    assert set(run.target.instances) == {f"{TARGET}-1", f"{TARGET}-2"}
+    assert set(run.target.clusters) == {TARGET}
+    assert set(run.target.instances) == {f"{TARGET}-7d3f9a2e-1", f"{TARGET}-7d3f9a2e-2"}
+    assert run.target.retained_backups[previous]["DbClusterResourceId"] == old["DbClusterResourceId"]
+    assert tags_of(run.target.snapshots[final])[RESTORE_UID_TAG] == UID
+    replaced = status.replaced_cluster
+    assert (replaced.identifier, replaced.arn, replaced.resource_id) == (TARGET, old["DBClusterArn"],
+                                                                        old["DbClusterResourceId"])
+    assert (replaced.renamed_to, replaced.final_snapshot_identifier) == (previous, final)
+    assert replaced.swap_started_at <= replaced.swapped_at <= replaced.deleted_at
+    assert replaced.deleted_instances == [f"{TARGET}-instance-1", f"{TARGET}-instance-2"]
+    assert status.cluster.identifier == TARGET
+
+
+def test_the_existing_target_is_untouched_until_verification_passed(restore, cloud):
+    run = restore({"existingTarget": {"policy": "Replace"}})
+    run.target.add_cluster(TARGET, instances=2)
+    run.run_until(Phase.SWAPPING_TARGET)
+    touched = [c for c in cloud.mutations if TARGET in (c.params.get("identifier"), c.params.get("DBClusterIdentifier"))
+               or str(c.params.get("DBInstanceIdentifier", "")).startswith(f"{TARGET}-instance")]
+    assert touched == []
+    assert run.target.clusters[TARGET]["Status"] == "available"
+    assert [i["DBClusterIdentifier"] for i in run.target.instances.values()].count(TARGET) == 2
+
+
+@pytest.mark.parametrize("failing", ["restore_cluster_from_snapshot", "create_instance"])
+def test_a_replace_that_fails_before_the_swap_leaves_the_target_as_it_was_and_no_temporary_cluster(
+    restore, cloud, failing
+):
+    run = restore({"existingTarget": {"policy": "Replace"}})
+    run.target.add_cluster(TARGET, instances=2)
+    before = copy.deepcopy((run.target.clusters[TARGET], run.target.instances))
+    refusal = aws_error("InvalidParameterCombination", "refused", action=failing, region=SOURCE_REGION)
+    run.target.fail(failing, refusal)
+    status = run.run()
+    assert status.phase == Phase.FAILED
+    assert status.failure.phase in (Phase.RESTORING_CLUSTER, Phase.CREATING_INSTANCES)
+    assert Phase.CLEANING_UP_AFTER_FAILURE in run.phases
+    assert (run.target.clusters[TARGET], {k: v for k, v in run.target.instances.items() if TARGET + "-instance" in k}
+            ) == before
+    assert set(run.target.clusters) == {TARGET}
+    assert not cloud.calls_to("rename_cluster")
+
+
+def test_a_timeout_during_the_swap_finishes_the_swap_before_failing(restore, cloud):
+    run = restore({"existingTarget": {"policy": "Replace"}, "timeout": "30m"})
+    run.target.add_cluster(TARGET, instances=1)
+    run.target.ticks_by_kind["rename"] = 3
+    run.run_until(Phase.SWAPPING_TARGET)
+    run.step()  # the swap starts
+    run.step()  # the first rename is sent
+    run.now += timedelta(hours=1)
+    status = run.run()
+    assert (status.phase, status.failure.reason) == (Phase.FAILED, "Timeout")
+    assert status.failure.phase == Phase.RETIRING_PREVIOUS  # the swap itself was never interrupted
+    assert tags_of(run.target.clusters[TARGET])[RESTORE_UID_TAG] == UID
+    previous = f"{TARGET}-previous-7d3f9a2e"
+    assert previous in run.target.clusters  # kept: only RetiringPrevious deletes it
+    assert not cloud.calls_to("delete_cluster")
+
+
+def test_a_failure_after_the_first_rename_renames_the_previous_cluster_back(restore, cloud):
+    run = restore({"existingTarget": {"policy": "Replace"}})
+    old = run.target.add_cluster(TARGET, instances=1)
+    run.run_until(Phase.SWAPPING_TARGET)
+    run.step()
+    run.step()  # TARGET -> previous
+    run.target.fail("rename_cluster", aws_error("InvalidParameterCombination", "refused", action="rename_cluster"))
+    status = run.run()
+    assert (status.phase, status.failure.phase) == (Phase.FAILED, Phase.SWAPPING_TARGET)
+    assert run.target.clusters[TARGET]["DbClusterResourceId"] == old["DbClusterResourceId"]
+    assert set(run.target.clusters) == {TARGET}  # the temporary cluster is gone, the target is back
+    assert [i["DBClusterIdentifier"] for i in run.target.instances.values()] == [TARGET]
+
+
+def test_keep_previous_succeeds_after_the_swap_and_deletes_the_previous_cluster_when_due(restore, cloud):
+    from aurora_restore.machine import has_work, run_aftercare
+
+    run = restore({"existingTarget": {"policy": "Replace", "keepPrevious": "2h"}})
+    run.target.add_cluster(TARGET, instances=1)
+    status = run.run()
+    previous = f"{TARGET}-previous-7d3f9a2e"
+    assert status.phase == Phase.SUCCEEDED
+    assert Phase.RETIRING_PREVIOUS not in run.phases
+    assert previous in run.target.clusters and not cloud.calls_to("delete_cluster")
+    record = status.replaced_cluster
+    assert record.delete_after == record.swapped_at + timedelta(hours=2)
+    assert has_work(status.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+    early = run_aftercare(run.context())
+    assert isinstance(early, Wait) and 0 < early.delay <= 7200 and not cloud.calls_to("delete_instance")
+    run.now = record.delete_after
+    for _ in range(20):
+        outcome = run_aftercare(run.context())
+        if outcome is None:
+            break
+        run.status = apply_outcome(run.status, outcome, run.now, 1, 20)
+        run.now += POLL
+    assert run.status.phase == Phase.SUCCEEDED
+    assert previous not in run.target.clusters
+    assert run.status.replaced_cluster.deleted_at is not None
+    assert cloud.calls_to("delete_cluster")[0].params["keep_automated_backups"] is True
+    assert not has_work(run.status.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 def test_replace_without_final_snapshot_skips_it(restore, cloud):
@@ -502,16 +612,17 @@ def test_nothing_is_replaced_when_the_snapshot_does_not_exist(restore, cloud):
     assert cloud.mutations == []
 
 
-def test_replace_waits_while_the_existing_cluster_is_deleting(restore, cloud):
+def test_retiring_waits_while_the_previous_cluster_is_deleting(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
     run.target.add_cluster(TARGET, instances=1)
     run.target.ticks_by_kind["cluster-delete"] = 3
-    run.run_until(Phase.REPLACING_TARGET)
+    run.run_until(Phase.RETIRING_PREVIOUS)
     messages = []
-    while run.phase == Phase.REPLACING_TARGET:
+    while run.phase == Phase.RETIRING_PREVIOUS:
         messages.append(run.step().message)
-    assert any(m == f"waiting for existing cluster {TARGET} to be deleted" for m in messages)
-    assert messages[-1] == f"existing cluster {TARGET} deleted"
+    previous = f"{TARGET}-previous-7d3f9a2e"
+    assert f"waiting for previous cluster {previous} to be deleted" in messages
+    assert messages[-1] == f"previous cluster {previous} deleted after final snapshot {TARGET}-final-7d3f9a2e"
     assert len(cloud.calls_to("delete_cluster")) == 1
 
 
@@ -597,8 +708,8 @@ def test_timeout_fails_with_reason_timeout_naming_the_phase(restore):
     assert status.failure.phase == Phase.RESTORING_CLUSTER
     assert "spec.timeout (10m)" in status.failure.message
     assert "RestoringCluster" in status.failure.message
-    assert status.completed_at - status.started_at > timedelta(minutes=10)
-    assert status.completed_at - status.started_at <= timedelta(minutes=10, seconds=30)
+    failed_at = next(h.started_at for h in status.history if h.phase == Phase.CLEANING_UP_AFTER_FAILURE)
+    assert timedelta(minutes=10) < failed_at - status.started_at <= timedelta(minutes=10, seconds=30)
 
 
 def test_timeout_counts_from_acceptance_even_while_waiting_for_the_lock(restore, lock_holders):

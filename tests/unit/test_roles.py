@@ -40,7 +40,7 @@ def test_a_role_not_allowed_fails_in_pending_before_any_aws_call(restore, cloud,
     assert status.failure.message.startswith(f"{field} {role!r} is not allowed in namespace team-a: ")
     assert "allowedRoles" in status.failure.message
     assert cloud.calls == []
-    assert run.phases == [Phase.PENDING, Phase.FAILED]
+    assert run.phases == [Phase.PENDING, Phase.CLEANING_UP_AFTER_FAILURE, Phase.FAILED]
 
 
 def test_a_role_allowed_by_a_glob_proceeds(restore, cloud, foreign_snapshot):

@@ -46,6 +46,11 @@ class LatestSnapshot(ApiModel):
         pattern=DURATION_PATTERN,
         description="Ignore snapshots older than this (e.g. 26h); the restore fails if none is young enough.",
     )
+    include_operator_snapshots: bool = Field(
+        default=False,
+        description="Also consider snapshots this operator made (copies, final snapshots); by default they are "
+        "skipped so a restore never picks another restore's temporary copy.",
+    )
 
 
 class PointInTime(ApiModel):
@@ -166,9 +171,25 @@ class ExistingTarget(ApiModel):
 
     policy: Literal["Fail", "Replace"] = Field(
         default="Fail",
-        description="Fail (default) changes nothing; Replace snapshots, then deletes the existing cluster.",
+        description="Fail (default) changes nothing; Replace restores beside the existing cluster, verifies the "
+        "new one, swaps the names, then deletes the previous cluster.",
     )
-    final_snapshot: bool = Field(default=True, description="With Replace: take a final snapshot before deleting.")
+    final_snapshot: bool = Field(
+        default=True, description="With Replace: take a final snapshot when the previous cluster is deleted."
+    )
+    keep_previous: str | None = Field(
+        default=None,
+        min_length=2,
+        pattern=DURATION_PATTERN,
+        description="With Replace: keep the previous cluster (renamed) this long after the swap (e.g. 24h), then "
+        "delete it; unset: delete it right after the swap.",
+    )
+
+    @model_validator(mode="after")
+    def _keep_previous_needs_replace(self) -> "ExistingTarget":
+        if self.keep_previous is not None and self.policy != "Replace":
+            raise ValueError("spec.existingTarget.keepPrevious needs policy: Replace")
+        return self
 
 
 class SecretKeyRef(ApiModel):
@@ -383,12 +404,32 @@ class InstanceStatus(ApiModel):
 
 
 class ReplacedClusterStatus(ApiModel):
-    """The cluster that was in the way and was replaced (policy Replace)."""
+    """The cluster that had the target's name and is being replaced (policy Replace)."""
 
-    identifier: str = Field(description="Identifier of the replaced cluster.")
-    arn: str | None = Field(default=None, description="ARN of the replaced cluster.")
-    final_snapshot_identifier: str | None = Field(default=None, description="Final snapshot taken before delete.")
-    deleted_instances: list[str] = Field(default_factory=list, description="Instances deleted with it.")
+    identifier: str = Field(description="Identifier of the replaced cluster (the target identifier).")
+    arn: str | None = Field(default=None, description="ARN of the replaced cluster before the swap.")
+    resource_id: str | None = Field(
+        default=None, description="Its DbClusterResourceId, which a rename keeps: how it is recognised later."
+    )
+    renamed_to: str = Field(description="The identifier the swap renames it to.")
+    final_snapshot_identifier: str | None = Field(default=None, description="Final snapshot taken when deleted.")
+    swap_started_at: datetime | None = Field(default=None, description="When the swap began (first rename).")
+    swapped_at: datetime | None = Field(default=None, description="When the restored cluster took the target's name.")
+    delete_after: datetime | None = Field(
+        default=None, description="With keepPrevious: when the previous cluster will be deleted."
+    )
+    deleted_at: datetime | None = Field(default=None, description="When the previous cluster was gone.")
+    deleted_instances: list[str] = Field(default_factory=list, description="Its instances deleted with it.")
+    retirement_error: str | None = Field(
+        default=None, description="Why the previous cluster could not be deleted (it is then left as it is)."
+    )
+
+
+class CancellationStatus(ApiModel):
+    """The AuroraRestore was deleted before it finished."""
+
+    phase: Phase = Field(description="The phase it was in when the deletion was seen.")
+    requested_at: datetime = Field(description="When the operator saw the deletion.")
 
 
 class HistoryEntry(ApiModel):
@@ -479,4 +520,9 @@ class AuroraRestoreStatus(ApiModel):
     verification: VerificationStatus | None = Field(default=None, description="Verification results.")
     connection_secrets: list[str] = Field(default_factory=list, description="Connection Secrets written.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Phases so far, newest last (bounded).")
-    failure: Failure | None = Field(default=None, description="Set when phase is Failed.")
+    failure: Failure | None = Field(
+        default=None, description="Set when the restore failed (phases CleaningUpAfterFailure and Failed)."
+    )
+    cancellation: CancellationStatus | None = Field(
+        default=None, description="Set when the resource was deleted before the restore finished."
+    )

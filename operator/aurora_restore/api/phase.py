@@ -17,28 +17,43 @@ class Phase(StrEnum):
     """Cross-account: sharing the snapshot from the source account with the target account."""
     COPYING_SNAPSHOT = "CopyingSnapshot"
     """Copying the snapshot into the target region, re-encrypting with spec.copy.kmsKeyId."""
-    REPLACING_TARGET = "ReplacingTarget"
-    """The target cluster exists: refusing (policy Fail) or snapshotting and deleting it (policy Replace)."""
     RESTORING_CLUSTER = "RestoringCluster"
-    """Restoring the cluster from the snapshot and waiting until it is available."""
+    """Restoring the cluster from the snapshot and waiting until it is available (under a temporary identifier
+    when an existing target is being replaced)."""
     CREATING_INSTANCES = "CreatingInstances"
     """Creating the DB instances (the first is the writer) and waiting until they are available."""
     CONFIGURING_ACCESS = "ConfiguringAccess"
     """Setting the master password and database users (passes straight on when none are asked for)."""
     VERIFYING = "Verifying"
-    """Running verification queries, then writing connection Secrets (passes on when none are asked for)."""
+    """Running verification queries (passes on when none are asked for)."""
+    SWAPPING_TARGET = "SwappingTarget"
+    """Replace only, once the new cluster is verified: renaming the existing target away, then the new cluster
+    to the target identifier. Never interrupted halfway by spec.timeout or a cancel."""
+    RETIRING_PREVIOUS = "RetiringPrevious"
+    """Replace without keepPrevious: deleting the previous cluster's instances, then the cluster with a final
+    snapshot, keeping its automated backups."""
+    PUBLISHING = "Publishing"
+    """Writing the connection Secrets, with the endpoints the cluster has now (after any swap)."""
     CLEANING_UP = "CleaningUp"
-    """Deleting what the restore created only for itself (the copied snapshot)."""
+    """Deleting what the restore created only for itself (copies, a share grant)."""
+    CLEANING_UP_AFTER_FAILURE = "CleaningUpAfterFailure"
+    """The restore failed: removing its copies, its share grant and a temporary cluster, then Failed."""
+    CANCELLING = "Cancelling"
+    """The AuroraRestore is being deleted before it finished: finishing a swap in progress, then removing what
+    this restore created and did not finish; the resource then disappears."""
     SUCCEEDED = "Succeeded"
     """Terminal: the cluster and its instances are available."""
     FAILED = "Failed"
     """Terminal: status.failure says in which phase, why, and what to do."""
     PLANNED = "Planned"
     """Terminal: a dry run finished; status.plan says what a real run would do."""
+    CANCELLED = "Cancelled"
+    """Terminal: the AuroraRestore was deleted before it finished and what it made is removed; the resource
+    disappears right after."""
 
     @property
     def is_terminal(self) -> bool:
         return self in TERMINAL_PHASES
 
 
-TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.PLANNED})
+TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.PLANNED, Phase.CANCELLED})

@@ -1,7 +1,8 @@
 -- Argo CD health check for dbrestore.io/AuroraRestore
 -- (argocd-cm key resource.customizations.health.dbrestore.io_AuroraRestore; docs/argocd.md).
 -- An AuroraRestore is one restore run, like a Job: Healthy once it has Succeeded (or, for a dry run, Planned),
--- Degraded when it Failed, Progressing while the operator works on it or has not yet seen its current spec.
+-- Degraded once it failed (also while cleaning up after the failure) or was cancelled, Progressing while the
+-- operator works on it or has not yet seen its current spec.
 -- Plain Lua 5.1, as Argo CD runs it.
 local function text(value)
   if value ~= nil and value ~= "" then
@@ -39,9 +40,12 @@ if phase == "Succeeded" then
 elseif phase == "Planned" then
   hs.status = "Healthy"
   hs.message = text(status.message) or "Dry run planned"
-elseif phase == "Failed" then
+elseif phase == "Failed" or phase == "CleaningUpAfterFailure" then
   hs.status = "Degraded"
   hs.message = text(status.failure and status.failure.message) or text(status.message) or "Restore failed"
+elseif phase == "Cancelled" then
+  hs.status = "Degraded"
+  hs.message = text(status.message) or "Restore cancelled"
 else
   hs.status = "Progressing"
   hs.message = text(status.message) or phase

@@ -57,8 +57,9 @@ def operator_policy(account: str = "*", partition: str = "aws", assumable_roles:
         # Only what the operator restored carries its tag: it modifies and cleans up nothing else.
         _statement("ChangeOwnResources", ["rds:ModifyDBCluster", "rds:DeleteDBClusterSnapshot"],
                    [f"{rds}:cluster:*", f"{rds}:cluster-snapshot:*"], MANAGED_BY_CONDITION),
-        # existingTarget.policy Replace deletes the user's cluster it was told to replace (not tagged).
-        _statement("ReplaceTarget", ["rds:DeleteDBInstance", "rds:DeleteDBCluster"],
+        # existingTarget.policy Replace renames away (the swap), then deletes, the user's cluster it was told to
+        # replace (not tagged).
+        _statement("ReplaceTarget", ["rds:ModifyDBCluster", "rds:DeleteDBInstance", "rds:DeleteDBCluster"],
                    [f"{rds}:cluster:*", f"{rds}:db:*", f"{rds}:cluster-snapshot:*"]),
         _statement("UseKeysThroughRds", ["kms:CreateGrant"], [f"arn:{partition}:kms:*:{account}:key/*"],
                    {"StringLike": {"kms:ViaService": "rds.*.amazonaws.com"}, "Bool": {"kms:GrantIsForAWSResource": "true"}}),

@@ -192,17 +192,37 @@ class RdsGateway:
             "modify_db_cluster", DBClusterIdentifier=identifier, ApplyImmediately=True, **params
         )["DBCluster"]
 
-    def delete_cluster(self, identifier: str, final_snapshot_identifier: str | None) -> None:
+    def rename_cluster(self, identifier: str, new_identifier: str) -> dict[str, Any]:
+        """ModifyDBCluster NewDBClusterIdentifier, applied now: the cluster goes through `renaming`, its
+        endpoints change with the name, its instances keep theirs."""
+        return self._call(
+            "modify_db_cluster",
+            DBClusterIdentifier=identifier,
+            NewDBClusterIdentifier=new_identifier,
+            ApplyImmediately=True,
+        )["DBCluster"]
+
+    def delete_cluster(
+        self, identifier: str, final_snapshot_identifier: str | None, keep_automated_backups: bool = False
+    ) -> None:
+        """DeleteDBCluster; AWS removes the cluster's automated backups with it unless DeleteAutomatedBackups
+        is false, which `keep_automated_backups` asks for (a cluster the user owned keeps its backups)."""
         params: dict[str, Any] = {"DBClusterIdentifier": identifier}
         if final_snapshot_identifier:
             params["FinalDBSnapshotIdentifier"] = final_snapshot_identifier
         else:
             params["SkipFinalSnapshot"] = True
+        if keep_automated_backups:
+            params["DeleteAutomatedBackups"] = False
         try:
             self.client.delete_db_cluster(**params)
         except ClientError as error:
             if not is_not_found(error):
                 raise classify(error, f"delete_db_cluster in {self.region}") from None
+
+    def add_tags(self, arn: str, tags: dict[str, str]) -> None:
+        """AddTagsToResource: how a final snapshot (which DeleteDBCluster cannot tag) gets the restore's UID."""
+        self._call("add_tags_to_resource", ResourceName=arn, Tags=as_tag_list(tags))
 
     # --- instances ---------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ def conditions_for(
     wanted = {
         "Ready": "True" if phase == Phase.SUCCEEDED or phase == Phase.PLANNED else "False",
         "Progressing": "False" if phase.is_terminal else "True",
-        "Failed": "True" if phase == Phase.FAILED else "False",
+        "Failed": "True" if phase in (Phase.FAILED, Phase.CLEANING_UP_AFTER_FAILURE) else "False",
     }
     before = {c.type: c for c in previous}
     result = []

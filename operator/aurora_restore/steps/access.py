@@ -66,8 +66,9 @@ def configure_access(ctx: RestoreContext) -> Outcome:
 
 
 def restored_cluster(ctx: RestoreContext) -> dict[str, Any]:
-    """The restored cluster as AWS describes it now; it vanishing mid-restore is terminal."""
-    identifier = ctx.spec.target.cluster_identifier
+    """The restored cluster as AWS describes it now (under its temporary name before a swap); it vanishing
+    mid-restore is terminal."""
+    identifier = ctx.cluster_identifier
     cluster = ctx.target_rds.describe_cluster(identifier)
     if cluster is None:
         raise TerminalError(

@@ -1,66 +1,157 @@
-"""CleaningUp: delete what the restore made only for itself. Never the source snapshot, never the cluster."""
+"""CleaningUp, CleaningUpAfterFailure and Cancelling: remove what a restore made only for itself.
 
+What to remove is found in AWS by name (names.py derives every name from the UID) and confirmed by the
+restore's UID tag, so cleanup after a crash never depends on what status managed to record. Nothing without
+the tag is ever deleted: never the source snapshot, never a final snapshot, never the replaced cluster (only
+RetiringPrevious deletes that). Each pass deletes what it can and reports what it still waits for; AWS refusing
+for now (a snapshot still being created) is a RetryableError, so the step is simply run again later.
+"""
+
+from dataclasses import replace
+
+from ..api.models import CancellationStatus
 from ..api.phase import Phase
+from ..aws.rds import AVAILABLE
 from .context import RestoreContext
-from .outcomes import Advance, Outcome
+from .deletion import DELETING, tear_down_cluster
+from .outcomes import Advance, Outcome, Wait
+from .swap import is_previous, swap_in_progress, swap_target
+
+# Nothing in AWS is made before these phases end: failing or cancelling in one makes no AWS call at all (a role
+# the namespace may not use is never assumed, not even to look).
+NOTHING_MADE_YET_PHASES = frozenset({Phase.PENDING, Phase.RESOLVING_SNAPSHOT, Phase.PREFLIGHT})
+# Before these phases a direct restore's cluster is unfinished (not yet verified): a cancel removes it.
+FINISHED_CLUSTER_PHASES = frozenset({Phase.SWAPPING_TARGET, Phase.RETIRING_PREVIOUS, Phase.PUBLISHING,
+                                     Phase.CLEANING_UP})
 
 
 def clean_up(ctx: RestoreContext) -> Outcome:
-    """Delete the copied snapshot, remove the cross-account share and its intermediate copy (when
-    copy.deleteAfterRestore) and finish. Next: Succeeded."""
+    """Delete the copies and the intermediate copy, remove the share grant (when copy.deleteAfterRestore) and
+    finish. Next: Succeeded."""
     updates = remove_intermediates(ctx)
-    cluster = ctx.spec.target.cluster_identifier
     count = len(ctx.status.instances)
-    return Advance(Phase.SUCCEEDED, f"cluster {cluster} restored with {count} instance(s)", updates=updates)
+    return Advance(Phase.SUCCEEDED, f"cluster {ctx.target_identifier} restored with {count} instance(s)",
+                   updates=updates)
+
+
+def clean_up_after_failure(ctx: RestoreContext) -> Outcome:
+    """After any failure: roll back a half-done swap, remove the copies and the share grant (when
+    copy.deleteAfterRestore), and delete the temporary cluster of a Replace with its instances. A cluster
+    restored straight into the target identifier is kept for inspection. Next: Failed (status.failure holds why).
+    """
+    failure = ctx.status.failure
+    if failure is not None and failure.phase in NOTHING_MADE_YET_PHASES:
+        return Advance(Phase.FAILED, failure.message)
+    if swap_in_progress(ctx):
+        rolled_back = roll_back_swap(ctx)
+        if rolled_back is not None:
+            return Wait(rolled_back)
+    updates = remove_intermediates(ctx)
+    pending = remove_temporary_cluster(ctx)
+    if pending:
+        return Wait(pending, updates=updates)
+    return Advance(Phase.FAILED, failure.message if failure else "failed", updates=updates)
+
+
+def cancel(ctx: RestoreContext) -> Outcome:
+    """The AuroraRestore is being deleted before it finished (run from the deletion handler, phase Cancelling).
+
+    A swap in progress is finished first (the new cluster is verified by then). Then the copies, the share grant
+    and an unfinished cluster are removed: the temporary cluster of a Replace, or a cluster restored into the
+    target identifier that had not passed Verifying. A replaced cluster is never touched. Next: Cancelled.
+    """
+    record = ctx.status.cancellation or CancellationStatus(phase=ctx.status.phase or Phase.PENDING,
+                                                           requested_at=ctx.now)
+    updates: dict = {"cancellation": record}
+    if record.phase in NOTHING_MADE_YET_PHASES:
+        return Advance(Phase.CANCELLED, f"cancelled in {record.phase}, before anything was made in AWS",
+                       updates=updates)
+    if swap_in_progress(ctx):
+        outcome = swap_target(ctx)
+        if isinstance(outcome, Wait):
+            return replace(outcome, message=f"finishing the swap before cancelling: {outcome.message}",
+                           updates={**outcome.updates, **updates})
+        return Wait(f"swap finished before cancelling: {outcome.message}", delay=0,
+                    updates={**outcome.updates, **updates})
+    updates.update(remove_intermediates(ctx))
+    pending = remove_temporary_cluster(ctx)
+    if not pending and record.phase not in FINISHED_CLUSTER_PHASES and not ctx.replacing:
+        pending = remove_owned_cluster(ctx, ctx.target_identifier, "partly restored cluster")
+    if pending:
+        return Wait(pending, updates=updates)
+    return Advance(Phase.CANCELLED, f"cancelled in {record.phase}; what this restore made is removed",
+                   updates=updates)
 
 
 def remove_intermediates(ctx: RestoreContext) -> dict:
-    """Everything the restore made only as a means to an end; also runs when a restore fails."""
-    updates = delete_copied_snapshot(ctx, "copied_snapshot", ctx.target_rds)
-    if ctx.status.staged_snapshot is not None:
-        updates.update(delete_copied_snapshot(ctx, "staged_snapshot", ctx.staging_rds))
-    updates.update(remove_share(ctx))
+    """The copies, the intermediate manual copy and the share grant: whatever the spec may have made exist."""
+    if not ctx.spec.copy_.delete_after_restore:
+        return {}
+    updates: dict = {}
+    if ctx.spec.needs_copy:
+        _delete_owned_snapshot(ctx, ctx.target_rds, ctx.copied_snapshot_identifier)
+        if ctx.status.copied_snapshot is not None:
+            updates["copied_snapshot"] = ctx.status.copied_snapshot.model_copy(update={"deleted": True})
+    if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
+        _delete_owned_snapshot(ctx, ctx.staging_rds, ctx.staged_snapshot_identifier)
+        if ctx.status.staged_snapshot is not None:
+            updates["staged_snapshot"] = ctx.status.staged_snapshot.model_copy(update={"deleted": True})
+    if ctx.spec.cross_account:
+        updates.update(remove_share(ctx))
     return updates
-
-
-def intermediates_pending(ctx_status, spec) -> bool:
-    """Whether the copy, the share or the intermediate manual snapshot still need removing."""
-    if not spec.copy_.delete_after_restore:
-        return False
-    copied, shared = ctx_status.copied_snapshot, ctx_status.shared_snapshot
-    staged = ctx_status.staged_snapshot
-    return bool(
-        (copied is not None and not copied.deleted)
-        or (staged is not None and not staged.deleted)
-        or (shared is not None and shared.intermediate and not shared.deleted)
-        or (shared is not None and shared.shared_by_restore and not shared.unshared)
-    )
 
 
 def remove_share(ctx: RestoreContext) -> dict:
     """Delete the intermediate manual copy (which ends its share and cancels it if still copying), or remove the
     share this restore added to the user's snapshot (ModifyDBClusterSnapshotAttribute "restore" -= target)."""
+    _delete_owned_snapshot(ctx, ctx.source_rds, ctx.shared_snapshot_identifier)
     shared = ctx.status.shared_snapshot
-    if shared is None or not ctx.spec.copy_.delete_after_restore:
+    if shared is None:
         return {}
     if shared.intermediate:
-        if not shared.deleted:
-            snapshot = ctx.source_rds.describe_snapshot(shared.identifier)
-            if snapshot is not None and ctx.owns(snapshot):
-                ctx.source_rds.delete_snapshot(shared.identifier)
-            shared = shared.model_copy(update={"deleted": True, "unshared": True})
+        shared = shared.model_copy(update={"deleted": True, "unshared": True})
     elif shared.shared_by_restore and not shared.unshared:
         ctx.source_rds.unshare_snapshot(shared.identifier, shared.shared_with)
         shared = shared.model_copy(update={"unshared": True})
     return {"shared_snapshot": shared}
 
 
-def delete_copied_snapshot(ctx: RestoreContext, field: str, rds) -> dict:
-    """DeleteDBClusterSnapshot on a copy (status field `field`), only if this restore made it (our UID tag)."""
-    copied = getattr(ctx.status, field)
-    if copied is None or copied.deleted or not ctx.spec.copy_.delete_after_restore:
-        return {}
-    snapshot = rds.describe_snapshot(copied.identifier)
+def _delete_owned_snapshot(ctx: RestoreContext, rds, identifier: str) -> None:
+    """DeleteDBClusterSnapshot, only if the snapshot carries this restore's UID tag."""
+    snapshot = rds.describe_snapshot(identifier)
     if snapshot is not None and ctx.owns(snapshot):
-        rds.delete_snapshot(copied.identifier)
-    return {field: copied.model_copy(update={"deleted": True})}
+        rds.delete_snapshot(identifier)
+
+
+def remove_temporary_cluster(ctx: RestoreContext) -> str | None:
+    """One teardown pass of a Replace's temporary cluster; None once there is none (or the swap took it)."""
+    if not ctx.replacing:
+        return None
+    return remove_owned_cluster(ctx, ctx.temporary_cluster_identifier, "temporary cluster")
+
+
+def remove_owned_cluster(ctx: RestoreContext, identifier: str, label: str) -> str | None:
+    """One teardown pass of the cluster `identifier` if it carries this restore's UID; None once it is gone."""
+    cluster = ctx.target_rds.describe_cluster(identifier)
+    if cluster is None or not ctx.owns(cluster):
+        return None
+    return tear_down_cluster(ctx.target_rds, cluster, final_snapshot_identifier=None, label=label).message
+
+
+def roll_back_swap(ctx: RestoreContext) -> str | None:
+    """A swap that failed after its first rename: give the previous cluster its name back. None when there is
+    nothing to roll back (the target identifier is taken, or the previous cluster never left it)."""
+    record = ctx.status.replaced_cluster
+    rds = ctx.target_rds
+    at_target = rds.describe_cluster(ctx.target_identifier)
+    previous = rds.describe_cluster(record.renamed_to)
+    if previous is None or not is_previous(record, previous):
+        if at_target is not None and at_target.get("Status") not in (AVAILABLE, DELETING):
+            return f"waiting for cluster {ctx.target_identifier} ({at_target.get('Status')}) to settle"
+        return None
+    if at_target is not None:
+        return None
+    if previous.get("Status") != AVAILABLE:
+        return f"rolling back the swap: waiting for {record.renamed_to} ({previous.get('Status')})"
+    rds.rename_cluster(record.renamed_to, ctx.target_identifier)
+    return f"rolling back the swap: renaming {record.renamed_to} back to {ctx.target_identifier}"

@@ -22,12 +22,14 @@ FIELD_FOR_ERROR = {
 
 
 def restore_cluster(ctx: RestoreContext) -> Outcome:
-    """Restore the target cluster from the (copied) snapshot and wait until it is available.
+    """Restore the cluster from the (copied) snapshot and wait until it is available.
 
-    Calls RestoreDBClusterFromSnapshot (or RestoreDBClusterToPointInTime) once, tagged with the restore's UID; a
-    re-run finds the tagged cluster and only waits. Next: CreatingInstances. Fails when AWS rejects a parameter (the message names the spec field).
+    Calls RestoreDBClusterFromSnapshot (or RestoreDBClusterToPointInTime) once, tagged with the restore's UID,
+    into the target identifier, or into a temporary one when a cluster is being replaced (the existing target is
+    not touched before SwappingTarget); a re-run finds the tagged cluster and only waits. Next:
+    CreatingInstances. Fails when AWS rejects a parameter (the message names the spec field).
     """
-    identifier = ctx.spec.target.cluster_identifier
+    identifier = ctx.cluster_identifier
     cluster = ctx.target_rds.describe_cluster(identifier)
     if cluster is None:
         try:
@@ -77,7 +79,7 @@ def point_in_time_parameters(ctx: RestoreContext) -> dict[str, Any]:
 def _target_parameters(ctx: RestoreContext) -> dict[str, Any]:
     target = ctx.spec.target
     params: dict[str, Any] = {
-        "DBClusterIdentifier": target.cluster_identifier,
+        "DBClusterIdentifier": ctx.cluster_identifier,
         "Tags": as_tag_list(ctx.target_tags),
         "CopyTagsToSnapshot": True,
     }
@@ -132,11 +134,12 @@ def cluster_status(cluster: dict[str, Any]) -> ClusterStatus:
 def create_instances(ctx: RestoreContext) -> Outcome:
     """Create spec.target.instances.count instances (the first is the writer) and wait until all are available.
 
-    Calls CreateDBInstance for each missing instance (names derive from the cluster's, so a re-run finds them).
+    Calls CreateDBInstance for each missing instance (names derive from the target's and, with Replace, the UID,
+    so a re-run finds them and they never collide with the replaced cluster's).
     Next: ConfiguringAccess. Fails when AWS rejects the instance class or parameter group.
     """
     spec = ctx.spec.target.instances
-    identifier = ctx.spec.target.cluster_identifier
+    identifier = ctx.cluster_identifier
     cluster = ctx.target_rds.describe_cluster(identifier)  # once per poll: the engine and who is the writer
     if cluster is None:
         raise TerminalError("ClusterNotFound", f"restored cluster {identifier!r} no longer exists in "
@@ -181,7 +184,7 @@ def _create_instance(ctx: RestoreContext, instance_id: str, engine: str, promoti
     spec = ctx.spec.target.instances
     params: dict[str, Any] = {
         "DBInstanceIdentifier": instance_id,
-        "DBClusterIdentifier": ctx.spec.target.cluster_identifier,
+        "DBClusterIdentifier": ctx.cluster_identifier,
         "Engine": engine,
         "DBInstanceClass": spec.instance_class,
         "PromotionTier": promotion_tier,

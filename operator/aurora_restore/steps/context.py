@@ -10,13 +10,12 @@ from ..aws.identity import AccountOf
 from ..aws.kms import KmsGateway
 from ..aws.rds import RdsGateway, tags_of
 from ..db.connection import Tls
+from . import names
 
 MANAGED_BY_TAG = "managed-by"
 MANAGED_BY_VALUE = "aurora-restore-operator"
 RESTORE_UID_TAG = "dbrestore.io/restore-uid"
 RESTORE_NAME_TAG = "dbrestore.io/restore"
-
-RDS_IDENTIFIER_MAX = 63
 
 
 class SecretReader(Protocol):
@@ -69,34 +68,57 @@ class RestoreContext:
     db_tls: Tls = field(default_factory=Tls)
     resource: dict[str, Any] | None = None  # the AuroraRestore object, for ownerReferences
 
-    # --- names: derived from the UID so a re-run finds what an earlier run created --------------------------
+    # --- names: derived from the UID so a re-run finds what an earlier run created (names.py) ---------------
 
     @property
     def short_uid(self) -> str:
-        return self.uid.replace("-", "")[:8]
+        return names.short_uid(self.uid)
 
     @property
     def copied_snapshot_identifier(self) -> str:
-        return f"aurora-restore-{self.uid}"
+        return names.copied_snapshot(self.uid)
 
     @property
     def staged_snapshot_identifier(self) -> str:
         """The target account's in-region copy of a shared snapshot, before it crosses regions."""
-        return f"aurora-restore-{self.uid}-stage"
+        return names.staged_snapshot(self.uid)
 
     @property
     def shared_snapshot_identifier(self) -> str:
         """The manual copy made in the source account when an automated snapshot must be shared."""
-        return f"aurora-restore-{self.uid}-share"
+        return names.shared_snapshot(self.uid)
+
+    @property
+    def target_identifier(self) -> str:
+        return self.spec.target.cluster_identifier
+
+    @property
+    def replacing(self) -> bool:
+        """Preflight found a cluster to replace: the restore is built beside it and swapped in."""
+        return self.status.replaced_cluster is not None
+
+    @property
+    def temporary_cluster_identifier(self) -> str:
+        return names.temporary_cluster(self.target_identifier, self.uid)
+
+    @property
+    def cluster_identifier(self) -> str:
+        """Where the restored cluster is now: the temporary identifier of a Replace until the swap is done."""
+        record = self.status.replaced_cluster
+        if record is not None and record.swapped_at is None:
+            return self.temporary_cluster_identifier
+        return self.target_identifier
+
+    @property
+    def previous_cluster_identifier(self) -> str:
+        return names.previous_cluster(self.target_identifier, self.uid)
 
     @property
     def final_snapshot_identifier(self) -> str:
-        return f"{self.spec.target.cluster_identifier}-final-{self.short_uid}"
+        return names.final_snapshot(self.target_identifier, self.uid)
 
     def instance_identifier(self, number: int) -> str:
-        suffix = f"-{number}"
-        base = self.spec.target.cluster_identifier[: RDS_IDENTIFIER_MAX - len(suffix)].rstrip("-")
-        return base + suffix
+        return names.instance(self.target_identifier, self.uid, number, self.replacing)
 
     # --- tags: every AWS resource created carries the restore's UID --------------------------------------------
 
@@ -105,7 +127,7 @@ class RestoreContext:
         return {
             MANAGED_BY_TAG: MANAGED_BY_VALUE,
             RESTORE_UID_TAG: self.uid,
-            RESTORE_NAME_TAG: f"{self.namespace}/{self.name}",
+            RESTORE_NAME_TAG: names.tag_value(f"{self.namespace}/{self.name}"),
         }
 
     @property

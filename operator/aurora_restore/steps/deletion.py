@@ -1,13 +1,14 @@
 """Tearing a cluster down: instances first (AWS refuses to delete a cluster that has any), then the cluster.
 
-Serves ReplacingTarget (the existing target, with a final snapshot) and deletionPolicy Delete (the restored
-cluster, when the AuroraRestore is deleted).
+Serves RetiringPrevious (the replaced cluster, with a final snapshot, keeping its automated backups), cleanup
+after a failure or a cancel (the temporary cluster) and deletionPolicy Delete (the restored cluster, when the
+AuroraRestore is deleted).
 """
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aws.rds import RdsGateway
+from ..aws.rds import AVAILABLE, FAILED_STATUSES, RdsGateway
 from .context import RestoreContext
 
 DELETING = "deleting"
@@ -22,15 +23,24 @@ class TearDownPass:
 
 
 def tear_down_cluster(
-    rds: RdsGateway, cluster: dict[str, Any], final_snapshot_identifier: str | None, label: str = "cluster"
+    rds: RdsGateway,
+    cluster: dict[str, Any],
+    final_snapshot_identifier: str | None,
+    label: str = "cluster",
+    keep_automated_backups: bool = False,
 ) -> TearDownPass:
     """One pass of deleting `cluster` and its instances; the caller sees it is done when the cluster is gone.
 
     Re-running a pass is harmless: instances and clusters already `deleting` are only waited for.
     """
     identifier = cluster["DBClusterIdentifier"]
-    if cluster.get("Status") == DELETING:
+    status = cluster.get("Status")
+    if status == DELETING:
         return TearDownPass(f"waiting for {label} {identifier} to be deleted")
+    if status != AVAILABLE and status not in FAILED_STATUSES:
+        # renaming, creating, backing-up (also the final snapshot of a delete already sent)...: AWS refuses
+        # DeleteDBCluster until it settles, so look again rather than ask.
+        return TearDownPass(f"waiting for {label} {identifier} ({status}) to settle before deleting it")
     instances = rds.list_cluster_instances(identifier)
     live = [i["DBInstanceIdentifier"] for i in instances if i.get("DBInstanceStatus") != DELETING]
     for instance in live:
@@ -39,7 +49,7 @@ def tear_down_cluster(
         return TearDownPass(f"deleting instances {', '.join(live)} of {label} {identifier}", live)
     if instances:
         return TearDownPass(f"waiting for {len(instances)} instance(s) of {label} {identifier} to be deleted")
-    rds.delete_cluster(identifier, final_snapshot_identifier)
+    rds.delete_cluster(identifier, final_snapshot_identifier, keep_automated_backups=keep_automated_backups)
     detail = f" after final snapshot {final_snapshot_identifier}" if final_snapshot_identifier else ""
     return TearDownPass(f"deleting {label} {identifier}{detail}")
 

@@ -4,20 +4,27 @@ Every check runs and every problem is reported at once, so a user fixes the spec
 here, in Planned, with status.plan listing the AWS calls a real run would make.
 """
 
-from ..api.models import PlannedStep, Plan, PreflightCheck
-from ..api.phase import Phase
-from .context import RDS_IDENTIFIER_MAX, RestoreContext
-from .outcomes import Advance, Fail, Outcome
-from .target import target_exists_message
+import dataclasses
 
-RDS_SNAPSHOT_IDENTIFIER_MAX = 255
+from ..api.models import PlannedStep, Plan, PreflightCheck, ReplacedClusterStatus
+from ..api.phase import Phase
+from . import names
+from .context import RestoreContext
+from .outcomes import Advance, Fail, Outcome
+from .swap import is_previous
 
 
 def run_preflight(ctx: RestoreContext) -> Outcome:
     """Checks (all read-only): engine version, KMS keys, a shareable source key, subnet/security/parameter
-    groups, the target identifier, derived names. Next: SharingSnapshot (cross-account), CopyingSnapshot
-    (cross-region) or ReplacingTarget; Planned for a dry run. Fails listing every problem found."""
-    checks = [check for check in _checks(ctx) if check is not None]
+    groups, the target identifier and, with Replace, whatever would make the swap fail, derived names.
+
+    An existing target with policy Replace is recorded in status.replacedCluster: from then on the restore
+    builds its cluster under a temporary identifier. Next: SharingSnapshot (cross-account), CopyingSnapshot
+    (cross-region) or RestoringCluster; Planned for a dry run. Fails listing every problem found."""
+    existing = ctx.target_rds.describe_cluster(ctx.target_identifier)
+    replaced = replaced_cluster_record(ctx, existing)
+    ctx = dataclasses.replace(ctx, status=ctx.status.model_copy(update={"replaced_cluster": replaced}))
+    checks = [check for check in _checks(ctx, existing) if check is not None]
     problems = [check for check in checks if not check.passed]
     if problems:
         listed = "; ".join(f"{n}) {check.message}" for n, check in enumerate(problems, start=1))
@@ -31,8 +38,24 @@ def run_preflight(ctx: RestoreContext) -> Outcome:
     elif ctx.spec.needs_copy:
         next_phase = Phase.COPYING_SNAPSHOT
     else:
-        next_phase = Phase.REPLACING_TARGET
-    return Advance(next_phase, f"preflight: {len(checks)} check(s) passed", updates={"preflight": checks})
+        next_phase = Phase.RESTORING_CLUSTER
+    detail = (f"; {ctx.target_identifier} will be replaced after the new cluster is verified as "
+              f"{ctx.temporary_cluster_identifier}" if replaced else "")
+    return Advance(next_phase, f"preflight: {len(checks)} check(s) passed{detail}",
+                   updates={"preflight": checks, "replaced_cluster": replaced})
+
+
+def replaced_cluster_record(ctx: RestoreContext, existing: dict | None) -> ReplacedClusterStatus | None:
+    """With policy Replace, the cluster that has the target's name now (not one this restore made)."""
+    if existing is None or ctx.owns(existing) or ctx.spec.existing_target.policy != "Replace":
+        return None
+    return ctx.status.replaced_cluster or ReplacedClusterStatus(
+        identifier=ctx.target_identifier,
+        arn=existing.get("DBClusterArn"),
+        resource_id=existing.get("DbClusterResourceId"),
+        renamed_to=ctx.previous_cluster_identifier,
+        final_snapshot_identifier=ctx.final_snapshot_identifier if ctx.spec.existing_target.final_snapshot else None,
+    )
 
 
 def _passed(name: str, message: str = "") -> PreflightCheck:
@@ -43,7 +66,7 @@ def _problem(name: str, message: str, reason: str) -> PreflightCheck:
     return PreflightCheck(name=name, passed=False, message=message, reason=reason)
 
 
-def _checks(ctx: RestoreContext):
+def _checks(ctx: RestoreContext, existing: dict | None):
     yield check_engine_version(ctx)
     yield check_copy_key(ctx, ctx.spec.copy_.kms_key_id, "spec.copy.kmsKeyId", ctx.target_kms)
     if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
@@ -74,7 +97,9 @@ def _checks(ctx: RestoreContext):
             if missing
             else _passed("spec.target.vpcSecurityGroupIds")
         )
-    yield check_target_identifier(ctx)
+    yield check_target_identifier(ctx, existing)
+    if ctx.replacing:
+        yield from check_swap(ctx, existing)
     yield check_names(ctx)
 
 
@@ -161,37 +186,87 @@ def _group_exists(rds, kind: str, field: str, name: str) -> PreflightCheck:
                     kind.title().replace(" ", "") + "NotFound")
 
 
-def check_target_identifier(ctx: RestoreContext) -> PreflightCheck:
-    identifier = ctx.spec.target.cluster_identifier
-    cluster = ctx.target_rds.describe_cluster(identifier)
+def check_target_identifier(ctx: RestoreContext, existing: dict | None) -> PreflightCheck:
+    identifier = ctx.target_identifier
     field = "spec.target.clusterIdentifier"
-    if cluster is None or ctx.owns(cluster):
+    if existing is None or ctx.owns(existing):
         return _passed(field, "free")
     if ctx.spec.existing_target.policy == "Fail":
-        return _problem(
-            field,
-            target_exists_message(identifier, ctx.spec.target_region),
-            "TargetExists",
-        )
-    if cluster.get("DeletionProtection"):
-        return _problem(field, f"target cluster {identifier!r} has deletion protection enabled; turn it off to "
-                        f"replace it", "TargetDeletionProtected")
-    return _passed(field, "exists and will be replaced")
+        if restores_its_own_source(ctx):
+            return _problem(field, f"the source cluster {identifier!r} is also the target: restoring it onto "
+                            f"itself needs spec.existingTarget.policy Replace (it is then swapped only after "
+                            f"the new cluster is verified), or choose another spec.target.clusterIdentifier",
+                            "SourceIsTarget")
+        return _problem(field, target_exists_message(identifier, ctx.spec.target_region), "TargetExists")
+    return _passed(field, f"exists; it will be renamed to {ctx.previous_cluster_identifier} once the new cluster "
+                   f"is verified, then " + ("kept" if ctx.spec.existing_target.keep_previous else "deleted"))
+
+
+def restores_its_own_source(ctx: RestoreContext) -> bool:
+    """The source cluster (of the snapshot, of `latest` or of a point in time) is the target, in one account
+    and region."""
+    if ctx.spec.cross_account or ctx.spec.target_region != ctx.spec.source.region:
+        return False
+    source = ctx.spec.source
+    clusters = {
+        source.latest.cluster_identifier if source.latest else None,
+        source.point_in_time.cluster_identifier if source.point_in_time else None,
+        ctx.status.snapshot.cluster_identifier if ctx.status.snapshot else None,
+    }
+    return ctx.target_identifier in {c.lower() for c in clusters if c}
+
+
+def target_exists_message(identifier: str, region: str) -> str:
+    """Why policy Fail refuses, and what to do."""
+    return (
+        f"target cluster {identifier!r} already exists in {region}; nothing was changed. Set "
+        f"spec.existingTarget.policy to Replace to replace it, or choose another spec.target.clusterIdentifier"
+    )
+
+
+def check_swap(ctx: RestoreContext, existing: dict):
+    """What would make SwappingTarget or RetiringPrevious fail, found before anything is copied or restored."""
+    field = "spec.existingTarget"
+    identifier = ctx.target_identifier
+    if existing.get("DeletionProtection"):
+        yield _problem(field, f"target cluster {identifier!r} has deletion protection enabled: it could be swapped "
+                       f"but never deleted; turn it off to replace it", "TargetDeletionProtected")
+    if existing.get("GlobalClusterIdentifier"):
+        yield _problem(field, f"target cluster {identifier!r} is a member of global database "
+                       f"{existing['GlobalClusterIdentifier']!r}; a member cannot be renamed away: remove it from "
+                       f"the global database first", "TargetInGlobalDatabase")
+    rds = ctx.target_rds
+    for name, what in ((ctx.previous_cluster_identifier, "the name the replaced cluster is renamed to"),
+                       (ctx.temporary_cluster_identifier, "the temporary name of the new cluster")):
+        taken = rds.describe_cluster(name)
+        if taken is not None and not ctx.owns(taken) and not is_previous(ctx.status.replaced_cluster, taken):
+            yield _problem(field, f"cluster {name!r} ({what}) already exists in {ctx.spec.target_region}",
+                           "ClusterNameTaken")
+    for number in range(1, ctx.spec.target.instances.count + 1):
+        name = ctx.instance_identifier(number)
+        instance = rds.describe_instance(name)
+        if instance is not None and not ctx.owns(instance):
+            yield _problem(field, f"DB instance {name!r} already exists in {ctx.spec.target_region}",
+                           "InstanceNameTaken")
+    final = ctx.status.replaced_cluster.final_snapshot_identifier
+    if final and rds.describe_snapshot(final) is not None:
+        yield _problem(field, f"final snapshot {final!r} already exists in {ctx.spec.target_region}",
+                       "SnapshotNameTaken")
+    yield _passed(field, f"swap: {identifier} -> {ctx.previous_cluster_identifier}, "
+                  f"{ctx.temporary_cluster_identifier} -> {identifier}")
 
 
 def check_names(ctx: RestoreContext) -> PreflightCheck:
-    """Names the operator derives must obey RDS rules too (the cluster identifier's own are in the CRD)."""
-    too_long = [
-        name
-        for name, limit in [(ctx.final_snapshot_identifier, RDS_SNAPSHOT_IDENTIFIER_MAX),
-                            (ctx.copied_snapshot_identifier, RDS_SNAPSHOT_IDENTIFIER_MAX)]
-        if len(name) > limit
-    ]
-    instances = [ctx.instance_identifier(n) for n in range(1, ctx.spec.target.instances.count + 1)]
-    too_long += [name for name in instances if len(name) > RDS_IDENTIFIER_MAX]
-    if too_long:
-        return _problem("names", f"derived names too long for RDS: {', '.join(too_long)}", "NameTooLong")
-    return _passed("names", ", ".join(instances) or "no instances")
+    """Names the operator derives obey RDS rules (names.py makes them so; this says so in status)."""
+    derived = [ctx.instance_identifier(n) for n in range(1, ctx.spec.target.instances.count + 1)]
+    if ctx.replacing:
+        derived += [ctx.temporary_cluster_identifier, ctx.previous_cluster_identifier]
+        if ctx.status.replaced_cluster.final_snapshot_identifier:
+            derived.append(ctx.status.replaced_cluster.final_snapshot_identifier)
+    bad = [name for name in derived if not names.is_valid_identifier(name)]
+    if bad:
+        return _problem("names", f"derived names invalid for RDS: {', '.join(bad)}", "InvalidName")
+    return _passed("names", ", ".join(derived) or "no instances")
 
 
 def plan(ctx: RestoreContext) -> Plan:
@@ -229,23 +304,14 @@ def plan(ctx: RestoreContext) -> Plan:
             copy_params["KmsKeyId"] = spec.copy_.kms_key_id
         steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot",
                                  parameters=copy_params))
-    existing = ctx.target_rds.describe_cluster(target.cluster_identifier)
-    if existing is not None and not ctx.owns(existing):
-        for instance in ctx.target_rds.list_cluster_instances(target.cluster_identifier):
-            steps.append(PlannedStep(phase=Phase.REPLACING_TARGET, action="DeleteDBInstance",
-                                     parameters={"DBInstanceIdentifier": instance["DBInstanceIdentifier"]}))
-        delete = {"DBClusterIdentifier": target.cluster_identifier}
-        if spec.existing_target.final_snapshot:
-            delete["FinalDBSnapshotIdentifier"] = ctx.final_snapshot_identifier
-        steps.append(PlannedStep(phase=Phase.REPLACING_TARGET, action="DeleteDBCluster", parameters=delete))
     if spec.source.point_in_time:
         pit = spec.source.point_in_time
         steps.append(PlannedStep(phase=Phase.RESTORING_CLUSTER, action="RestoreDBClusterToPointInTime", parameters={
-            "SourceDBClusterIdentifier": pit.cluster_identifier, "DBClusterIdentifier": target.cluster_identifier,
+            "SourceDBClusterIdentifier": pit.cluster_identifier, "DBClusterIdentifier": ctx.cluster_identifier,
             "RestoreToTime": pit.restore_time.isoformat() if pit.restore_time else "latest"}))
     else:
         steps.append(PlannedStep(phase=Phase.RESTORING_CLUSTER, action="RestoreDBClusterFromSnapshot", parameters={
-            "DBClusterIdentifier": target.cluster_identifier,
+            "DBClusterIdentifier": ctx.cluster_identifier,
             "SnapshotIdentifier": ctx.copied_snapshot_identifier if spec.needs_copy else snapshot.identifier,
             **({"EngineVersion": target.engine_version} if target.engine_version else {})}))
     for number in range(1, target.instances.count + 1):
@@ -258,6 +324,22 @@ def plan(ctx: RestoreContext) -> Plan:
     elif spec.master_password:
         steps.append(PlannedStep(phase=Phase.CONFIGURING_ACCESS, action="ModifyDBCluster",
                                  parameters={"ManageMasterUserPassword": "true"}))
+    record = ctx.status.replaced_cluster
+    if record is not None:
+        steps.append(PlannedStep(phase=Phase.SWAPPING_TARGET, action="ModifyDBCluster", parameters={
+            "DBClusterIdentifier": record.identifier, "NewDBClusterIdentifier": record.renamed_to}))
+        steps.append(PlannedStep(phase=Phase.SWAPPING_TARGET, action="ModifyDBCluster", parameters={
+            "DBClusterIdentifier": ctx.temporary_cluster_identifier, "NewDBClusterIdentifier": record.identifier}))
+        retiring = Phase.RETIRING_PREVIOUS if not spec.existing_target.keep_previous else Phase.SUCCEEDED
+        for instance in ctx.target_rds.list_cluster_instances(record.identifier):
+            steps.append(PlannedStep(phase=retiring, action="DeleteDBInstance",
+                                     parameters={"DBInstanceIdentifier": instance["DBInstanceIdentifier"]}))
+        delete = {"DBClusterIdentifier": record.renamed_to, "DeleteAutomatedBackups": "false"}
+        if record.final_snapshot_identifier:
+            delete["FinalDBSnapshotIdentifier"] = record.final_snapshot_identifier
+        if spec.existing_target.keep_previous:
+            delete["after"] = spec.existing_target.keep_previous
+        steps.append(PlannedStep(phase=retiring, action="DeleteDBCluster", parameters=delete))
     if spec.copy_.delete_after_restore:
         deleted = [ctx.copied_snapshot_identifier] if spec.needs_copy else []
         deleted += [ctx.staged_snapshot_identifier] if staged else []

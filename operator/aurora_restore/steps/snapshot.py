@@ -10,7 +10,8 @@ from ..api.phase import Phase
 from ..aws.errors import KMS_KEY_CODES
 from ..aws.rds import AVAILABLE, SNAPSHOT_FAILED_STATUSES, tags_of
 from ..errors import TerminalError
-from .context import RestoreContext
+from . import names
+from .context import MANAGED_BY_TAG, MANAGED_BY_VALUE, RESTORE_UID_TAG, RestoreContext
 from .outcomes import Advance, Outcome, Wait
 
 
@@ -104,6 +105,8 @@ def newest_matching_snapshot(ctx: RestoreContext, latest: LatestSnapshot) -> dic
 def _matches(snapshot: dict[str, Any], latest: LatestSnapshot, oldest_allowed: datetime | None) -> bool:
     if snapshot.get("DBClusterIdentifier") != latest.cluster_identifier:
         return False
+    if not latest.include_operator_snapshots and made_by_operator(snapshot):
+        return False
     if latest.snapshot_type != "any" and snapshot.get("SnapshotType") != latest.snapshot_type:
         return False
     name = snapshot["DBClusterSnapshotIdentifier"].rsplit(":", 1)[-1]
@@ -115,6 +118,15 @@ def _matches(snapshot: dict[str, Any], latest: LatestSnapshot, oldest_allowed: d
     if snapshot.get("Status") in SNAPSHOT_FAILED_STATUSES:
         return False
     return oldest_allowed is None or _created_at(snapshot) >= oldest_allowed
+
+
+def made_by_operator(snapshot: dict[str, Any]) -> bool:
+    """A copy or a final snapshot this operator took (its tags, or the copies' name prefix): another restore's
+    temporary copy must never be chosen, since that restore deletes it."""
+    tags = tags_of(snapshot)
+    name = snapshot["DBClusterSnapshotIdentifier"].rsplit(":", 1)[-1]
+    return (RESTORE_UID_TAG in tags or tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE
+            or name.startswith(names.COPY_PREFIX))
 
 
 def _created_at(snapshot: dict[str, Any]) -> datetime:
@@ -146,7 +158,7 @@ def copy_snapshot(ctx: RestoreContext) -> Outcome:
     identity (names derive from the restore's UID, so a re-run finds them). AWS copies a snapshot shared by
     another account only within its region, so a cross-account, cross-region restore copies twice: first in the
     source region (with spec.copy.sourceRegionKmsKeyId), then from that copy into the target region.
-    Next: ReplacingTarget. Fails when a KMS key is missing or unusable.
+    Next: RestoringCluster. Fails when a KMS key is missing or unusable.
     """
     pinned, shared = ctx.status.snapshot, ctx.status.shared_snapshot
     source_arn = shared.arn if shared else pinned.arn
@@ -167,7 +179,7 @@ def copy_snapshot(ctx: RestoreContext) -> Outcome:
     updates["copied_snapshot"] = copied
     if progress is not None:
         return Wait(f"copying snapshot {pinned.identifier} to {copied.region}: {progress}%", updates=updates)
-    return Advance(Phase.REPLACING_TARGET, f"snapshot copied to {copied.region} as {copied.identifier}",
+    return Advance(Phase.RESTORING_CLUSTER, f"snapshot copied to {copied.region} as {copied.identifier}",
                    updates=updates)
 
 

@@ -22,6 +22,7 @@ from .settings import SimulatorSettings
 
 # Action -> the key of the result list it pages.
 PAGINATED_ACTIONS = {
+    "describe_db_cluster_automated_backups": "DBClusterAutomatedBackups",
     "describe_db_cluster_snapshots": "DBClusterSnapshots",
     "describe_db_clusters": "DBClusters",
     "describe_db_instances": "DBInstances",

@@ -1,15 +1,27 @@
 """Install every RDS extension into moto, in the order the hooks must run.
 
-ARNs are rewritten first so that the later checks see plain identifiers; validation runs
-before the state checks of the lifecycle, as AWS checks parameters before state. Around
-hooks nest in registration order: pagination pages what the shared-snapshot lookup returns.
+Actions moto lacks are added first, so that hooks can be registered on them. ARNs are
+rewritten next so that the later checks see plain identifiers; validation (including a
+rename's new identifier) runs before the state checks of the lifecycle, as AWS checks
+parameters before state. Around hooks nest in registration order: pagination pages what the
+shared-snapshot lookup returns; a rename carries the instances over after moto (and the
+database servers) have handled the modification.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import arns, automated_backups, aws_managed_keys, engine_versions, pagination, shared_snapshots, validation
+from . import (
+    arns,
+    automated_backups,
+    aws_managed_keys,
+    engine_versions,
+    pagination,
+    renames,
+    shared_snapshots,
+    validation,
+)
 from .rds_hooks import RdsHooks
 from .rds_lifecycle import RdsLifecycle
 from .settings import SimulatorSettings
@@ -22,10 +34,12 @@ def install(settings: SimulatorSettings, databases: DatabaseFleet | None = None)
     """Patch moto's RDS for this process; returns the lifecycle (its `sweep()` must run
     before each RDS request). With `databases`, clusters get real database servers; their
     statuses wrap the lifecycle's, so they are installed after it."""
+    automated_backups.install()  # adds DescribeDBClusterAutomatedBackups
     hooks = RdsHooks()
     arns.register(hooks)
     validation.register(hooks)
     lifecycle = RdsLifecycle(settings)
+    renames.register(hooks, lifecycle)
     lifecycle.install(hooks)
     pagination.register(hooks, settings)
     shared_snapshots.register(hooks)
@@ -33,7 +47,6 @@ def install(settings: SimulatorSettings, databases: DatabaseFleet | None = None)
         from .databases.rds_actions import RdsDatabases
 
         RdsDatabases(databases, settings).install(hooks)
-    automated_backups.install()
     engine_versions.install()
     aws_managed_keys.install()  # KMS, but only RDS snapshots care who manages a key
     hooks.install()

@@ -1,6 +1,7 @@
 """RDS status transitions that take time, as in AWS, where moto makes everything available.
 
     cluster (create, restore from snapshot or to a point in time)   creating -> available
+    cluster rename (ModifyDBCluster NewDBClusterIdentifier)         renaming -> available
     cluster deletion                                                deleting -> gone
     cluster deletion with a final snapshot              backing-up -> deleting -> gone
     instance creation                                               creating -> available
@@ -240,16 +241,20 @@ class RdsLifecycle:
 
         keep_backups = request.params.get("DeleteAutomatedBackups") is False
 
-        def remove_automated_backups() -> None:
-            if not keep_backups:
-                automated_backups.remove(backend, cluster.db_cluster_identifier)
+        def settle_automated_backups() -> None:
+            """AWS removes the automated backups with the cluster by default; with
+            DeleteAutomatedBackups=False they stay, as a retained automated backup."""
+            if keep_backups:
+                automated_backups.retain(backend, cluster)
+            else:
+                automated_backups.remove(backend, cluster)
 
         final_snapshot = request.params.get("FinalDBSnapshotIdentifier")
         phases = ("backing-up", "deleting") if final_snapshot else ("deleting",)
-        if self.start(cluster, phases, None, on_removed=remove_automated_backups):
+        if self.start(cluster, phases, None, on_removed=settle_automated_backups):
             backend.clusters[identifier] = cluster
         else:
-            remove_automated_backups()
+            settle_automated_backups()
         return result
 
     # -- actions that need an available object -----------------------------------------------

@@ -8,7 +8,8 @@
     DeleteDBClusterSnapshot           remove the dump (any other way the snapshot disappears, later)
     DeleteDBCluster                   dump for the final snapshot if one is asked for, stop, remove files
     ModifyDBCluster                   MasterUserPassword, ManageMasterUserPassword, RotateMasterUserPassword
-                                      change the server's master password
+                                      change the server's master password; NewDBClusterIdentifier keeps the
+                                      server (it belongs to the cluster object, not to its name)
 
 Work on a server runs on the cluster's own thread. Starting a server does not hold up the call: the
 cluster stays `creating` until its server accepts connections, even when the simulator's transition
@@ -210,7 +211,9 @@ class RdsDatabases:
         database = database_of(cluster)
         if database is None:
             return result
-        database.cluster_identifier = cluster.db_cluster_identifier  # NewDBClusterIdentifier renames it
+        # A rename keeps the server with the cluster (a swap of two names swaps their servers); only the
+        # name it is listed under changes.
+        database.cluster_identifier = cluster.db_cluster_identifier
         if managed:
             password = managed_passwords.managed_password(cluster)
         if password:

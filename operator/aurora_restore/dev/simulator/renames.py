@@ -1,0 +1,106 @@
+"""Renaming a DB cluster (ModifyDBCluster with NewDBClusterIdentifier) the way Amazon RDS does.
+
+moto stores the cluster under the new name, but overwrites a cluster that already has that name,
+leaves the cluster's instances and automated backups with the old cluster id and shows no
+`renaming`. Here, as in AWS:
+
+- the new identifier must be valid and free: InvalidParameterValue, DBClusterAlreadyExistsFault
+  (checked before the lifecycle's state check, which refuses a cluster that is not `available`);
+- the cluster answers to the new name at once and to the old one no longer, is `renaming` for
+  the simulator's delay, then `available`;
+- its instances and its automated backups report the new cluster id; its endpoints and ARN
+  derive from the identifier and change with it; its tags, its DbClusterResourceId and (with
+  databases) its server stay with it, since they belong to the cluster object, not the name.
+
+A rename without ApplyImmediately also happens at once (AWS waits for the maintenance window).
+"""
+
+from __future__ import annotations
+
+import re
+
+from moto.core.responses import ActionResult
+from moto.rds.exceptions import InvalidParameterValue, RDSClientError
+from moto.rds.models import DBCluster, RDSBackend
+
+from .rds_hooks import Proceed, RdsHooks, RdsRequest
+from .rds_lifecycle import RdsLifecycle
+
+# NewDBClusterIdentifier (API reference): 1 to 63 letters, digits or hyphens, a letter first, no
+# hyphen at the end and never two in a row.
+CLUSTER_IDENTIFIER = re.compile(r"[A-Za-z](?:-?[A-Za-z0-9])*")
+MAX_IDENTIFIER_LENGTH = 63
+
+
+def register(hooks: RdsHooks, lifecycle: RdsLifecycle) -> None:
+    """Check the new name before the lifecycle's state check; rename around moto."""
+    hooks.before("modify_db_cluster", require_valid_new_identifier)
+    hooks.before("modify_db_cluster", refuse_taken_new_identifier)
+    hooks.around("modify_db_cluster", ClusterRenames(lifecycle).rename)
+
+
+def is_valid_cluster_identifier(identifier: str) -> bool:
+    return len(identifier) <= MAX_IDENTIFIER_LENGTH and CLUSTER_IDENTIFIER.fullmatch(identifier) is not None
+
+
+def require_valid_new_identifier(request: RdsRequest) -> None:
+    """The identifier rules above (moto took any string). AWS stores the new identifier in lower
+    case, as moto's cluster attribute does; its cluster dictionary ignores case."""
+    new_identifier = request.params.get("NewDBClusterIdentifier")
+    if new_identifier is None:
+        return
+    if not is_valid_cluster_identifier(new_identifier):
+        raise InvalidParameterValue(
+            "The parameter NewDBClusterIdentifier is not a valid identifier. Identifiers must begin "
+            "with a letter; must contain only ASCII letters, digits, and hyphens; and must not end "
+            "with a hyphen or contain two consecutive hyphens."
+        )
+
+
+def refuse_taken_new_identifier(request: RdsRequest) -> None:
+    """The user guide: a rename cannot take the name of a cluster that exists (moto overwrote
+    that cluster). A cluster being deleted still holds its name, as for CreateDBCluster."""
+    new_identifier = request.params.get("NewDBClusterIdentifier")
+    if new_identifier is not None and new_identifier in request.backend.clusters:
+        raise RDSClientError("DBClusterAlreadyExistsFault", f"DB cluster {new_identifier} already exists.")
+
+
+class ClusterRenames:
+    """Carries what refers to a cluster by name over to its new name."""
+
+    def __init__(self, lifecycle: RdsLifecycle) -> None:
+        self.lifecycle = lifecycle
+
+    def rename(self, request: RdsRequest, proceed: Proceed) -> ActionResult:
+        """The renamed cluster is `renaming` for the delay: the user guide says it is not
+        available until its new name takes effect. The answer already shows it so."""
+        new_identifier = request.params.get("NewDBClusterIdentifier")
+        cluster = request.backend.clusters.get(request.params.get("DBClusterIdentifier"))
+        if new_identifier is None or cluster is None:
+            return proceed()
+        old_identifier = cluster.db_cluster_identifier
+        result = proceed()
+        follow_rename(request.backend, cluster, old_identifier)
+        self.lifecycle.start(cluster, ("renaming",), "available")
+        # moto answers with a copy taken before the transition started.
+        return ActionResult({**result.result, "DBCluster": cluster})
+
+
+def follow_rename(backend: RDSBackend, cluster: DBCluster, old_identifier: str) -> None:
+    """Point the cluster's instances and automated backups at its new identifier.
+
+    Instances: the cluster's DBClusterMembers are the instances whose cluster id is the
+    cluster's, so moto's members were lost with the old name. Automated backups are matched by
+    DbClusterResourceId (immutable, says the reference), so a retained backup of an earlier,
+    deleted cluster of the same name stays with that one.
+    """
+    for instance in backend.databases.values():
+        if getattr(instance, "db_cluster_identifier", None) == old_identifier:
+            instance.db_cluster_identifier = cluster.db_cluster_identifier
+    for snapshot in backend.cluster_snapshots.values():
+        if (
+            snapshot.snapshot_type == "automated"
+            and snapshot.db_cluster_identifier == old_identifier
+            and snapshot.cluster.db_cluster_resource_id == cluster.db_cluster_resource_id
+        ):
+            snapshot.db_cluster_identifier = cluster.db_cluster_identifier

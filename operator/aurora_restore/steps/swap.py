@@ -1,0 +1,149 @@
+"""SwappingTarget and RetiringPrevious: the only steps that ever touch a cluster the user asked to replace.
+
+They run after the new cluster, restored under a temporary identifier, has its instances, its access and has
+passed verification. The swap is two renames (ModifyDBCluster NewDBClusterIdentifier, ApplyImmediately): the
+existing target to `<target>-previous-<uid8>`, then the new cluster to the target identifier. Clients see the
+target's endpoints go away during the two renames (the downtime window, docs/usage.md). Every pass observes
+which renames have happened, so a restart at any instant carries on; once `swap_started_at` is recorded
+neither spec.timeout nor a cancel interrupts the swap halfway.
+
+The previous cluster is recognised by its DbClusterResourceId (a rename keeps it), never by name alone, and is
+deleted only here: its instances, then the cluster with a final snapshot (unless finalSnapshot is false) and
+with DeleteAutomatedBackups=False, so its automated backups stay restorable.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from ..api.duration import parse_duration
+from ..api.models import ReplacedClusterStatus
+from ..api.phase import Phase
+from ..aws.rds import AVAILABLE
+from ..errors import RetryableError, TerminalError
+from .cluster import cluster_status
+from .context import RestoreContext
+from .deletion import tear_down_cluster
+from .outcomes import Advance, Outcome, Wait
+
+
+def swap_target(ctx: RestoreContext) -> Outcome:
+    """Rename the existing target away, wait, rename the new cluster to the target identifier, wait.
+
+    Next: RetiringPrevious, or Publishing with keepPrevious (the previous cluster is then deleted when
+    status.replacedCluster.deleteAfter has passed, after Succeeded). Fails only before the first rename (the
+    existing target is then untouched): when the temporary cluster is gone or a stranger holds a name.
+    """
+    record = ctx.status.replaced_cluster
+    target, previous, temporary = ctx.target_identifier, record.renamed_to, ctx.temporary_cluster_identifier
+    rds = ctx.target_rds
+    at_target = rds.describe_cluster(target)
+
+    if at_target is not None and ctx.owns(at_target):  # the second rename was sent
+        if at_target.get("Status") != AVAILABLE:
+            return Wait(f"renaming the restored cluster to {target}: {at_target.get('Status')}")
+        return _swapped(ctx, record, at_target)
+
+    if record.swap_started_at is None:
+        # Recorded before the first rename, so that a timeout or a cancel seen later finishes the swap.
+        return Wait(f"swapping {target}: renaming it to {previous}", delay=0,
+                    updates={"replaced_cluster": record.model_copy(update={"swap_started_at": ctx.now})})
+
+    if at_target is not None:  # the existing target still has its name: the first rename
+        if not is_previous(record, at_target):
+            raise TerminalError("TargetChanged", f"cluster {target!r} is no longer the cluster this restore was "
+                                f"to replace (its resource id changed); nothing was renamed")
+        if at_target.get("Status") != AVAILABLE:
+            return Wait(f"waiting for cluster {target} ({at_target.get('Status')}) to be available to rename it")
+        _rename(rds, target, previous)
+        return Wait(f"renaming cluster {target} to {previous}")
+
+    renamed_away = rds.describe_cluster(previous)
+    if renamed_away is not None and renamed_away.get("Status") != AVAILABLE:
+        return Wait(f"renaming cluster {target} to {previous}: {renamed_away.get('Status')}")
+    restored = rds.describe_cluster(temporary)
+    if restored is None or not ctx.owns(restored):
+        raise TerminalError("ClusterNotFound", f"restored cluster {temporary!r} no longer exists in "
+                            f"{ctx.spec.target_region}; the target identifier {target!r} is free")
+    if restored.get("Status") != AVAILABLE:
+        return Wait(f"waiting for restored cluster {temporary} ({restored.get('Status')}) to be available")
+    _rename(rds, temporary, target)
+    return Wait(f"renaming restored cluster {temporary} to {target}")
+
+
+def swap_in_progress(ctx: RestoreContext) -> bool:
+    """The swap began and has not finished: it must be carried to its end before anything else."""
+    record = ctx.status.replaced_cluster
+    return record is not None and record.swap_started_at is not None and record.swapped_at is None
+
+
+def _swapped(ctx: RestoreContext, record: ReplacedClusterStatus, cluster: dict[str, Any]) -> Advance:
+    keep = ctx.spec.existing_target.keep_previous
+    update: dict[str, Any] = {"swapped_at": ctx.now}
+    if keep:
+        update["delete_after"] = ctx.now + parse_duration(keep)
+    record = record.model_copy(update=update)
+    updates = {"replaced_cluster": record, "cluster": cluster_status(cluster)}
+    if keep:
+        return Advance(Phase.PUBLISHING, f"{ctx.target_identifier} is the restored cluster; the previous one is "
+                       f"kept as {record.renamed_to} until {record.delete_after.isoformat()}", updates=updates)
+    return Advance(Phase.RETIRING_PREVIOUS, f"{ctx.target_identifier} is the restored cluster; the previous one "
+                   f"is {record.renamed_to}", updates=updates)
+
+
+def _rename(rds, identifier: str, new_identifier: str) -> None:
+    try:
+        rds.rename_cluster(identifier, new_identifier)
+    except TerminalError as error:
+        if error.reason == "DBClusterAlreadyExistsFault":  # the name is still being released: look again
+            raise RetryableError("RenamePending", error.message) from None
+        raise
+
+
+def is_previous(record: ReplacedClusterStatus, cluster: dict[str, Any]) -> bool:
+    """Whether `cluster` is the one this restore replaces (same DbClusterResourceId, which a rename keeps)."""
+    return record.resource_id is None or cluster.get("DbClusterResourceId") == record.resource_id
+
+
+def retire_previous(ctx: RestoreContext) -> Outcome:
+    """Delete the previous cluster's instances, then the cluster with a final snapshot (unless finalSnapshot is
+    false) and DeleteAutomatedBackups=False; tag the final snapshot with the restore's UID once it exists.
+
+    The RetiringPrevious phase, or (keepPrevious) the Succeeded restore's daemon once deleteAfter has passed.
+    Advances to Publishing once the previous cluster is gone. Fails, leaving it, if the cluster under the
+    previous name is not the one this restore renamed away.
+    """
+    record = ctx.status.replaced_cluster
+    rds = ctx.target_rds
+    previous = rds.describe_cluster(record.renamed_to)
+    if previous is not None:
+        if not is_previous(record, previous):
+            raise TerminalError("PreviousChanged", f"cluster {record.renamed_to!r} is not the cluster this restore "
+                                f"renamed away; left untouched")
+        teardown = tear_down_cluster(rds, previous, record.final_snapshot_identifier, "previous cluster",
+                                     keep_automated_backups=True)
+        deleted = sorted(set(record.deleted_instances) | set(teardown.deleted_instances))
+        return Wait(teardown.message, updates={"replaced_cluster": record.model_copy(
+            update={"deleted_instances": deleted})})
+    _tag_final_snapshot(ctx, record)
+    record = record.model_copy(update={"deleted_at": record.deleted_at or ctx.now})
+    detail = f" after final snapshot {record.final_snapshot_identifier}" if record.final_snapshot_identifier else ""
+    return Advance(Phase.PUBLISHING, f"previous cluster {record.renamed_to} deleted{detail}",
+                   updates={"replaced_cluster": record})
+
+
+def _tag_final_snapshot(ctx: RestoreContext, record: ReplacedClusterStatus) -> None:
+    """DeleteDBCluster cannot tag the snapshot it takes; AddTagsToResource does, so the final snapshot is
+    recognisable as the operator's (`latest` skips it) and carries the UID of the restore that took it."""
+    if not record.final_snapshot_identifier:
+        return
+    snapshot = ctx.target_rds.describe_snapshot(record.final_snapshot_identifier)
+    if snapshot is not None and not ctx.owns(snapshot):  # AWS takes it before the cluster is gone
+        ctx.target_rds.add_tags(snapshot["DBClusterSnapshotArn"], ctx.restore_tags)
+
+
+def retirement_due(ctx: RestoreContext) -> datetime | None:
+    """When a Succeeded restore with keepPrevious still owes the deletion of the previous cluster: its time."""
+    record = ctx.status.replaced_cluster
+    if record is None or record.delete_after is None or record.deleted_at or record.retirement_error:
+        return None
+    return record.delete_after
