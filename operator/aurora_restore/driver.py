@@ -18,15 +18,13 @@ from .api import GROUP
 from .api.models import AuroraRestoreSpec, AuroraRestoreStatus, CancellationStatus
 from .api.phase import Phase
 from .aws.clients import AwsClients
-from .aws.ec2 import Ec2Gateway
-from .aws.kms import KmsGateway
-from .aws.rds import RdsGateway
-from .aws.secrets import SecretsManagerGateway
+from .aws.side import AwsSide
 from .db.connection import Tls
 from .k8s.events import EventRecorder
 from .k8s.leases import TargetLease
 from .k8s.resources import AuroraRestores
 from .k8s.secrets import Secrets
+from .k8s.share_leases import ShareLease
 from .machine import accept, apply_outcome, has_work, run_aftercare, run_step
 from .obs import metrics
 from .settings import Settings
@@ -179,7 +177,7 @@ def _next_turn(
     settings: Settings, status: AuroraRestoreStatus, outcome: Outcome, errors_in_a_row: int
 ) -> tuple[float | None, int]:
     """When to run the next turn (None: never, the restore is done) and the count of errors in a row."""
-    if status.phase.is_terminal and not has_work(status.model_dump(mode="json", by_alias=True, exclude_none=True)):
+    if status.phase.is_terminal and not has_work(status):
         return None, 0
     if isinstance(outcome, Advance):
         return 0, 0
@@ -199,22 +197,18 @@ def build_context(
 ) -> RestoreContext:
     """Gateways act as the identity each side needs: the source role for the source, the target role else."""
     metadata = obj["metadata"]
-    source_region, target_region = spec.source.region, spec.target_region
-    source_role = {"role_arn": spec.source.role_arn, "external_id": spec.source.external_id}
-    target_role = {"role_arn": spec.target.role_arn}
-    aws = runtime.aws
     return RestoreContext(
         name=metadata["name"],
         namespace=metadata["namespace"],
         uid=metadata["uid"],
         spec=spec,
         status=status,
-        source_rds=RdsGateway(aws.client("rds", source_region, **source_role), source_region),
-        target_rds=RdsGateway(aws.client("rds", target_region, **target_role), target_region),
+        source=AwsSide(runtime.aws, spec.source.region, spec.source.role_arn, spec.source.external_id),
+        target=AwsSide(runtime.aws, spec.target_region, spec.target.role_arn),
         target_lock=TargetLease(
             runtime.api_client,
             namespace=runtime.settings.lease_namespace,
-            region=target_region,
+            region=spec.target_region,
             cluster_identifier=spec.target.cluster_identifier,
             holder=f"{metadata['namespace']}/{metadata['name']}/{metadata['uid']}",
             restores=runtime.restores,
@@ -222,16 +216,11 @@ def build_context(
         now=now,
         default_tags=runtime.settings.default_tags,
         allowed_roles=runtime.settings.roles_allowed_in(metadata["namespace"]),
-        staging_rds=RdsGateway(aws.client("rds", source_region, **target_role), source_region),
-        staging_kms=KmsGateway(aws.client("kms", source_region, **target_role), source_region),
-        source_kms=KmsGateway(aws.client("kms", source_region, **source_role), source_region),
-        target_kms=KmsGateway(aws.client("kms", target_region, **target_role), target_region),
-        target_ec2=Ec2Gateway(aws.client("ec2", target_region, **target_role), target_region),
-        target_account=aws.identity(target_region, spec.target.role_arn),
         secrets=Secrets(runtime.api_client, metadata["namespace"]),
-        secrets_manager=SecretsManagerGateway(aws.client("secretsmanager", target_region, **target_role), target_region),
         db_tls=Tls(ca_file=runtime.settings.db_ca_bundle),
         resource=obj,
+        share_grants=lambda snapshot_arn, account: ShareLease(
+            runtime.api_client, runtime.settings.lease_namespace, snapshot_arn, account),
     )
 
 

@@ -129,13 +129,13 @@ def run_aftercare(ctx: RestoreContext) -> Outcome | None:
     return outcome
 
 
-def has_work(status: dict) -> bool:
-    """Whether a restore (its raw status, from kopf's filter) still needs its daemon."""
-    parsed = AuroraRestoreStatus.model_validate(status or {})
-    if parsed.phase is None or not parsed.phase.is_terminal:
+def has_work(status: AuroraRestoreStatus) -> bool:
+    """Whether a restore still needs its daemon: it has not ended, or it still owes a kept previous cluster's
+    deletion."""
+    if status.phase is None or not status.phase.is_terminal:
         return True
-    record = parsed.replaced_cluster
-    return (parsed.phase == Phase.SUCCEEDED and record is not None and record.delete_after is not None
+    record = status.replaced_cluster
+    return (status.phase == Phase.SUCCEEDED and record is not None and record.delete_after is not None
             and record.deleted_at is None and record.retirement_error is None)
 
 

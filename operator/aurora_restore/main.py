@@ -11,6 +11,7 @@ import kopf
 from kubernetes import client, config
 
 from .api import GROUP, PLURAL, VERSION
+from .api.models import AuroraRestoreStatus
 from .driver import Runtime, cancel_once, drive
 from .errors import RetryableError, TerminalError
 from .machine import has_work
@@ -52,7 +53,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
 
 
 def _is_active(status: dict, **_) -> bool:
-    return has_work(status)
+    return has_work(AuroraRestoreStatus.model_validate(status or {}))
 
 
 # cancellation_backoff: when the restore ends, the daemon's own last write turns the filter false; give it time

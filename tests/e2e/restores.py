@@ -38,6 +38,21 @@ def wait_for_phase(api_client, namespace: str, name: str, phases, timeout: float
     raise AssertionError(f"{namespace}/{name} did not reach {sorted(phases)} in {timeout}s: {obj.get('status')}")
 
 
+def delete_and_wait_gone(api_client, namespace: str, name: str, timeout: float = 120) -> None:
+    """Delete the AuroraRestore and wait until the operator let it go (its finalizer removed)."""
+    objects = client.CustomObjectsApi(api_client)
+    objects.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+    def gone() -> bool:
+        try:
+            objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except client.exceptions.ApiException as error:
+            return error.status == 404
+        return False
+
+    wait_until(gone, timeout=timeout, what=f"{namespace}/{name} deleted")
+
+
 def events_for(api_client, namespace: str, name: str) -> list[client.CoreV1Event]:
     events = client.CoreV1Api(api_client).list_namespaced_event(
         namespace, field_selector=f"involvedObject.name={name}"

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
-from restores import CallWindow, create_restore, make_source, wait_for_phase, wait_until
+from restores import CallWindow, create_restore, delete_and_wait_gone, make_source, wait_for_phase, wait_until
 
 SOURCE_ACCOUNT = "222222222222"
 THIRD_ACCOUNT = "333333333333"
@@ -213,7 +213,10 @@ def test_dry_run_plans_and_changes_nothing(api_client, aws, source_account, oper
     status = wait_for_phase(api_client, namespace, "dry", {"Planned", "Succeeded", "Failed"})["status"]
     assert status["phase"] == "Planned", status
     actions = [step["action"] for step in status["plan"]["steps"]]
-    assert actions == ["DeleteDBCluster", "RestoreDBClusterFromSnapshot", "CreateDBInstance", "CreateDBInstance"]
+    assert actions == ["RestoreDBClusterFromSnapshot", "CreateDBInstance", "CreateDBInstance", "ModifyDBCluster",
+                       "ModifyDBCluster", "DeleteDBCluster"]
+    assert [step["phase"] for step in status["plan"]["steps"]][-3:] == ["SwappingTarget", "SwappingTarget",
+                                                                        "RetiringPrevious"]
     assert all(check["passed"] for check in status["preflight"])
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions == {"Ready": "True", "Progressing": "False", "Failed": "False"}
@@ -276,3 +279,67 @@ def test_preflight_accepts_groups_and_keys_that_exist(api_client, aws, operator,
             "spec.target.kmsKeyId"} <= checked
     cluster = rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]
     assert cluster["EngineVersion"] == "15.5" and cluster["DBSubnetGroup"] == f"subnets-{uniq}"
+
+
+def _uid_tagged(rds, uid: str) -> list[str]:
+    found = [s["DBClusterSnapshotIdentifier"] for s in rds.describe_db_cluster_snapshots(SnapshotType="manual")[
+        "DBClusterSnapshots"] if s["Status"] != "deleting" and uid in {
+            t["Value"] for t in rds.list_tags_for_resource(ResourceName=s["DBClusterSnapshotArn"])["TagList"]}]
+    found += [c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"] if uid in {
+        t["Value"] for t in rds.list_tags_for_resource(ResourceName=c["DBClusterArn"])["TagList"]}]
+    return found
+
+
+def test_two_restores_of_one_shared_snapshot_one_cancelled_keep_the_share_for_the_other(
+    api_client, aws, source_account, operator, namespace, uniq, simulator
+):
+    source_rds = source_account.client("rds", region_name="us-east-1")
+    source_key = customer_key(source_account, "us-east-1", f"alias/src-{uniq}")
+    make_source(source_rds, f"src-{uniq}", [f"snap-{uniq}"], kms_key_id=source_key)
+    customer_key(aws, "us-east-1", f"alias/tgt-{uniq}")
+    target_rds = aws.client("rds", region_name="us-east-1")
+    simulator.set_delay(4.0)  # the copies take long enough to cancel one of them
+    try:
+        for name in ("first", "second"):
+            create_restore(api_client, namespace, name, {
+                "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}", "accountId": SOURCE_ACCOUNT,
+                           "roleArn": SOURCE_ROLE},
+                "target": {"clusterIdentifier": f"{name}-{uniq}", "instances": {"count": 1}},
+                "copy": {"kmsKeyId": f"alias/tgt-{uniq}"},
+            })
+        first = wait_for_phase(api_client, namespace, "first", "CopyingSnapshot", timeout=60)
+        wait_for_phase(api_client, namespace, "second", {"CopyingSnapshot", "RestoringCluster"}, timeout=60)
+        delete_and_wait_gone(api_client, namespace, "first")
+        assert restore_accounts(source_rds, f"snap-{uniq}") == ["123456789012"]  # still needed by "second"
+    finally:
+        simulator.set_delay(1.0)
+    assert _uid_tagged(target_rds, first["metadata"]["uid"]) == []
+    status = wait_for_phase(api_client, namespace, "second", {"Succeeded", "Failed"}, timeout=180)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert restore_accounts(source_rds, f"snap-{uniq}") == []  # the last one removed it
+    assert status["sharedSnapshot"]["unshared"] is True
+
+
+def test_cancel_in_sharing_snapshot_removes_the_intermediate_copy_and_its_share(
+    api_client, aws, source_account, operator, namespace, uniq, simulator
+):
+    source_rds = source_account.client("rds", region_name="us-east-1")
+    source_key = customer_key(source_account, "us-east-1", f"alias/src-{uniq}")
+    make_source(source_rds, f"src-{uniq}", [], kms_key_id=source_key)
+    customer_key(aws, "us-east-1", f"alias/tgt-{uniq}")
+    simulator.set_delay(6.0)  # the manual copy of the automated snapshot holds the restore in SharingSnapshot
+    try:
+        create_restore(api_client, namespace, "sharing", {
+            "source": {"region": "us-east-1", "accountId": SOURCE_ACCOUNT, "roleArn": SOURCE_ROLE,
+                       "latest": {"clusterIdentifier": f"src-{uniq}", "snapshotType": "automated"}},
+            "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
+            "copy": {"kmsKeyId": f"alias/tgt-{uniq}"},
+        })
+        restore = wait_for_phase(api_client, namespace, "sharing", "SharingSnapshot", timeout=60)
+        uid = restore["metadata"]["uid"]
+        wait_until(lambda: _uid_tagged(source_rds, uid), timeout=30, what="the intermediate copy exists")
+        delete_and_wait_gone(api_client, namespace, "sharing")
+    finally:
+        simulator.set_delay(1.0)
+    assert _uid_tagged(source_rds, uid) == []
+    assert _uid_tagged(aws.client("rds", region_name="us-east-1"), uid) == []

@@ -5,11 +5,12 @@ the new cluster is verified, and nothing tagged with the restore's UID may remai
 """
 
 import pytest
+from databases import ROWS, connect, execute, make_database_source
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from restores import (
     CallWindow,
     create_restore,
+    delete_and_wait_gone,
     events_for,
     get_restore,
     make_source,
@@ -21,6 +22,7 @@ from restores import (
 from aurora_restore.api import GROUP, PLURAL, VERSION
 
 UID_TAG = "dbrestore.io/restore-uid"
+SOURCE_PASSWORD = "source-password-1"  # make_source's and the restored clusters' master password
 
 
 def make_target(rds, identifier: str, instance: str) -> dict:
@@ -69,24 +71,24 @@ def replace_spec(uniq: str, **existing) -> dict:
     }
 
 
-def delete_and_wait_gone(api_client, namespace: str, name: str, timeout: float = 120) -> None:
-    client.CustomObjectsApi(api_client).delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-
-    def gone():
-        try:
-            get_restore(api_client, namespace, name)
-        except ApiException as error:
-            return error.status == 404
-        return False
-
-    wait_until(gone, timeout=timeout, what=f"{name} deleted")
+def rows_at(rds, identifier: str, ca_file: str) -> list[tuple] | None:
+    """The `orders` rows the cluster now called `identifier` serves (None: it has no such table)."""
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
+    with connect("aurora-postgresql", cluster["Endpoint"], cluster["Port"], "admin_user", SOURCE_PASSWORD,
+                 "postgres", ca_file) as conn:
+        if not execute(conn, "SELECT 1 FROM pg_database WHERE datname = 'orders'"):
+            return None
+    with connect("aurora-postgresql", cluster["Endpoint"], cluster["Port"], "admin_user", SOURCE_PASSWORD,
+                 "orders", ca_file) as conn:
+        return execute(conn, "SELECT id, item FROM orders ORDER BY id")
 
 
 def test_replace_swaps_the_verified_cluster_in_and_retires_the_previous_one(api_client, aws, operator, namespace,
-                                                                            uniq, simulator):
+                                                                            uniq, simulator, db_ca_file):
     rds = aws.client("rds", region_name="us-east-1")
-    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+    make_database_source(rds, f"src-{uniq}", f"snap-{uniq}", "aurora-postgresql", SOURCE_PASSWORD, db_ca_file)
     old = make_target(rds, f"tgt-{uniq}", f"old-{uniq}")
+    assert rows_at(rds, f"tgt-{uniq}", db_ca_file) is None  # the existing target holds other data
     window = CallWindow(simulator)
 
     create_restore(api_client, namespace, "replace", replace_spec(uniq))
@@ -98,6 +100,7 @@ def test_replace_swaps_the_verified_cluster_in_and_retires_the_previous_one(api_
 
     new = target_state(rds, f"tgt-{uniq}")
     assert new["uid"] == uid and new["resource_id"] != old["resource_id"] and new["status"] == "available"
+    assert rows_at(rds, f"tgt-{uniq}", db_ca_file) == ROWS  # the target identifier answers with the new data
     assert new["instances"] == [f"tgt-{uniq}-{uid.replace('-', '')[:8]}-1"]
     replaced = status["replacedCluster"]
     previous = replaced["renamedTo"]
@@ -202,3 +205,92 @@ def test_the_skip_cleanup_annotation_lets_go_and_says_so(api_client, aws, operat
     assert [e.type for e in events if e.reason == "CleanupSkipped"] == ["Warning"]
     # Left as it was: the cluster the restore had started is still there.
     assert rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"]
+
+
+@pytest.mark.parametrize("outage", ["restart", "restart-after-the-timeout"])
+def test_kill_during_the_swap_then_restart_finishes_the_swap(api_client, aws, operator, namespace, uniq, simulator,
+                                                              outage):
+    """SIGKILL while the renames are under way; with the operator down past spec.timeout the swap is still
+    finished first (the timeout then fails the restore after it, with the new cluster in place)."""
+    rds = aws.client("rds", region_name="us-east-1")
+    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+    old = make_target(rds, f"tgt-{uniq}", f"old-{uniq}")
+    window = CallWindow(simulator)
+    simulator.set_delay(3.0)  # each rename lasts 3 s: long enough to be killed in
+    try:
+        create_restore(api_client, namespace, "swap", {**replace_spec(uniq), "timeout": "90s"})
+        swapping = wait_for_phase(api_client, namespace, "swap", "SwappingTarget", timeout=60)
+        operator.kill()
+        assert get_restore(api_client, namespace, "swap")["status"]["phase"] == "SwappingTarget"
+        if outage == "restart-after-the-timeout":
+            started = swapping["status"]["startedAt"]
+            wait_until(lambda: _seconds_since(started) > 95, timeout=120, interval=1, what="spec.timeout passed")
+        operator.start()
+        status = wait_for_phase(api_client, namespace, "swap", {"Succeeded", "Failed"}, timeout=120)["status"]
+    finally:
+        simulator.set_delay(1.0)
+    uid = swapping["metadata"]["uid"]
+    assert target_state(rds, f"tgt-{uniq}")["uid"] == uid  # the target identifier is the new cluster
+    assert len(window.calls(service="rds", action="ModifyDBCluster")) == 2  # each rename exactly once
+    previous = status["replacedCluster"]["renamedTo"]
+    if outage == "restart":
+        assert status["phase"] == "Succeeded", status
+        assert not rds.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": [previous]}])["DBClusters"]
+    else:
+        assert (status["phase"], status["failure"]["reason"]) == ("Failed", "Timeout"), status
+        assert status["failure"]["phase"] != "SwappingTarget"
+        kept = rds.describe_db_clusters(DBClusterIdentifier=previous)["DBClusters"][0]
+        assert kept["DbClusterResourceId"] == old["resource_id"]  # nothing deleted on the way to Failed
+
+
+def test_kill_during_cleanup_after_a_failure_then_restart_leaves_nothing(api_client, aws, operator, namespace,
+                                                                         uniq, simulator):
+    rds = aws.client("rds", region_name="us-east-1")
+    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+    before = make_target(rds, f"tgt-{uniq}", f"old-{uniq}")
+    simulator.add_fault(service="rds", action="CreateDBInstance", error="InvalidParameterCombination",
+                        message="The instance class is not offered.", count=1)
+    simulator.set_delay(3.0)  # deleting the temporary cluster lasts long enough to be killed in
+    try:
+        create_restore(api_client, namespace, "cleanup", replace_spec(uniq))
+        restore = wait_for_phase(api_client, namespace, "cleanup", "CleaningUpAfterFailure", timeout=60)
+        operator.kill()
+        assert get_restore(api_client, namespace, "cleanup")["status"]["phase"] == "CleaningUpAfterFailure"
+        operator.start()
+        status = wait_for_phase(api_client, namespace, "cleanup", "Failed", timeout=120)["status"]
+    finally:
+        simulator.set_delay(1.0)
+    assert status["failure"]["phase"] == "CreatingInstances"
+    assert tagged_with(rds, restore["metadata"]["uid"]) == []
+    assert target_state(rds, f"tgt-{uniq}") == before
+
+
+@pytest.mark.parametrize("source_kind", ["latest", "pointInTime"])
+def test_a_restore_of_the_target_from_itself(api_client, aws, operator, namespace, uniq, source_kind):
+    """The source cluster is the target: refused with Fail, swapped safely with Replace."""
+    rds = aws.client("rds", region_name="us-east-1")
+    make_source(rds, f"tgt-{uniq}", [f"snap-{uniq}"])
+    kind = ({"latest": {"clusterIdentifier": f"tgt-{uniq}", "snapshotType": "manual"}} if source_kind == "latest"
+            else {"pointInTime": {"clusterIdentifier": f"tgt-{uniq}", "useLatestRestorableTime": True}})
+    spec = {"source": {"region": "us-east-1", **kind},
+            "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}}}
+    create_restore(api_client, namespace, "refused", spec)
+    refused = wait_for_phase(api_client, namespace, "refused", {"Succeeded", "Failed"})["status"]
+    assert refused["failure"]["reason"] == "SourceIsTarget", refused
+
+    old = target_state(rds, f"tgt-{uniq}")
+    create_restore(api_client, namespace, "itself", {**spec, "existingTarget": {"policy": "Replace"}})
+    restore = wait_for_phase(api_client, namespace, "itself", {"Succeeded", "Failed"}, timeout=180)
+    assert restore["status"]["phase"] == "Succeeded", restore["status"]
+    new = target_state(rds, f"tgt-{uniq}")
+    assert new["uid"] == restore["metadata"]["uid"] and new["resource_id"] != old["resource_id"]
+    # The pinned snapshot survives the swap, and the source's automated backups are retained.
+    assert rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=f"snap-{uniq}")["DBClusterSnapshots"]
+    backups = rds.describe_db_cluster_automated_backups(DbClusterResourceId=old["resource_id"])
+    assert [b["Status"] for b in backups["DBClusterAutomatedBackups"]] == ["retained"]
+
+
+def _seconds_since(timestamp: str) -> float:
+    from datetime import datetime, timezone
+
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds()

@@ -8,6 +8,7 @@ from kubernetes.client.exceptions import ApiException
 from restores import (
     CallWindow,
     create_restore,
+    delete_and_wait_gone,
     events_for,
     get_restore,
     make_source,
@@ -323,16 +324,7 @@ def test_deleting_the_resource_follows_the_deletion_policy(api_client, aws, oper
         },
     )
     assert wait_for_phase(api_client, namespace, "deleted", {"Succeeded", "Failed"})["status"]["phase"] == "Succeeded"
-    client.CustomObjectsApi(api_client).delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "deleted")
-
-    def gone():
-        try:
-            get_restore(api_client, namespace, "deleted")
-        except ApiException as error:
-            return error.status == 404
-        return False
-
-    wait_until(gone, timeout=60, what="resource deleted")
+    delete_and_wait_gone(api_client, namespace, "deleted", timeout=60)
     clusters = rds.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": [f"tgt-{uniq}"]}])["DBClusters"]
     instances = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [f"tgt-{uniq}"]}])["DBInstances"]
     if policy == "Retain":

@@ -26,7 +26,7 @@ from aurora_restore.steps.context import RestoreContext
 from aurora_restore.steps.outcomes import Outcome
 
 from .fake_account import FakeEc2, FakeIdentity, FakeKms
-from .fake_rds import ACCOUNT_ID, FakeCloud, FakeLock, FakeRds
+from .fake_rds import ACCOUNT_ID, FakeCloud, FakeLock, FakeRds, InMemoryShareGrant
 from .fake_secrets import FakeSecrets, FakeSecretsManager
 
 SOURCE_REGION = "eu-west-1"
@@ -75,6 +75,22 @@ def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
+class FakeSide:
+    """RestoreContext.source / .target over the fakes of one account: the same shape as aws/side.py."""
+
+    region: str
+    rds: FakeRds
+    kms: FakeKms | None = None
+    ec2: FakeEc2 | None = None
+    account: FakeIdentity | None = None
+    secrets_manager: FakeSecretsManager | None = None
+    elsewhere: dict[str, "FakeSide"] = field(default_factory=dict)  # the same identity in other regions
+
+    def in_region(self, region: str) -> "FakeSide":
+        return self if region == self.region else self.elsewhere[region]
+
+
+@dataclass
 class RestoreRun:
     """One AuroraRestore driven through the machine; status is what the driver would have persisted."""
 
@@ -104,6 +120,8 @@ class RestoreRun:
     target_kms: FakeKms | None = None
     target_ec2: FakeEc2 | None = None
     target_account: FakeIdentity | None = None
+    # The share grants' store, by (snapshot ARN, account); pass one dict to several runs to share it.
+    share_counts: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.secrets is None:
@@ -136,22 +154,21 @@ class RestoreRun:
             uid=self.uid,
             spec=self.spec,
             status=status or self.status,
-            source_rds=self.source,
-            target_rds=self.target,
+            source=FakeSide(self.source.region, self.source, kms=self.source_kms),
+            target=FakeSide(
+                self.target.region, self.target, kms=self.target_kms, ec2=self.target_ec2,
+                account=self.target_account, secrets_manager=self.secrets_manager,
+                elsewhere={self.source.region: FakeSide(self.source.region, self.staging, kms=self.staging_kms,
+                                                        account=self.target_account)},
+            ),
             target_lock=self.lock,
             now=self.now,
             default_tags={"cost-center": "data"},
             allowed_roles=self.allowed_roles,
-            staging_rds=self.staging,
-            staging_kms=self.staging_kms,
-            source_kms=self.source_kms,
-            target_kms=self.target_kms,
-            target_ec2=self.target_ec2,
-            target_account=self.target_account,
             secrets=self.secrets,
-            secrets_manager=self.secrets_manager,
             db_tls=self.db_tls,
             resource=self.resource,
+            share_grants=lambda arn, account: InMemoryShareGrant(self.share_counts, arn, account),
         )
 
     def step(self) -> Outcome:

@@ -43,6 +43,7 @@ from botocore.exceptions import ClientError
 from aurora_restore.aws.errors import classify
 from aurora_restore.aws.rds import as_tag_list, tags_of
 from aurora_restore.errors import RestoreError, RetryableError, TerminalError
+from aurora_restore.k8s.share_leases import ShareGrant
 from aurora_restore.steps.names import is_valid_identifier
 
 from .fake_account import FakeEc2, FakeKms
@@ -948,3 +949,18 @@ class FakeLock:
     def release(self) -> None:
         if self.holders.get(self.target) == self.holder:
             del self.holders[self.target]
+
+
+class InMemoryShareGrant(ShareGrant):
+    """The real counting rules of k8s/share_leases.py over a dict shared by every restore of a test."""
+
+    def __init__(self, store: dict[str, dict[str, str]], snapshot_arn: str, account_id: str):
+        self._store = store
+        self.key = f"{snapshot_arn}|{account_id}"
+        self.snapshot_arn = snapshot_arn
+
+    def load(self) -> dict[str, str]:
+        return dict(self._store.get(self.key, {}))
+
+    def store(self, annotations: dict[str, str]) -> None:
+        self._store[self.key] = dict(annotations)

@@ -174,14 +174,17 @@ def test_status_round_trips_through_json_as_the_driver_persists_it():
 def test_has_work_until_terminal_and_while_a_kept_previous_cluster_is_owed_its_deletion():
     from aurora_restore.machine import has_work
 
-    assert has_work({})
-    assert has_work({"phase": "CopyingSnapshot"})
-    assert has_work({"phase": "CleaningUpAfterFailure"})
-    assert has_work({"phase": "Cancelling"})
+    def works(status: dict) -> bool:
+        return has_work(AuroraRestoreStatus.model_validate(status))
+
+    assert works({})
+    assert works({"phase": "CopyingSnapshot"})
+    assert works({"phase": "CleaningUpAfterFailure"})
+    assert works({"phase": "Cancelling"})
     for phase in ("Succeeded", "Failed", "Planned", "Cancelled"):
-        assert not has_work({"phase": phase})
+        assert not works({"phase": phase})
     kept = {"identifier": "t", "renamedTo": "t-previous-1", "deleteAfter": "2025-03-02T12:00:00Z"}
-    assert has_work({"phase": "Succeeded", "replacedCluster": kept})
-    assert not has_work({"phase": "Succeeded", "replacedCluster": {**kept, "deletedAt": "2025-03-02T12:01:00Z"}})
-    assert not has_work({"phase": "Succeeded", "replacedCluster": {**kept, "retirementError": "protected"}})
-    assert not has_work({"phase": "Failed", "replacedCluster": kept})
+    assert works({"phase": "Succeeded", "replacedCluster": kept})
+    assert not works({"phase": "Succeeded", "replacedCluster": {**kept, "deletedAt": "2025-03-02T12:01:00Z"}})
+    assert not works({"phase": "Succeeded", "replacedCluster": {**kept, "retirementError": "protected"}})
+    assert not works({"phase": "Failed", "replacedCluster": kept})

@@ -388,3 +388,70 @@ def test_dry_run_for_another_account_and_region_plans_both_copies_and_both_delet
                if s.action == "DeleteDBClusterSnapshot"]
     assert sorted(deleted) == sorted([STAGE_ID, COPY_ID])
     assert cloud.mutations == []
+
+
+# --- one share, several restores ----------------------------------------------------------------------------------
+
+
+def second_restore(cross_account, counts, target="staging-two"):
+    run = cross_account({**from_source_account(), "target": {"clusterIdentifier": target}},
+                        uid="0b0b0b0b-1111-4222-8333-444455556666", name="second", share_counts=counts)
+    return run
+
+
+def test_two_restores_of_one_shared_snapshot_keep_the_share_until_the_last_one_is_done(cross_account, foreign):
+    counts: dict = {}
+    first = cross_account(share_counts=counts)
+    second = second_restore(cross_account, counts)
+    first.run_until(Phase.COPYING_SNAPSHOT)
+    second.run_until(Phase.COPYING_SNAPSHOT)
+    assert first.run().phase == Phase.SUCCEEDED
+    assert foreign.shared_with[MANUAL] == [ACCOUNT_ID]  # the second restore still copies from it
+    assert first.status.shared_snapshot.unshared is False
+    assert second.run().phase == Phase.SUCCEEDED, second.status.message
+    assert foreign.shared_with.get(MANUAL, []) == []
+    assert second.status.shared_snapshot.unshared is True
+    assert len(ok(first.cloud.calls_to("share_snapshot"))) == 1  # shared once, by the first
+
+
+def test_a_cancelled_restore_leaves_the_share_to_the_one_still_running(cross_account, foreign):
+    from .test_names_and_ownership import cancel
+
+    counts: dict = {}
+    cancelled = cross_account(share_counts=counts)
+    running = second_restore(cross_account, counts)
+    cancelled.run_until(Phase.COPYING_SNAPSHOT)
+    running.run_until(Phase.COPYING_SNAPSHOT)
+    cancel(cancelled)
+    assert foreign.shared_with[MANUAL] == [ACCOUNT_ID]
+    assert running.run().phase == Phase.SUCCEEDED, running.status.message
+    assert foreign.shared_with.get(MANUAL, []) == []
+
+
+def test_a_share_the_owner_made_is_never_removed_whoever_finishes_last(cross_account, foreign):
+    foreign.share_snapshot(MANUAL, ACCOUNT_ID)
+    counts: dict = {}
+    first, second = cross_account(share_counts=counts), second_restore(cross_account, counts)
+    first.run_until(Phase.COPYING_SNAPSHOT)
+    second.run_until(Phase.COPYING_SNAPSHOT)
+    assert first.run().phase == second.run().phase == Phase.SUCCEEDED
+    assert foreign.shared_with[MANUAL] == [ACCOUNT_ID]
+    assert not [c for c in first.cloud.calls_to("unshare_snapshot") if c.error is None]
+
+
+def test_a_crash_while_removing_the_share_is_finished_by_the_next_pass(cross_account, foreign):
+    counts: dict = {}
+    run = cross_account(share_counts=counts)
+    run.run_until(Phase.CLEANING_UP)
+    foreign.fail("unshare_snapshot", aws_error("InternalFailure", "boom", action="unshare_snapshot",
+                                               region=SOURCE_REGION))
+    run.step()  # marked as being removed, then the unshare call failed
+    assert run.phase == Phase.CLEANING_UP and foreign.shared_with[MANUAL] == [ACCOUNT_ID]
+    blocked = second_restore(cross_account, counts)
+    blocked.run_until(Phase.SHARING_SNAPSHOT)
+    outcome = blocked.step()
+    assert outcome.backoff and "removing the share" in outcome.message  # never joins a share going away
+    assert run.run().phase == Phase.SUCCEEDED
+    assert foreign.shared_with.get(MANUAL, []) == []
+    assert blocked.run().phase == Phase.SUCCEEDED, blocked.status.message  # shares it again, removes it again
+    assert foreign.shared_with.get(MANUAL, []) == []

@@ -187,3 +187,15 @@ def aws_terminal():
     from .fake_rds import aws_error
 
     return aws_error("AccessDenied", "not allowed", action="describe_snapshot", region=OTHER_REGION)
+
+
+def test_a_cancel_while_retiring_finishes_deleting_the_previous_cluster(restore, cloud):
+    run = restore({"existingTarget": {"policy": "Replace"}})
+    run.target.add_cluster(TARGET, instances=2)
+    run.run_until(Phase.RETIRING_PREVIOUS)
+    run.step()  # the previous cluster's instances are being deleted
+    status = cancel(run)
+    assert status.phase == Phase.CANCELLED
+    assert set(run.target.clusters) == {TARGET} and not [i for i in run.target.instances if "instance" in i]
+    assert status.replaced_cluster.deleted_at is not None
+    assert cloud.calls_to("delete_cluster")[0].params["keep_automated_backups"] is True

@@ -568,7 +568,7 @@ def test_keep_previous_succeeds_after_the_swap_and_deletes_the_previous_cluster_
     assert previous in run.target.clusters and not cloud.calls_to("delete_cluster")
     record = status.replaced_cluster
     assert record.delete_after == record.swapped_at + timedelta(hours=2)
-    assert has_work(status.model_dump(mode="json", by_alias=True, exclude_none=True))
+    assert has_work(status)
 
     early = run_aftercare(run.context())
     assert isinstance(early, Wait) and 0 < early.delay <= 7200 and not cloud.calls_to("delete_instance")
@@ -583,7 +583,7 @@ def test_keep_previous_succeeds_after_the_swap_and_deletes_the_previous_cluster_
     assert previous not in run.target.clusters
     assert run.status.replaced_cluster.deleted_at is not None
     assert cloud.calls_to("delete_cluster")[0].params["keep_automated_backups"] is True
-    assert not has_work(run.status.model_dump(mode="json", by_alias=True, exclude_none=True))
+    assert not has_work(run.status)
 
 
 def test_replace_without_final_snapshot_skips_it(restore, cloud):

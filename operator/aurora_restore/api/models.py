@@ -377,9 +377,14 @@ class SharedSnapshotStatus(ApiModel):
         default=False, description="True when the operator made this manual copy of an automated snapshot."
     )
     shared_by_restore: bool = Field(
-        default=False, description="True when this restore added the share (a share that existed before is kept)."
+        default=False,
+        description="True when an operator restore added the share (a share the owner made is never removed); "
+        "for a manual snapshot it is counted per restore and removed by the last one to finish.",
     )
-    unshared: bool | None = Field(default=None, description="True once the share has been removed.")
+    unshared: bool | None = Field(
+        default=None, description="True once this restore removed the share (false: other restores still need it, "
+        "or it was the owner's)."
+    )
     deleted: bool | None = Field(default=None, description="True once an intermediate copy has been deleted.")
 
 

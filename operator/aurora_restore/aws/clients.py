@@ -50,12 +50,12 @@ class AwsClients:
             self._clients[key] = session.client(service, region_name=region, config=self._config)
         return self._clients[key]
 
-    def identity(self, region: str, role_arn: str | None = None) -> AccountOf:
+    def identity(self, region: str, role_arn: str | None = None, external_id: str | None = None) -> AccountOf:
         """Who the operator is (or the role it assumes): the account is asked once and remembered."""
-        key = ("identity", region, role_arn, None)
+        key = ("identity", region, role_arn, external_id)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = AccountOf(self.client_unlocked("sts", region, role_arn))
+                self._clients[key] = AccountOf(self.client_unlocked("sts", region, role_arn, external_id))
             return self._clients[key]
 
     def _session(self, role_arn: str, external_id: str | None, region: str) -> boto3.session.Session:

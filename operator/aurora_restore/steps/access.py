@@ -53,7 +53,7 @@ def configure_access(ctx: RestoreContext) -> Outcome:
         if ctx.spec.master_password.manage_in_secrets_manager:
             return Wait("waiting for RDS to apply the password it manages in Secrets Manager", updates=updates)
         if cluster.get("Status") == AVAILABLE:
-            ctx.target_rds.modify_cluster(cluster["DBClusterIdentifier"], MasterUserPassword=access.credentials.password)
+            ctx.target.rds.modify_cluster(cluster["DBClusterIdentifier"], MasterUserPassword=access.credentials.password)
         return Wait(f"setting the master password of cluster {cluster['DBClusterIdentifier']}", updates=updates)
 
     try:
@@ -69,7 +69,7 @@ def restored_cluster(ctx: RestoreContext) -> dict[str, Any]:
     """The restored cluster as AWS describes it now (under its temporary name before a swap); it vanishing
     mid-restore is terminal."""
     identifier = ctx.cluster_identifier
-    cluster = ctx.target_rds.describe_cluster(identifier)
+    cluster = ctx.target.rds.describe_cluster(identifier)
     if cluster is None:
         raise TerminalError(
             "ClusterNotFound", f"restored cluster {identifier!r} no longer exists in {ctx.spec.target_region}"
@@ -102,7 +102,7 @@ def master_access(ctx: RestoreContext, cluster: dict[str, Any]) -> MasterAccess:
         secret_arn = managed.get("SecretArn")
         if not secret_arn:
             if cluster.get("Status") == AVAILABLE:
-                ctx.target_rds.modify_cluster(cluster["DBClusterIdentifier"], ManageMasterUserPassword=True)
+                ctx.target.rds.modify_cluster(cluster["DBClusterIdentifier"], ManageMasterUserPassword=True)
             raise Missing("waiting for RDS to create the master password in Secrets Manager")
         password = read_secrets_manager_password(
             ctx, secret_arn, "spec.masterPassword.manageInSecretsManager (the secret RDS manages)"
@@ -113,7 +113,7 @@ def master_access(ctx: RestoreContext, cluster: dict[str, Any]) -> MasterAccess:
 
 def read_secrets_manager_password(ctx: RestoreContext, secret_id: str, field: str) -> str:
     """The "password" of a JSON object secret (the shape RDS and most tools write), else the plain string."""
-    value = ctx.secrets_manager.get_secret_string(secret_id)
+    value = ctx.target.secrets_manager.get_secret_string(secret_id)
     if value is None:
         raise Missing(f"waiting for Secrets Manager secret {secret_id!r} in {ctx.spec.target_region} ({field})")
     try:

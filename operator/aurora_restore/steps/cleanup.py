@@ -15,7 +15,7 @@ from ..aws.rds import AVAILABLE
 from .context import RestoreContext
 from .deletion import DELETING, tear_down_cluster
 from .outcomes import Advance, Outcome, Wait
-from .swap import is_previous, swap_in_progress, swap_target
+from .swap import is_previous, retire_previous, swap_in_progress, swap_target
 
 # Nothing in AWS is made before these phases end: failing or cancelling in one makes no AWS call at all (a role
 # the namespace may not use is never assumed, not even to look).
@@ -56,7 +56,8 @@ def clean_up_after_failure(ctx: RestoreContext) -> Outcome:
 def cancel(ctx: RestoreContext) -> Outcome:
     """The AuroraRestore is being deleted before it finished (run from the deletion handler, phase Cancelling).
 
-    A swap in progress is finished first (the new cluster is verified by then). Then the copies, the share grant
+    A swap in progress is finished first (the new cluster is verified by then), and so is the deletion of the
+    previous cluster once RetiringPrevious began. Then the copies, the share grant
     and an unfinished cluster are removed: the temporary cluster of a Replace, or a cluster restored into the
     target identifier that had not passed Verifying. A replaced cluster is never touched. Next: Cancelled.
     """
@@ -73,6 +74,11 @@ def cancel(ctx: RestoreContext) -> Outcome:
                            updates={**outcome.updates, **updates})
         return Wait(f"swap finished before cancelling: {outcome.message}", delay=0,
                     updates={**outcome.updates, **updates})
+    if record.phase == Phase.RETIRING_PREVIOUS and ctx.status.replaced_cluster.deleted_at is None:
+        # The user asked for the previous cluster to go and the swap is done: finish, never leave it half-deleted.
+        outcome = retire_previous(ctx)
+        return Wait(f"finishing the deletion of the previous cluster before cancelling: {outcome.message}",
+                    updates={**outcome.updates, **updates}, delay=0 if isinstance(outcome, Advance) else None)
     updates.update(remove_intermediates(ctx))
     pending = remove_temporary_cluster(ctx)
     if not pending and record.phase not in FINISHED_CLUSTER_PHASES and not ctx.replacing:
@@ -89,11 +95,11 @@ def remove_intermediates(ctx: RestoreContext) -> dict:
         return {}
     updates: dict = {}
     if ctx.spec.needs_copy:
-        _delete_owned_snapshot(ctx, ctx.target_rds, ctx.copied_snapshot_identifier)
+        _delete_owned_snapshot(ctx, ctx.target.rds, ctx.copied_snapshot_identifier)
         if ctx.status.copied_snapshot is not None:
             updates["copied_snapshot"] = ctx.status.copied_snapshot.model_copy(update={"deleted": True})
     if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
-        _delete_owned_snapshot(ctx, ctx.staging_rds, ctx.staged_snapshot_identifier)
+        _delete_owned_snapshot(ctx, ctx.staging.rds, ctx.staged_snapshot_identifier)
         if ctx.status.staged_snapshot is not None:
             updates["staged_snapshot"] = ctx.status.staged_snapshot.model_copy(update={"deleted": True})
     if ctx.spec.cross_account:
@@ -102,18 +108,18 @@ def remove_intermediates(ctx: RestoreContext) -> dict:
 
 
 def remove_share(ctx: RestoreContext) -> dict:
-    """Delete the intermediate manual copy (which ends its share and cancels it if still copying), or remove the
-    share this restore added to the user's snapshot (ModifyDBClusterSnapshotAttribute "restore" -= target)."""
-    _delete_owned_snapshot(ctx, ctx.source_rds, ctx.shared_snapshot_identifier)
-    shared = ctx.status.shared_snapshot
-    if shared is None:
+    """Delete the intermediate manual copy (which ends its share and cancels it if still copying), or leave the
+    count of the user's shared snapshot: the last restore leaving removes the share, if a restore added it."""
+    _delete_owned_snapshot(ctx, ctx.source.rds, ctx.shared_snapshot_identifier)
+    pinned, shared = ctx.status.snapshot, ctx.status.shared_snapshot
+    if pinned is None:
         return {}
-    if shared.intermediate:
-        shared = shared.model_copy(update={"deleted": True, "unshared": True})
-    elif shared.shared_by_restore and not shared.unshared:
-        ctx.source_rds.unshare_snapshot(shared.identifier, shared.shared_with)
-        shared = shared.model_copy(update={"unshared": True})
-    return {"shared_snapshot": shared}
+    if pinned.snapshot_type == "automated":
+        return {"shared_snapshot": shared.model_copy(update={"deleted": True, "unshared": True})} if shared else {}
+    account = ctx.target.account.account_id
+    removed = ctx.share_grants(pinned.arn, account).leave(
+        ctx.uid, lambda: ctx.source.rds.unshare_snapshot(pinned.identifier, account))
+    return {"shared_snapshot": shared.model_copy(update={"unshared": removed})} if shared else {}
 
 
 def _delete_owned_snapshot(ctx: RestoreContext, rds, identifier: str) -> None:
@@ -132,17 +138,17 @@ def remove_temporary_cluster(ctx: RestoreContext) -> str | None:
 
 def remove_owned_cluster(ctx: RestoreContext, identifier: str, label: str) -> str | None:
     """One teardown pass of the cluster `identifier` if it carries this restore's UID; None once it is gone."""
-    cluster = ctx.target_rds.describe_cluster(identifier)
+    cluster = ctx.target.rds.describe_cluster(identifier)
     if cluster is None or not ctx.owns(cluster):
         return None
-    return tear_down_cluster(ctx.target_rds, cluster, final_snapshot_identifier=None, label=label).message
+    return tear_down_cluster(ctx.target.rds, cluster, final_snapshot_identifier=None, label=label).message
 
 
 def roll_back_swap(ctx: RestoreContext) -> str | None:
     """A swap that failed after its first rename: give the previous cluster its name back. None when there is
     nothing to roll back (the target identifier is taken, or the previous cluster never left it)."""
     record = ctx.status.replaced_cluster
-    rds = ctx.target_rds
+    rds = ctx.target.rds
     at_target = rds.describe_cluster(ctx.target_identifier)
     previous = rds.describe_cluster(record.renamed_to)
     if previous is None or not is_previous(record, previous):

@@ -30,13 +30,13 @@ def restore_cluster(ctx: RestoreContext) -> Outcome:
     CreatingInstances. Fails when AWS rejects a parameter (the message names the spec field).
     """
     identifier = ctx.cluster_identifier
-    cluster = ctx.target_rds.describe_cluster(identifier)
+    cluster = ctx.target.rds.describe_cluster(identifier)
     if cluster is None:
         try:
             if ctx.spec.source.point_in_time:
-                cluster = ctx.target_rds.restore_cluster_to_point_in_time(**point_in_time_parameters(ctx))
+                cluster = ctx.target.rds.restore_cluster_to_point_in_time(**point_in_time_parameters(ctx))
             else:
-                cluster = ctx.target_rds.restore_cluster_from_snapshot(**restore_parameters(ctx))
+                cluster = ctx.target.rds.restore_cluster_from_snapshot(**restore_parameters(ctx))
         except TerminalError as error:
             raise blame_field(ctx, error) from None
     elif not ctx.owns(cluster):
@@ -140,17 +140,17 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     """
     spec = ctx.spec.target.instances
     identifier = ctx.cluster_identifier
-    cluster = ctx.target_rds.describe_cluster(identifier)  # once per poll: the engine and who is the writer
+    cluster = ctx.target.rds.describe_cluster(identifier)  # once per poll: the engine and who is the writer
     if cluster is None:
         raise TerminalError("ClusterNotFound", f"restored cluster {identifier!r} no longer exists in "
                             f"{ctx.spec.target_region}")
     wanted = [ctx.instance_identifier(number) for number in range(1, spec.count + 1)]
-    existing = {i["DBInstanceIdentifier"]: i for i in ctx.target_rds.list_cluster_instances(identifier)}
+    existing = {i["DBInstanceIdentifier"]: i for i in ctx.target.rds.list_cluster_instances(identifier)}
     created = False
     for position, instance_id in enumerate(wanted):
         if instance_id in existing:
             continue
-        if ctx.target_rds.describe_instance(instance_id) is not None:
+        if ctx.target.rds.describe_instance(instance_id) is not None:
             raise TerminalError(
                 "InstanceNameTaken",
                 f"an instance named {instance_id!r} already exists outside cluster {identifier!r}; left untouched",
@@ -193,7 +193,7 @@ def _create_instance(ctx: RestoreContext, instance_id: str, engine: str, promoti
     if spec.db_parameter_group_name:
         params["DBParameterGroupName"] = spec.db_parameter_group_name
     try:
-        return ctx.target_rds.create_instance(**params)
+        return ctx.target.rds.create_instance(**params)
     except TerminalError as error:
         if error.reason in ("InvalidParameterCombination", "InvalidParameterValue"):
             raise TerminalError(

@@ -1,5 +1,6 @@
 """Everything a step may look at or act through, so steps stay free of kopf and easy to drive in tests."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -32,6 +33,14 @@ class SecretStringReader(Protocol):
     def get_secret_string(self, secret_id: str) -> str | None: ...
 
 
+class ShareGrants(Protocol):
+    """Counts the restores that need one share of a snapshot with one account (k8s/share_leases.py)."""
+
+    def join(self, holder: str, already_shared) -> bool: ...
+
+    def leave(self, holder: str, unshare) -> bool: ...
+
+
 class TargetLock(Protocol):
     """Serialises restores aimed at one target cluster (a Lease in Kubernetes, a dict in unit tests)."""
 
@@ -42,31 +51,44 @@ class TargetLock(Protocol):
         """Give the lock back (no-op when not held)."""
 
 
+class Side(Protocol):
+    """One identity in one region, handing out its gateways on first use (aws/side.py; fakes in unit tests)."""
+
+    region: str
+    rds: RdsGateway
+    kms: KmsGateway
+    ec2: Ec2Gateway
+    secrets_manager: SecretStringReader
+    account: AccountOf
+
+    def in_region(self, region: str) -> "Side": ...
+
+
 @dataclass
 class RestoreContext:
-    """One AuroraRestore as a step sees it: its identity, spec and status, and the gateways to act through."""
+    """One AuroraRestore as a step sees it: its identity, spec and status, and the two sides it acts on."""
 
     name: str
     namespace: str
     uid: str
     spec: AuroraRestoreSpec
     status: AuroraRestoreStatus
-    source_rds: RdsGateway
-    target_rds: RdsGateway
+    source: Side  # the snapshot's account (spec.source.roleArn) in the source region
+    target: Side  # the new cluster's account (spec.target.roleArn) in the target region
     target_lock: TargetLock
     now: datetime
     default_tags: dict[str, str]
     allowed_roles: list[str] = field(default_factory=list)  # glob patterns for this namespace
-    staging_rds: RdsGateway | None = None  # the target identity in the source region (cross-account copies)
-    staging_kms: KmsGateway | None = None  # the target identity's KMS in the source region
-    source_kms: KmsGateway | None = None
-    target_kms: KmsGateway | None = None
-    target_ec2: Ec2Gateway | None = None
-    target_account: AccountOf | None = None
     secrets: SecretReader | None = None
-    secrets_manager: SecretStringReader | None = None
     db_tls: Tls = field(default_factory=Tls)
     resource: dict[str, Any] | None = None  # the AuroraRestore object, for ownerReferences
+    # (snapshot ARN, account) -> the count of restores needing that share (cross-account manual snapshots)
+    share_grants: Callable[[str, str], ShareGrants] | None = None
+
+    @property
+    def staging(self) -> Side:
+        """The target identity in the source region, where a shared snapshot is copied before crossing regions."""
+        return self.target.in_region(self.spec.source.region)
 
     # --- names: derived from the UID so a re-run finds what an earlier run created (names.py) ---------------
 

@@ -11,7 +11,6 @@ from ..api.phase import Phase
 from . import names
 from .context import RestoreContext
 from .outcomes import Advance, Fail, Outcome
-from .swap import is_previous
 
 
 def run_preflight(ctx: RestoreContext) -> Outcome:
@@ -21,7 +20,7 @@ def run_preflight(ctx: RestoreContext) -> Outcome:
     An existing target with policy Replace is recorded in status.replacedCluster: from then on the restore
     builds its cluster under a temporary identifier. Next: SharingSnapshot (cross-account), CopyingSnapshot
     (cross-region) or RestoringCluster; Planned for a dry run. Fails listing every problem found."""
-    existing = ctx.target_rds.describe_cluster(ctx.target_identifier)
+    existing = ctx.target.rds.describe_cluster(ctx.target_identifier)
     replaced = replaced_cluster_record(ctx, existing)
     ctx = dataclasses.replace(ctx, status=ctx.status.model_copy(update={"replaced_cluster": replaced}))
     checks = [check for check in _checks(ctx, existing) if check is not None]
@@ -68,15 +67,15 @@ def _problem(name: str, message: str, reason: str) -> PreflightCheck:
 
 def _checks(ctx: RestoreContext, existing: dict | None):
     yield check_engine_version(ctx)
-    yield check_copy_key(ctx, ctx.spec.copy_.kms_key_id, "spec.copy.kmsKeyId", ctx.target_kms)
+    yield check_copy_key(ctx, ctx.spec.copy_.kms_key_id, "spec.copy.kmsKeyId", ctx.target.kms)
     if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
         yield check_copy_key(
-            ctx, ctx.spec.copy_.source_region_kms_key_id, "spec.copy.sourceRegionKmsKeyId", ctx.staging_kms
+            ctx, ctx.spec.copy_.source_region_kms_key_id, "spec.copy.sourceRegionKmsKeyId", ctx.staging.kms
         )
     yield check_shareable_key(ctx)
     yield check_target_key(ctx)
     target = ctx.spec.target
-    rds = ctx.target_rds
+    rds = ctx.target.rds
     if target.db_subnet_group_name:
         yield _group_exists(rds, "subnet group", "spec.target.dbSubnetGroupName", target.db_subnet_group_name)
     if target.db_cluster_parameter_group_name:
@@ -90,7 +89,7 @@ def _checks(ctx: RestoreContext, existing: dict | None):
             target.instances.db_parameter_group_name,
         )
     if target.vpc_security_group_ids:
-        missing = ctx.target_ec2.missing_security_groups(target.vpc_security_group_ids)
+        missing = ctx.target.ec2.missing_security_groups(target.vpc_security_group_ids)
         yield (
             _problem("spec.target.vpcSecurityGroupIds", f"spec.target.vpcSecurityGroupIds: {', '.join(missing)} "
                      f"not found in {ctx.spec.target_region}", "SecurityGroupNotFound")
@@ -115,7 +114,7 @@ def check_engine_version(ctx: RestoreContext) -> PreflightCheck | None:
         )
     if not wanted or snapshot is None or wanted == snapshot.engine_version:
         return None
-    targets = ctx.target_rds.valid_upgrade_targets(snapshot.engine, snapshot.engine_version)
+    targets = ctx.target.rds.valid_upgrade_targets(snapshot.engine, snapshot.engine_version)
     if targets is not None and wanted in targets:
         return _passed("spec.target.engineVersion", f"{snapshot.engine_version} can be restored to {wanted}")
     return _problem(
@@ -150,7 +149,7 @@ def check_shareable_key(ctx: RestoreContext) -> PreflightCheck | None:
     snapshot = ctx.status.snapshot
     if not ctx.spec.cross_account or snapshot is None or not snapshot.encrypted or not snapshot.kms_key_id:
         return None
-    key = ctx.source_kms.describe_key(snapshot.kms_key_id)
+    key = ctx.source.kms.describe_key(snapshot.kms_key_id)
     if key is None:
         return _problem(
             "spec.source (snapshot key)",
@@ -173,7 +172,7 @@ def check_target_key(ctx: RestoreContext) -> PreflightCheck | None:
     key = ctx.spec.target.kms_key_id
     if not key:
         return None
-    if ctx.target_kms.describe_key(key) is None:
+    if ctx.target.kms.describe_key(key) is None:
         return _problem("spec.target.kmsKeyId", f"spec.target.kmsKeyId {key!r}: no such KMS key in "
                         f"{ctx.spec.target_region}", "KmsKeyNotUsable")
     return _passed("spec.target.kmsKeyId")
@@ -235,11 +234,11 @@ def check_swap(ctx: RestoreContext, existing: dict):
         yield _problem(field, f"target cluster {identifier!r} is a member of global database "
                        f"{existing['GlobalClusterIdentifier']!r}; a member cannot be renamed away: remove it from "
                        f"the global database first", "TargetInGlobalDatabase")
-    rds = ctx.target_rds
+    rds = ctx.target.rds
     for name, what in ((ctx.previous_cluster_identifier, "the name the replaced cluster is renamed to"),
                        (ctx.temporary_cluster_identifier, "the temporary name of the new cluster")):
         taken = rds.describe_cluster(name)
-        if taken is not None and not ctx.owns(taken) and not is_previous(ctx.status.replaced_cluster, taken):
+        if taken is not None and not ctx.owns(taken):
             yield _problem(field, f"cluster {name!r} ({what}) already exists in {ctx.spec.target_region}",
                            "ClusterNameTaken")
     for number in range(1, ctx.spec.target.instances.count + 1):
@@ -294,7 +293,7 @@ def plan(ctx: RestoreContext) -> Plan:
         steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot",
                                  parameters=staged_params))
         partition = snapshot.arn.split(":")[1]
-        copy_source = (f"arn:{partition}:rds:{spec.source.region}:{ctx.target_account.account_id}"
+        copy_source = (f"arn:{partition}:rds:{spec.source.region}:{ctx.target.account.account_id}"
                        f":cluster-snapshot:{ctx.staged_snapshot_identifier}")
     if spec.needs_copy:
         copy_params = {"SourceDBClusterSnapshotIdentifier": copy_source,
@@ -331,7 +330,7 @@ def plan(ctx: RestoreContext) -> Plan:
         steps.append(PlannedStep(phase=Phase.SWAPPING_TARGET, action="ModifyDBCluster", parameters={
             "DBClusterIdentifier": ctx.temporary_cluster_identifier, "NewDBClusterIdentifier": record.identifier}))
         retiring = Phase.RETIRING_PREVIOUS if not spec.existing_target.keep_previous else Phase.SUCCEEDED
-        for instance in ctx.target_rds.list_cluster_instances(record.identifier):
+        for instance in ctx.target.rds.list_cluster_instances(record.identifier):
             steps.append(PlannedStep(phase=retiring, action="DeleteDBInstance",
                                      parameters={"DBInstanceIdentifier": instance["DBInstanceIdentifier"]}))
         delete = {"DBClusterIdentifier": record.renamed_to, "DeleteAutomatedBackups": "false"}

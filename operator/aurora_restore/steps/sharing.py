@@ -11,16 +11,18 @@ from .outcomes import Advance, Outcome, Wait
 def share_snapshot(ctx: RestoreContext) -> Outcome:
     """As the source role: copy an automated snapshot to a manual one (AWS shares only manual snapshots), then
     ModifyDBClusterSnapshotAttribute "restore" += the target account. Next: CopyingSnapshot, where the target
-    account copies the shared snapshot with its own KMS key. The share and the intermediate copy are removed in
-    CleaningUp (or when the restore fails)."""
+    account copies the shared snapshot with its own KMS key. A manual snapshot's share is counted per restore
+    (ctx.share_grants) before it is made. The share and the intermediate copy are removed in CleaningUp (or when
+    the restore fails or is cancelled); the share only by its last holder, and only if an operator restore
+    added it."""
     pinned = ctx.status.snapshot
-    target_account = ctx.target_account.account_id
+    target_account = ctx.target.account.account_id
     record = ctx.status.shared_snapshot
     if pinned.snapshot_type == "automated":
         identifier = ctx.shared_snapshot_identifier
-        manual = ctx.source_rds.describe_snapshot(identifier)
+        manual = ctx.source.rds.describe_snapshot(identifier)
         if manual is None:
-            manual = ctx.source_rds.copy_snapshot(
+            manual = ctx.source.rds.copy_snapshot(
                 source_arn=pinned.arn,
                 source_region=ctx.spec.source.region,
                 identifier=identifier,
@@ -43,16 +45,14 @@ def share_snapshot(ctx: RestoreContext) -> Outcome:
             return Wait(f"copying automated snapshot {pinned.identifier} to manual {identifier} to share it: "
                         f"{progress}%", updates={"shared_snapshot": record})
     else:
+        # The user's own manual snapshot, shared in place: counted in Kubernetes, so that one restore's cleanup
+        # never removes a share another restore still needs, nor one the owner made.
         record = record or SharedSnapshotStatus(identifier=pinned.identifier, arn=pinned.arn,
                                                 shared_with=target_account)
-    already_shared = target_account in ctx.source_rds.restore_accounts(record.identifier)
-    if not already_shared:
-        if not record.shared_by_restore:
-            # Remember that the share is ours before making it, so cleanup removes it even after a crash here,
-            # and never removes a share the snapshot's owner had made.
-            record = record.model_copy(update={"shared_by_restore": True})
-            return Wait(f"sharing snapshot {record.identifier} with account {target_account}",
-                        delay=0, updates={"shared_snapshot": record})
-        ctx.source_rds.share_snapshot(record.identifier, target_account)
+        grant = ctx.share_grants(pinned.arn, target_account)
+        added = grant.join(ctx.uid, lambda: target_account in ctx.source.rds.restore_accounts(record.identifier))
+        record = record.model_copy(update={"shared_by_restore": added})
+    if target_account not in ctx.source.rds.restore_accounts(record.identifier):
+        ctx.source.rds.share_snapshot(record.identifier, target_account)
     return Advance(Phase.COPYING_SNAPSHOT, f"snapshot {record.identifier} shared with account {target_account}",
                    updates={"shared_snapshot": record})

@@ -26,13 +26,13 @@ def resolve_snapshot(ctx: RestoreContext) -> Outcome:
     if source.point_in_time is not None:
         return check_point_in_time(ctx)
     if ctx.status.snapshot is not None:
-        snapshot = ctx.source_rds.describe_snapshot(ctx.status.snapshot.identifier)
+        snapshot = ctx.source.rds.describe_snapshot(ctx.status.snapshot.identifier)
         if snapshot is None:
             raise TerminalError(
                 "SnapshotNotFound", f"snapshot {ctx.status.snapshot.identifier!r} disappeared from {source.region}"
             )
     elif source.snapshot_identifier:
-        snapshot = ctx.source_rds.describe_snapshot(source.snapshot_identifier)
+        snapshot = ctx.source.rds.describe_snapshot(source.snapshot_identifier)
         if snapshot is None:
             raise TerminalError(
                 "SnapshotNotFound",
@@ -56,7 +56,7 @@ def resolve_snapshot(ctx: RestoreContext) -> Outcome:
 def check_point_in_time(ctx: RestoreContext) -> Outcome:
     """The source cluster exists and the requested time lies within its restorable window."""
     pit = ctx.spec.source.point_in_time
-    cluster = ctx.source_rds.describe_cluster(pit.cluster_identifier)
+    cluster = ctx.source.rds.describe_cluster(pit.cluster_identifier)
     if cluster is None:
         raise TerminalError(
             "SourceClusterNotFound",
@@ -83,7 +83,7 @@ def _aware(moment: datetime) -> datetime:
 
 def newest_matching_snapshot(ctx: RestoreContext, latest: LatestSnapshot) -> dict[str, Any]:
     """The newest snapshot (by SnapshotCreateTime) of the cluster that passes every filter of `latest`."""
-    candidates = ctx.source_rds.list_cluster_snapshots(latest.cluster_identifier, latest.snapshot_type)
+    candidates = ctx.source.rds.list_cluster_snapshots(latest.cluster_identifier, latest.snapshot_type)
     oldest_allowed = ctx.now - parse_duration(latest.max_age) if latest.max_age else None
     matching = [s for s in candidates if _matches(s, latest, oldest_allowed)]
     if not matching:
@@ -165,7 +165,7 @@ def copy_snapshot(ctx: RestoreContext) -> Outcome:
     updates = {}
     if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
         staged, progress = ensure_copy(
-            ctx, ctx.staging_rds, ctx.staged_snapshot_identifier, source_arn,
+            ctx, ctx.staging.rds, ctx.staged_snapshot_identifier, source_arn,
             ctx.spec.copy_.source_region_kms_key_id, "spec.copy.sourceRegionKmsKeyId",
         )
         updates["staged_snapshot"] = staged
@@ -174,7 +174,7 @@ def copy_snapshot(ctx: RestoreContext) -> Outcome:
                         updates=updates)
         source_arn = staged.arn
     copied, progress = ensure_copy(
-        ctx, ctx.target_rds, ctx.copied_snapshot_identifier, source_arn, ctx.spec.copy_.kms_key_id, "spec.copy.kmsKeyId"
+        ctx, ctx.target.rds, ctx.copied_snapshot_identifier, source_arn, ctx.spec.copy_.kms_key_id, "spec.copy.kmsKeyId"
     )
     updates["copied_snapshot"] = copied
     if progress is not None:

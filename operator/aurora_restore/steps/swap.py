@@ -35,7 +35,7 @@ def swap_target(ctx: RestoreContext) -> Outcome:
     """
     record = ctx.status.replaced_cluster
     target, previous, temporary = ctx.target_identifier, record.renamed_to, ctx.temporary_cluster_identifier
-    rds = ctx.target_rds
+    rds = ctx.target.rds
     at_target = rds.describe_cluster(target)
 
     if at_target is not None and ctx.owns(at_target):  # the second rename was sent
@@ -113,7 +113,7 @@ def retire_previous(ctx: RestoreContext) -> Outcome:
     previous name is not the one this restore renamed away.
     """
     record = ctx.status.replaced_cluster
-    rds = ctx.target_rds
+    rds = ctx.target.rds
     previous = rds.describe_cluster(record.renamed_to)
     if previous is not None:
         if not is_previous(record, previous):
@@ -136,9 +136,9 @@ def _tag_final_snapshot(ctx: RestoreContext, record: ReplacedClusterStatus) -> N
     recognisable as the operator's (`latest` skips it) and carries the UID of the restore that took it."""
     if not record.final_snapshot_identifier:
         return
-    snapshot = ctx.target_rds.describe_snapshot(record.final_snapshot_identifier)
+    snapshot = ctx.target.rds.describe_snapshot(record.final_snapshot_identifier)
     if snapshot is not None and not ctx.owns(snapshot):  # AWS takes it before the cluster is gone
-        ctx.target_rds.add_tags(snapshot["DBClusterSnapshotArn"], ctx.restore_tags)
+        ctx.target.rds.add_tags(snapshot["DBClusterSnapshotArn"], ctx.restore_tags)
 
 
 def retirement_due(ctx: RestoreContext) -> datetime | None:
