@@ -7,7 +7,9 @@ unexpected error into a logged retry with backoff so a bug never becomes a crash
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -53,6 +55,25 @@ class Runtime:
     restores: AuroraRestores
     events: EventRecorder
     api_client: client.ApiClient
+    # "namespace/name" of the restores whose daemon is in a turn right now (reading, stepping, writing): the
+    # deletion handler waits for that turn, so a cancel never races an AWS call in flight.
+    stepping: set[str] = field(default_factory=set)
+    stepping_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def turn(self, namespace: str, name: str):
+        key = f"{namespace}/{name}"
+        with self.stepping_lock:
+            self.stepping.add(key)
+        try:
+            yield
+        finally:
+            with self.stepping_lock:
+                self.stepping.discard(key)
+
+    def in_turn(self, namespace: str, name: str) -> bool:
+        with self.stepping_lock:
+            return f"{namespace}/{name}" in self.stepping
 
     @classmethod
     def create(cls, settings: Settings, api_client: client.ApiClient) -> "Runtime":
@@ -75,10 +96,11 @@ async def drive(runtime: Runtime, namespace: str, name: str, stopped: Stopped, l
     errors_in_a_row = 0
     while not stopped:
         try:
-            obj = await asyncio.to_thread(runtime.restores.get, namespace, name)
-            if obj is None or obj["metadata"].get("deletionTimestamp"):
-                return
-            delay, errors_in_a_row = await asyncio.to_thread(step_once, runtime, obj, logger, errors_in_a_row)
+            with runtime.turn(namespace, name):
+                obj = await asyncio.to_thread(runtime.restores.get, namespace, name)
+                if obj is None or obj["metadata"].get("deletionTimestamp"):
+                    return
+                delay, errors_in_a_row = await asyncio.to_thread(step_once, runtime, obj, logger, errors_in_a_row)
         except Exception as error:  # a bug or an API outage must not kill the daemon: log and retry later
             errors_in_a_row += 1
             logger.exception("unexpected error, retrying: %s", type(error).__name__)
@@ -118,9 +140,15 @@ def step_once(
 def cancel_once(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -> str | None:
     """The deletion handler's turn: None when the resource may go, else what is still being waited for.
 
-    An unfinished restore moves to Cancelling and runs the machine's cancel step until Cancelled. A finished
-    one follows spec.deletionPolicy. The skip-cleanup annotation lets go at once, leaving AWS as it is.
+    Waits while the daemon is in a turn (an AWS call in flight). An unfinished restore moves to Cancelling and
+    runs the machine's cancel step until Cancelled; one cleaning up after a failure finishes that first. A finished
+    one first retires a previous cluster kept by keepPrevious, then follows spec.deletionPolicy. The skip-cleanup
+    annotation lets go at once, leaving AWS as it is.
     """
+    metadata = obj["metadata"]
+    if runtime.in_turn(metadata["namespace"], metadata["name"]):
+        return "waiting for the AWS call in flight to finish"
+    obj = runtime.restores.get(metadata["namespace"], metadata["name"]) or obj  # the daemon's last write counts
     status = AuroraRestoreStatus.model_validate(obj.get("status") or {})
     annotations = obj["metadata"].get("annotations") or {}
     if annotations.get(SKIP_CLEANUP_ANNOTATION) == "true":
@@ -134,7 +162,13 @@ def cancel_once(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -
         return None
     if status.phase is None or status.phase.is_terminal:
         ctx.target_lock.release()
+        owed = run_aftercare(ctx, due_now=True)  # a previous cluster kept by keepPrevious is retired now
+        if owed is not None:
+            return _record(runtime, obj, status, owed, now, logger).message or "retiring the previous cluster"
         return delete_restored_cluster(ctx) if ctx.spec.deletion_policy == "Delete" else None
+    if status.phase == Phase.CLEANING_UP_AFTER_FAILURE:  # the failure's own cleanup (and rollback) comes first
+        status = _record(runtime, obj, status, run_step(ctx), now, logger)
+        return status.message or "cleaning up after the failure"
     if status.phase != Phase.CANCELLING:
         cancelling = Advance(Phase.CANCELLING, "the AuroraRestore is being deleted: cancelling", updates={
             "cancellation": CancellationStatus(phase=status.phase, requested_at=now)})
@@ -220,7 +254,7 @@ def build_context(
         db_tls=Tls(ca_file=runtime.settings.db_ca_bundle),
         resource=obj,
         share_grants=lambda snapshot_arn, account: ShareLease(
-            runtime.api_client, runtime.settings.lease_namespace, snapshot_arn, account),
+            runtime.api_client, runtime.settings.lease_namespace, snapshot_arn, account, runtime.restores),
     )
 
 

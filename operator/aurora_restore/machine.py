@@ -21,16 +21,18 @@
                           ▼
                         CleaningUp ──► Succeeded
 
-    Any phase ──► CleaningUpAfterFailure ──► Failed     (a TerminalError, or spec.timeout exceeded: roll back
-                                                         a half-done swap, remove the copies, the share grant
-                                                         and a temporary cluster; the existing target stays)
+    Any phase ──► CleaningUpAfterFailure ──► Failed     (a TerminalError, or spec.timeout exceeded before a
+                                                         swap began: roll back a half-done swap, remove the
+                                                         copies, the share grant and a temporary cluster; the
+                                                         existing target stays)
     Deletion before the end ──► Cancelling ──► Cancelled (run by the deletion handler: finish a swap in
                                                          progress, remove what the restore made and did not
                                                          finish; the resource then disappears)
 
 Each step observes AWS before acting, so running a step again after a crash is harmless. The dispatcher turns
 RetryableError into a Wait with backoff and TerminalError into Fail; it never raises for either. spec.timeout
-never interrupts a swap that has begun, nor the ways out (CleaningUpAfterFailure, Cancelling).
+no longer applies once a swap has begun (the swap and what follows are finished, never left halfway), nor on
+the ways out (CleaningUpAfterFailure, Cancelling).
 """
 
 from collections.abc import Callable
@@ -51,7 +53,7 @@ from .steps.preflight import run_preflight
 from .steps.publish import publish
 from .steps.sharing import share_snapshot
 from .steps.snapshot import copy_snapshot, resolve_snapshot
-from .steps.swap import retire_previous, retirement_due, swap_in_progress, swap_target
+from .steps.swap import retire_previous, retirement_due, swap_begun, swap_in_progress, swap_target
 from .steps.verify import verify
 
 Step = Callable[[RestoreContext], Outcome]
@@ -80,7 +82,7 @@ UNTIMED_PHASES = frozenset({Phase.CLEANING_UP_AFTER_FAILURE, Phase.CANCELLING})
 def run_step(ctx: RestoreContext) -> Outcome:
     """Run the current phase's step once and return what should happen next; never raises domain errors."""
     phase = ctx.status.phase or Phase.PENDING
-    if ctx.status.started_at is not None and phase not in UNTIMED_PHASES and not swap_in_progress(ctx):
+    if ctx.status.started_at is not None and phase not in UNTIMED_PHASES and not swap_begun(ctx):
         limit = parse_duration(ctx.spec.timeout)
         if ctx.now - ctx.status.started_at > limit:
             return Fail(
@@ -93,12 +95,16 @@ def run_step(ctx: RestoreContext) -> Outcome:
     except RetryableError as error:
         return Wait(error.message, backoff=True, reason=error.reason)
     except TerminalError as error:
-        return _terminal(phase, ctx.status, error)
+        return _terminal(phase, ctx, error)
 
 
-def _terminal(phase: Phase, status: AuroraRestoreStatus, error: TerminalError) -> Outcome:
+def _terminal(phase: Phase, ctx: RestoreContext, error: TerminalError) -> Outcome:
     """A TerminalError fails the restore, except on the ways out: cleanup after a failure then ends Failed with
-    the first failure kept, and a cancel keeps trying (the force annotation lets go)."""
+    the first failure kept (but keeps trying while a swap is not yet rolled back), and a cancel keeps trying
+    (the skip-cleanup annotation lets go)."""
+    status = ctx.status
+    if phase == Phase.CLEANING_UP_AFTER_FAILURE and swap_in_progress(ctx):
+        return Wait(f"rolling back the swap: {error.message}", backoff=True, reason=error.reason)
     if phase == Phase.CLEANING_UP_AFTER_FAILURE:
         first = status.failure.message if status.failure else ""
         return Advance(Phase.FAILED, f"{first}; cleanup stopped: {error.message}".lstrip("; "))
@@ -107,14 +113,15 @@ def _terminal(phase: Phase, status: AuroraRestoreStatus, error: TerminalError) -
     return Fail(error.reason, error.message)
 
 
-def run_aftercare(ctx: RestoreContext) -> Outcome | None:
+def run_aftercare(ctx: RestoreContext, due_now: bool = False) -> Outcome | None:
     """What a finished restore still owes, or None: deleting the previous cluster kept by keepPrevious once
-    status.replacedCluster.deleteAfter has passed. The phase stays Succeeded throughout (only Waits)."""
+    status.replacedCluster.deleteAfter has passed (`due_now`: at once, the AuroraRestore is being deleted). The
+    phase stays Succeeded throughout (only Waits)."""
     due = retirement_due(ctx)
     if ctx.status.phase != Phase.SUCCEEDED or due is None:
         return None
     record = ctx.status.replaced_cluster
-    if ctx.now < due:
+    if ctx.now < due and not due_now:
         return Wait(f"cluster {ctx.target_identifier} restored; the previous cluster is kept as "
                     f"{record.renamed_to} until {due.isoformat()}", delay=(due - ctx.now).total_seconds())
     try:

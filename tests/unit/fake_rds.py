@@ -41,7 +41,7 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from aurora_restore.aws.errors import classify
-from aurora_restore.aws.rds import as_tag_list, tags_of
+from aurora_restore.aws.rds import FAILED_STATUSES, as_tag_list, tags_of
 from aurora_restore.errors import RestoreError, RetryableError, TerminalError
 from aurora_restore.k8s.share_leases import ShareGrant
 from aurora_restore.steps.names import is_valid_identifier
@@ -677,7 +677,7 @@ class FakeRds:
                 "InvalidParameterCombination",
                 "Cannot delete protected Cluster, please disable deletion protection and try again.",
             )
-        if cluster["Status"] != "available":
+        if cluster["Status"] != "available" and cluster["Status"] not in FAILED_STATUSES:  # AWS deletes broken ones
             raise self._refuse(action, "InvalidDBClusterStateFault", f"DB cluster is in state {cluster['Status']}")
         if any(i["DBInstanceStatus"] != "deleting" for i in self._instances_of(key)):
             raise self._refuse(
@@ -954,8 +954,10 @@ class FakeLock:
 class InMemoryShareGrant(ShareGrant):
     """The real counting rules of k8s/share_leases.py over a dict shared by every restore of a test."""
 
-    def __init__(self, store: dict[str, dict[str, str]], snapshot_arn: str, account_id: str):
+    def __init__(self, store: dict[str, dict[str, str]], snapshot_arn: str, account_id: str,
+                 alive=lambda holder: True):
         self._store = store
+        self.holder_alive = alive
         self.key = f"{snapshot_arn}|{account_id}"
         self.snapshot_arn = snapshot_arn
 

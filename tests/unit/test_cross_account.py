@@ -455,3 +455,27 @@ def test_a_crash_while_removing_the_share_is_finished_by_the_next_pass(cross_acc
     assert foreign.shared_with.get(MANUAL, []) == []
     assert blocked.run().phase == Phase.SUCCEEDED, blocked.status.message  # shares it again, removes it again
     assert foreign.shared_with.get(MANUAL, []) == []
+
+
+def test_a_holder_whose_restore_is_gone_no_longer_keeps_the_share(cross_account, foreign):
+    """A restore deleted with skip-cleanup never leaves the count: it stops counting once it no longer exists."""
+    from .fake_rds import InMemoryShareGrant
+
+    counts: dict = {}
+    gone = cross_account(share_counts=counts)
+    gone.run_until(Phase.COPYING_SNAPSHOT)  # joined and shared; then it is deleted without cleanup
+    survivor = second_restore(cross_account, counts)
+    survivor.run_until(Phase.COPYING_SNAPSHOT)
+    grant = InMemoryShareGrant(counts, foreign.snapshots[MANUAL]["DBClusterSnapshotArn"], ACCOUNT_ID,
+                               alive=lambda holder: holder.endswith(survivor.uid))
+    assert grant.leave(f"team-a/second/{survivor.uid}", lambda: foreign.unshare_snapshot(MANUAL, ACCOUNT_ID))
+    assert foreign.shared_with.get(MANUAL, []) == []
+
+
+def test_delete_after_restore_false_keeps_the_share_for_good(cross_account, foreign):
+    counts: dict = {}
+    first = cross_account({**from_source_account(deleteAfterRestore=False)}, share_counts=counts)
+    assert first.run().phase == Phase.SUCCEEDED
+    second = second_restore(cross_account, counts)
+    assert second.run().phase == Phase.SUCCEEDED
+    assert foreign.shared_with[MANUAL] == [ACCOUNT_ID]  # kept: the first restore asked for it to stay

@@ -8,7 +8,7 @@ from aurora_restore.api.phase import Phase
 from aurora_restore.aws.rds import tags_of
 from aurora_restore.machine import apply_outcome, run_step
 from aurora_restore.steps import names
-from aurora_restore.steps.context import RESTORE_NAME_TAG, RESTORE_UID_TAG
+from aurora_restore.steps.context import RESTORE_NAME_TAG, RESTORE_UID_TAG, SNAPSHOT_ROLE_TAG
 from aurora_restore.steps.outcomes import Advance
 
 from .conftest import KMS_KEY, OTHER_REGION, POLL, SOURCE_REGION, TARGET, UID
@@ -48,7 +48,8 @@ def test_the_restore_name_tag_fits_the_tag_value_limit(restore, cloud):
 def test_latest_skips_another_restores_copy_and_final_snapshots(restore, source, cloud):
     latest = {"source": {"snapshotIdentifier": None, "latest": {"clusterIdentifier": "prod"}}}
     source.add_snapshot("aurora-restore-11111111-2222-4333-8444-555555555555", "prod", created=None)
-    source.add_snapshot("prod-final-1a2b3c4d", "prod", created=None, tags={RESTORE_UID_TAG: "another"})
+    source.add_snapshot("prod-final-1a2b3c4d", "prod", created=None,
+                        tags={RESTORE_UID_TAG: "another", SNAPSHOT_ROLE_TAG: "final"})
     run = restore(latest)
     status = run.run()
     assert status.phase == Phase.SUCCEEDED
@@ -199,3 +200,25 @@ def test_a_cancel_while_retiring_finishes_deleting_the_previous_cluster(restore,
     assert set(run.target.clusters) == {TARGET} and not [i for i in run.target.instances if "instance" in i]
     assert status.replaced_cluster.deleted_at is not None
     assert cloud.calls_to("delete_cluster")[0].params["keep_automated_backups"] is True
+
+
+def test_a_cancel_mid_swap_that_cannot_finish_rolls_the_swap_back(restore, cloud):
+    run = restore({"existingTarget": {"policy": "Replace"}})
+    old = run.target.add_cluster(TARGET, instances=1)
+    run.run_until(Phase.SWAPPING_TARGET)
+    run.step()
+    run.step()  # TARGET -> previous
+    run.target.clusters[f"{TARGET}-restore-7d3f9a2e"]["Status"] = "incompatible-parameters"
+    status = cancel(run)
+    assert status.replaced_cluster.rolled_back_at is not None
+    assert run.target.clusters[TARGET]["DbClusterResourceId"] == old["DbClusterResourceId"]
+    assert owned(cloud) == []  # the broken new cluster is removed too
+
+
+def test_latest_still_picks_snapshots_of_a_cluster_the_operator_restored(restore, source, cloud):
+    """A restored cluster copies its tags (our UID among them) to its snapshots: a nightly refresh from it must
+    still find them; only what the operator itself made (copies, final snapshots) is skipped."""
+    source.add_snapshot("staging-nightly", "prod", created=None,
+                        tags={RESTORE_UID_TAG: "an-earlier-restore", "managed-by": "aurora-restore-operator"})
+    run = restore({"source": {"snapshotIdentifier": None, "latest": {"clusterIdentifier": "prod"}}})
+    assert run.run().snapshot.identifier == "staging-nightly"

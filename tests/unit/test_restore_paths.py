@@ -525,7 +525,7 @@ def test_a_replace_that_fails_before_the_swap_leaves_the_target_as_it_was_and_no
     assert not cloud.calls_to("rename_cluster")
 
 
-def test_a_timeout_during_the_swap_finishes_the_swap_before_failing(restore, cloud):
+def test_the_timeout_no_longer_applies_once_the_swap_began(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}, "timeout": "30m"})
     run.target.add_cluster(TARGET, instances=1)
     run.target.ticks_by_kind["rename"] = 3
@@ -534,12 +534,71 @@ def test_a_timeout_during_the_swap_finishes_the_swap_before_failing(restore, clo
     run.step()  # the first rename is sent
     run.now += timedelta(hours=1)
     status = run.run()
-    assert (status.phase, status.failure.reason) == (Phase.FAILED, "Timeout")
-    assert status.failure.phase == Phase.RETIRING_PREVIOUS  # the swap itself was never interrupted
+    assert status.phase == Phase.SUCCEEDED, status.message  # the swap and the retirement were finished
     assert tags_of(run.target.clusters[TARGET])[RESTORE_UID_TAG] == UID
-    previous = f"{TARGET}-previous-7d3f9a2e"
-    assert previous in run.target.clusters  # kept: only RetiringPrevious deletes it
-    assert not cloud.calls_to("delete_cluster")
+    assert set(run.target.clusters) == {TARGET}
+    assert len(cloud.calls_to("rename_cluster")) == 2
+
+
+def test_a_timeout_before_the_swap_fails_and_leaves_the_target(restore, cloud):
+    run = restore({"existingTarget": {"policy": "Replace"}, "timeout": "30m"})
+    old = run.target.add_cluster(TARGET, instances=1)
+    run.run_until(Phase.SWAPPING_TARGET)
+    run.now += timedelta(hours=1)
+    status = run.run()
+    assert (status.phase, status.failure.reason, status.failure.phase) == (Phase.FAILED, "Timeout",
+                                                                          Phase.SWAPPING_TARGET)
+    assert run.target.clusters[TARGET]["DbClusterResourceId"] == old["DbClusterResourceId"]
+    assert set(run.target.clusters) == {TARGET} and not cloud.calls_to("rename_cluster")
+
+
+@pytest.mark.parametrize("broken", ["incompatible-parameters", "gone"])
+def test_the_target_is_never_renamed_away_while_its_successor_is_broken(restore, cloud, broken):
+    run = restore({"existingTarget": {"policy": "Replace"}})
+    old = run.target.add_cluster(TARGET, instances=1)
+    run.run_until(Phase.SWAPPING_TARGET)
+    temporary = f"{TARGET}-restore-7d3f9a2e"
+    if broken == "gone":
+        for instance in [k for k, v in run.target.instances.items() if v["DBClusterIdentifier"] == temporary]:
+            del run.target.instances[instance]
+        del run.target.clusters[temporary]
+    else:
+        run.target.clusters[temporary]["Status"] = broken
+    status = run.run()
+    assert status.phase == Phase.FAILED and status.failure.phase == Phase.SWAPPING_TARGET
+    assert not cloud.calls_to("rename_cluster")
+    assert run.target.clusters[TARGET]["DbClusterResourceId"] == old["DbClusterResourceId"]
+
+
+def test_a_successor_broken_after_the_first_rename_gets_the_previous_cluster_renamed_back(restore, cloud):
+    run = restore({"existingTarget": {"policy": "Replace"}})
+    old = run.target.add_cluster(TARGET, instances=1)
+    run.run_until(Phase.SWAPPING_TARGET)
+    run.step()
+    run.step()  # TARGET -> previous
+    run.target.clusters[f"{TARGET}-restore-7d3f9a2e"]["Status"] = "inaccessible-encryption-credentials"
+    status = run.run()
+    assert (status.phase, status.failure.reason) == (Phase.FAILED, "RestoreFailed")
+    assert run.target.clusters[TARGET]["DbClusterResourceId"] == old["DbClusterResourceId"]
+    assert status.replaced_cluster.rolled_back_at is not None
+
+
+def test_a_refused_rollback_keeps_trying_instead_of_failing_with_the_target_away(restore, cloud):
+    run = restore({"existingTarget": {"policy": "Replace"}})
+    run.target.add_cluster(TARGET, instances=1)
+    run.run_until(Phase.SWAPPING_TARGET)
+    run.step()
+    run.step()  # TARGET -> previous
+    denied = aws_error("AccessDenied", "not allowed", action="rename_cluster")
+    run.target.fail("rename_cluster", denied, times=50)  # the second rename, then every rollback attempt
+    for _ in range(12):
+        run.step()
+    assert run.phase == Phase.CLEANING_UP_AFTER_FAILURE
+    assert "rolling back the swap" in run.status.message and TARGET not in run.target.clusters
+    run.target._queued_errors.clear()  # AWS lets it happen again
+    status = run.run()
+    assert status.phase == Phase.FAILED
+    assert TARGET in run.target.clusters and not tags_of(run.target.clusters[TARGET]).get(RESTORE_UID_TAG)
 
 
 def test_a_failure_after_the_first_rename_renames_the_previous_cluster_back(restore, cloud):

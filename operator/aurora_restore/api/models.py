@@ -420,6 +420,9 @@ class ReplacedClusterStatus(ApiModel):
     final_snapshot_identifier: str | None = Field(default=None, description="Final snapshot taken when deleted.")
     swap_started_at: datetime | None = Field(default=None, description="When the swap began (first rename).")
     swapped_at: datetime | None = Field(default=None, description="When the restored cluster took the target's name.")
+    rolled_back_at: datetime | None = Field(
+        default=None, description="When a swap that could not finish was undone (the previous cluster has its name back)."
+    )
     delete_after: datetime | None = Field(
         default=None, description="With keepPrevious: when the previous cluster will be deleted."
     )

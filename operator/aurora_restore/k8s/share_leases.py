@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ..api import GROUP
 from ..errors import RetryableError
+from .resources import AuroraRestores
 
 HOLDERS = f"{GROUP}/share-holders"
 OWNED = f"{GROUP}/share-added-by-operator"
@@ -42,11 +43,24 @@ class ShareGrant:
         """Write the annotations, refusing (RetryableError) if they changed since `load`."""
         raise NotImplementedError
 
+    def holder_alive(self, holder: str) -> bool:
+        """Whether the restore `holder` ("namespace/name/uid") still exists; a deleted one no longer counts."""
+        raise NotImplementedError
+
+    def _load_live(self) -> tuple[dict[str, str], list[str]]:
+        """The annotations with the holders whose restore is gone pruned (also a removal they left halfway:
+        the share is then treated as still there, added by the operator)."""
+        annotations = self.load()
+        holders = [h for h in json.loads(annotations.get(HOLDERS, "[]")) if self.holder_alive(h)]
+        if annotations.get(REMOVING) and not self.holder_alive(annotations[REMOVING]):
+            annotations.pop(REMOVING)
+        annotations[HOLDERS] = json.dumps(holders)
+        return annotations, holders
+
     def join(self, holder: str, already_shared: Callable[[], bool]) -> bool:
         """Count `holder` in; returns whether an operator restore added the share (so it is removed when the
         last holder leaves). `already_shared` is asked only when there is no holder yet."""
-        annotations = self.load()
-        holders = json.loads(annotations.get(HOLDERS, "[]"))
+        annotations, holders = self._load_live()
         if annotations.get(REMOVING):
             raise RetryableError("ShareBeingRemoved", "another restore is removing the share of "
                                  f"{self.snapshot_arn}; waiting to share it again")
@@ -58,16 +72,18 @@ class ShareGrant:
         self.store(annotations)
         return annotations[OWNED] == "true"
 
-    def leave(self, holder: str, unshare: Callable[[], None]) -> bool:
+    def leave(self, holder: str, unshare: Callable[[], None], keep: bool = False) -> bool:
         """Count `holder` out; the last holder of a share an operator restore added calls `unshare` (and this
-        returns True), after marking that it does, so a crash makes the next pass finish the removal."""
-        annotations = self.load()
-        holders = json.loads(annotations.get(HOLDERS, "[]"))
+        returns True), after marking that it does, so a crash makes the next pass finish the removal. `keep`
+        (copy.deleteAfterRestore false): the share is meant to stay, so nobody removes it later."""
+        annotations, holders = self._load_live()
         if annotations.get(REMOVING) != holder:
             if holder not in holders:
                 return False
             holders.remove(holder)
             annotations[HOLDERS] = json.dumps(holders)
+            if keep:
+                annotations[OWNED] = "false"
             if holders or annotations.get(OWNED) != "true":
                 self.store(annotations)
                 return False
@@ -84,8 +100,10 @@ class ShareGrant:
 class ShareLease(ShareGrant):
     """A ShareGrant kept in a Lease of the operator's lease namespace."""
 
-    def __init__(self, api_client: client.ApiClient, namespace: str, snapshot_arn: str, account_id: str):
+    def __init__(self, api_client: client.ApiClient, namespace: str, snapshot_arn: str, account_id: str,
+                 restores: AuroraRestores):
         self.api = client.CoordinationV1Api(api_client)
+        self.restores = restores
         self.namespace = namespace
         self.name = share_lease_name(snapshot_arn, account_id)
         self.snapshot_arn = snapshot_arn
@@ -107,6 +125,11 @@ class ShareLease(ShareGrant):
                     raise RetryableError("ShareLeaseRace", f"share lease {self.name} created concurrently") from None
                 raise
         return dict(self._lease.metadata.annotations or {})
+
+    def holder_alive(self, holder: str) -> bool:
+        namespace, name, uid = (holder.split("/") + ["", "", ""])[:3]
+        restore = self.restores.get(namespace, name) if namespace and name else None
+        return restore is not None and restore["metadata"].get("uid") == uid
 
     def store(self, annotations: dict[str, str]) -> None:
         self._lease.metadata.annotations = annotations

@@ -11,11 +11,11 @@ from dataclasses import replace
 
 from ..api.models import CancellationStatus
 from ..api.phase import Phase
-from ..aws.rds import AVAILABLE
+from ..errors import TerminalError
 from .context import RestoreContext
-from .deletion import DELETING, tear_down_cluster
+from .deletion import tear_down_cluster
 from .outcomes import Advance, Outcome, Wait
-from .swap import is_previous, retire_previous, swap_in_progress, swap_target
+from .swap import retire_previous, roll_back_swap, swap_in_progress, swap_target
 
 # Nothing in AWS is made before these phases end: failing or cancelling in one makes no AWS call at all (a role
 # the namespace may not use is never assumed, not even to look).
@@ -42,11 +42,13 @@ def clean_up_after_failure(ctx: RestoreContext) -> Outcome:
     failure = ctx.status.failure
     if failure is not None and failure.phase in NOTHING_MADE_YET_PHASES:
         return Advance(Phase.FAILED, failure.message)
+    updates: dict = {}
     if swap_in_progress(ctx):
-        rolled_back = roll_back_swap(ctx)
-        if rolled_back is not None:
-            return Wait(rolled_back)
-    updates = remove_intermediates(ctx)
+        waiting, updates = roll_back_swap(ctx)
+        if waiting:
+            return Wait(waiting, updates=updates)
+        ctx = replace(ctx, status=ctx.status.model_copy(update=updates))
+    updates.update(remove_intermediates(ctx))
     pending = remove_temporary_cluster(ctx)
     if pending:
         return Wait(pending, updates=updates)
@@ -56,7 +58,8 @@ def clean_up_after_failure(ctx: RestoreContext) -> Outcome:
 def cancel(ctx: RestoreContext) -> Outcome:
     """The AuroraRestore is being deleted before it finished (run from the deletion handler, phase Cancelling).
 
-    A swap in progress is finished first (the new cluster is verified by then), and so is the deletion of the
+    A swap in progress is finished first (the new cluster is verified by then; rolled back if it cannot finish),
+    and so is the deletion of the
     previous cluster once RetiringPrevious began. Then the copies, the share grant
     and an unfinished cluster are removed: the temporary cluster of a Replace, or a cluster restored into the
     target identifier that had not passed Verifying. A replaced cluster is never touched. Next: Cancelled.
@@ -68,7 +71,12 @@ def cancel(ctx: RestoreContext) -> Outcome:
         return Advance(Phase.CANCELLED, f"cancelled in {record.phase}, before anything was made in AWS",
                        updates=updates)
     if swap_in_progress(ctx):
-        outcome = swap_target(ctx)
+        try:
+            outcome = swap_target(ctx)
+        except TerminalError as error:  # it cannot finish: undo it
+            waiting, rolled_back = roll_back_swap(ctx)
+            return Wait(f"the swap cannot finish ({error.message}): {waiting or 'rolled back'}",
+                        delay=None if waiting else 0, updates={**rolled_back, **updates})
         if isinstance(outcome, Wait):
             return replace(outcome, message=f"finishing the swap before cancelling: {outcome.message}",
                            updates={**outcome.updates, **updates})
@@ -90,8 +98,11 @@ def cancel(ctx: RestoreContext) -> Outcome:
 
 
 def remove_intermediates(ctx: RestoreContext) -> dict:
-    """The copies, the intermediate manual copy and the share grant: whatever the spec may have made exist."""
+    """The copies, the intermediate manual copy and the share grant: whatever the spec may have made exist.
+    With copy.deleteAfterRestore false they are kept, and so is the share (this restore leaves its count)."""
     if not ctx.spec.copy_.delete_after_restore:
+        if ctx.spec.cross_account:
+            remove_share(ctx, keep=True)
         return {}
     updates: dict = {}
     if ctx.spec.needs_copy:
@@ -107,18 +118,20 @@ def remove_intermediates(ctx: RestoreContext) -> dict:
     return updates
 
 
-def remove_share(ctx: RestoreContext) -> dict:
+def remove_share(ctx: RestoreContext, keep: bool = False) -> dict:
     """Delete the intermediate manual copy (which ends its share and cancels it if still copying), or leave the
     count of the user's shared snapshot: the last restore leaving removes the share, if a restore added it."""
-    _delete_owned_snapshot(ctx, ctx.source.rds, ctx.shared_snapshot_identifier)
     pinned, shared = ctx.status.snapshot, ctx.status.shared_snapshot
     if pinned is None:
         return {}
     if pinned.snapshot_type == "automated":
+        if keep:
+            return {}
+        _delete_owned_snapshot(ctx, ctx.source.rds, ctx.shared_snapshot_identifier)
         return {"shared_snapshot": shared.model_copy(update={"deleted": True, "unshared": True})} if shared else {}
     account = ctx.target.account.account_id
     removed = ctx.share_grants(pinned.arn, account).leave(
-        ctx.uid, lambda: ctx.source.rds.unshare_snapshot(pinned.identifier, account))
+        ctx.holder, lambda: ctx.source.rds.unshare_snapshot(pinned.identifier, account), keep=keep)
     return {"shared_snapshot": shared.model_copy(update={"unshared": removed})} if shared else {}
 
 
@@ -142,22 +155,3 @@ def remove_owned_cluster(ctx: RestoreContext, identifier: str, label: str) -> st
     if cluster is None or not ctx.owns(cluster):
         return None
     return tear_down_cluster(ctx.target.rds, cluster, final_snapshot_identifier=None, label=label).message
-
-
-def roll_back_swap(ctx: RestoreContext) -> str | None:
-    """A swap that failed after its first rename: give the previous cluster its name back. None when there is
-    nothing to roll back (the target identifier is taken, or the previous cluster never left it)."""
-    record = ctx.status.replaced_cluster
-    rds = ctx.target.rds
-    at_target = rds.describe_cluster(ctx.target_identifier)
-    previous = rds.describe_cluster(record.renamed_to)
-    if previous is None or not is_previous(record, previous):
-        if at_target is not None and at_target.get("Status") not in (AVAILABLE, DELETING):
-            return f"waiting for cluster {ctx.target_identifier} ({at_target.get('Status')}) to settle"
-        return None
-    if at_target is not None:
-        return None
-    if previous.get("Status") != AVAILABLE:
-        return f"rolling back the swap: waiting for {record.renamed_to} ({previous.get('Status')})"
-    rds.rename_cluster(record.renamed_to, ctx.target_identifier)
-    return f"rolling back the swap: renaming {record.renamed_to} back to {ctx.target_identifier}"

@@ -17,6 +17,9 @@ MANAGED_BY_TAG = "managed-by"
 MANAGED_BY_VALUE = "aurora-restore-operator"
 RESTORE_UID_TAG = "dbrestore.io/restore-uid"
 RESTORE_NAME_TAG = "dbrestore.io/restore"
+# On the snapshots the operator itself takes (copy, share, final): what `latest` skips. Not on the restored
+# cluster, so the snapshots users take of it (which copy its tags, the UID among them) stay candidates.
+SNAPSHOT_ROLE_TAG = "dbrestore.io/snapshot-role"
 
 
 class SecretReader(Protocol):
@@ -38,7 +41,7 @@ class ShareGrants(Protocol):
 
     def join(self, holder: str, already_shared) -> bool: ...
 
-    def leave(self, holder: str, unshare) -> bool: ...
+    def leave(self, holder: str, unshare, keep: bool = False) -> bool: ...
 
 
 class TargetLock(Protocol):
@@ -151,6 +154,15 @@ class RestoreContext:
             RESTORE_UID_TAG: self.uid,
             RESTORE_NAME_TAG: names.tag_value(f"{self.namespace}/{self.name}"),
         }
+
+    @property
+    def holder(self) -> str:
+        """How this restore is named where several restores are counted (share grants): namespace/name/uid."""
+        return f"{self.namespace}/{self.name}/{self.uid}"
+
+    def snapshot_tags(self, role: str) -> dict[str, str]:
+        """Tags for a snapshot this restore takes: its UID and what the snapshot is for."""
+        return {**self.restore_tags, SNAPSHOT_ROLE_TAG: role}
 
     @property
     def target_tags(self) -> dict[str, str]:

@@ -28,7 +28,7 @@ def share_snapshot(ctx: RestoreContext) -> Outcome:
                 identifier=identifier,
                 kms_key_id=pinned.kms_key_id,
                 copy_tags=False,
-                tags=ctx.restore_tags,
+                tags=ctx.snapshot_tags("share"),
             )
         elif not ctx.owns(manual):
             raise TerminalError(
@@ -50,7 +50,7 @@ def share_snapshot(ctx: RestoreContext) -> Outcome:
         record = record or SharedSnapshotStatus(identifier=pinned.identifier, arn=pinned.arn,
                                                 shared_with=target_account)
         grant = ctx.share_grants(pinned.arn, target_account)
-        added = grant.join(ctx.uid, lambda: target_account in ctx.source.rds.restore_accounts(record.identifier))
+        added = grant.join(ctx.holder, lambda: target_account in ctx.source.rds.restore_accounts(record.identifier))
         record = record.model_copy(update={"shared_by_restore": added})
     if target_account not in ctx.source.rds.restore_accounts(record.identifier):
         ctx.source.rds.share_snapshot(record.identifier, target_account)

@@ -11,7 +11,7 @@ from ..aws.errors import KMS_KEY_CODES
 from ..aws.rds import AVAILABLE, SNAPSHOT_FAILED_STATUSES, tags_of
 from ..errors import TerminalError
 from . import names
-from .context import MANAGED_BY_TAG, MANAGED_BY_VALUE, RESTORE_UID_TAG, RestoreContext
+from .context import SNAPSHOT_ROLE_TAG, RestoreContext
 from .outcomes import Advance, Outcome, Wait
 
 
@@ -121,12 +121,11 @@ def _matches(snapshot: dict[str, Any], latest: LatestSnapshot, oldest_allowed: d
 
 
 def made_by_operator(snapshot: dict[str, Any]) -> bool:
-    """A copy or a final snapshot this operator took (its tags, or the copies' name prefix): another restore's
-    temporary copy must never be chosen, since that restore deletes it."""
-    tags = tags_of(snapshot)
+    """A copy or a final snapshot this operator took (its snapshot-role tag, or the copies' name prefix):
+    another restore's temporary copy must never be chosen, since that restore deletes it. Snapshots of a cluster
+    the operator restored carry its UID tag too (CopyTagsToSnapshot), and stay candidates."""
     name = snapshot["DBClusterSnapshotIdentifier"].rsplit(":", 1)[-1]
-    return (RESTORE_UID_TAG in tags or tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE
-            or name.startswith(names.COPY_PREFIX))
+    return SNAPSHOT_ROLE_TAG in tags_of(snapshot) or name.startswith(names.COPY_PREFIX)
 
 
 def _created_at(snapshot: dict[str, Any]) -> datetime:
@@ -205,7 +204,7 @@ def ensure_copy(
                 identifier=identifier,
                 kms_key_id=kms_key_id,
                 copy_tags=ctx.spec.copy_.copy_tags,
-                tags=ctx.restore_tags,
+                tags=ctx.snapshot_tags("copy"),
             )
         except TerminalError as error:
             if error.reason in KMS_KEY_CODES:

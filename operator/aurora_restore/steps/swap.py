@@ -5,7 +5,8 @@ passed verification. The swap is two renames (ModifyDBCluster NewDBClusterIdenti
 existing target to `<target>-previous-<uid8>`, then the new cluster to the target identifier. Clients see the
 target's endpoints go away during the two renames (the downtime window, docs/usage.md). Every pass observes
 which renames have happened, so a restart at any instant carries on; once `swap_started_at` is recorded
-neither spec.timeout nor a cancel interrupts the swap halfway.
+spec.timeout no longer applies and a cancel finishes the swap; a swap that cannot finish (the new cluster gone
+or broken, a rename refused) is rolled back by renaming the previous cluster back.
 
 The previous cluster is recognised by its DbClusterResourceId (a rename keeps it), never by name alone, and is
 deleted only here: its instances, then the cluster with a final snapshot (unless finalSnapshot is false) and
@@ -18,10 +19,10 @@ from typing import Any
 from ..api.duration import parse_duration
 from ..api.models import ReplacedClusterStatus
 from ..api.phase import Phase
-from ..aws.rds import AVAILABLE
+from ..aws.rds import AVAILABLE, FAILED_STATUSES, tags_of
 from ..errors import RetryableError, TerminalError
 from .cluster import cluster_status
-from .context import RestoreContext
+from .context import SNAPSHOT_ROLE_TAG, RestoreContext
 from .deletion import tear_down_cluster
 from .outcomes import Advance, Outcome, Wait
 
@@ -29,9 +30,11 @@ from .outcomes import Advance, Outcome, Wait
 def swap_target(ctx: RestoreContext) -> Outcome:
     """Rename the existing target away, wait, rename the new cluster to the target identifier, wait.
 
-    Next: RetiringPrevious, or Publishing with keepPrevious (the previous cluster is then deleted when
-    status.replacedCluster.deleteAfter has passed, after Succeeded). Fails only before the first rename (the
-    existing target is then untouched): when the temporary cluster is gone or a stranger holds a name.
+    Each pass first makes sure the new cluster is there, ours and available, so the target is never renamed
+    away without its successor ready. Next: RetiringPrevious, or Publishing with keepPrevious (the previous
+    cluster is then deleted when status.replacedCluster.deleteAfter has passed, after Succeeded). Fails when
+    the new cluster is gone or broken, or a stranger holds the target's name; after the first rename the failure
+    cleanup (or a cancel) renames the previous cluster back.
     """
     record = ctx.status.replaced_cluster
     target, previous, temporary = ctx.target_identifier, record.renamed_to, ctx.temporary_cluster_identifier
@@ -43,8 +46,17 @@ def swap_target(ctx: RestoreContext) -> Outcome:
             return Wait(f"renaming the restored cluster to {target}: {at_target.get('Status')}")
         return _swapped(ctx, record, at_target)
 
+    restored = rds.describe_cluster(temporary)
+    if restored is None or not ctx.owns(restored):
+        raise TerminalError("ClusterNotFound", f"restored cluster {temporary!r} no longer exists in "
+                            f"{ctx.spec.target_region}")
+    if restored.get("Status") in FAILED_STATUSES:
+        raise TerminalError("RestoreFailed", f"restored cluster {temporary!r} is {restored.get('Status')}")
+    if restored.get("Status") != AVAILABLE:
+        return Wait(f"waiting for restored cluster {temporary} ({restored.get('Status')}) to be available")
+
     if record.swap_started_at is None:
-        # Recorded before the first rename, so that a timeout or a cancel seen later finishes the swap.
+        # Recorded before the first rename, so that a timeout or a cancel seen later settles the swap.
         return Wait(f"swapping {target}: renaming it to {previous}", delay=0,
                     updates={"replaced_cluster": record.model_copy(update={"swap_started_at": ctx.now})})
 
@@ -54,26 +66,51 @@ def swap_target(ctx: RestoreContext) -> Outcome:
                                 f"to replace (its resource id changed); nothing was renamed")
         if at_target.get("Status") != AVAILABLE:
             return Wait(f"waiting for cluster {target} ({at_target.get('Status')}) to be available to rename it")
-        _rename(rds, target, previous)
+        rename(rds, target, previous)
         return Wait(f"renaming cluster {target} to {previous}")
 
     renamed_away = rds.describe_cluster(previous)
     if renamed_away is not None and renamed_away.get("Status") != AVAILABLE:
         return Wait(f"renaming cluster {target} to {previous}: {renamed_away.get('Status')}")
-    restored = rds.describe_cluster(temporary)
-    if restored is None or not ctx.owns(restored):
-        raise TerminalError("ClusterNotFound", f"restored cluster {temporary!r} no longer exists in "
-                            f"{ctx.spec.target_region}; the target identifier {target!r} is free")
-    if restored.get("Status") != AVAILABLE:
-        return Wait(f"waiting for restored cluster {temporary} ({restored.get('Status')}) to be available")
-    _rename(rds, temporary, target)
+    rename(rds, temporary, target)
     return Wait(f"renaming restored cluster {temporary} to {target}")
 
 
-def swap_in_progress(ctx: RestoreContext) -> bool:
-    """The swap began and has not finished: it must be carried to its end before anything else."""
+def swap_begun(ctx: RestoreContext) -> bool:
+    """The first rename may have been sent: from then on spec.timeout no longer applies (the swap, and what
+    follows it, is finished rather than left halfway)."""
     record = ctx.status.replaced_cluster
-    return record is not None and record.swap_started_at is not None and record.swapped_at is None
+    return record is not None and record.swap_started_at is not None
+
+
+def swap_in_progress(ctx: RestoreContext) -> bool:
+    """The swap began and has neither finished nor been rolled back: it must be settled before anything else."""
+    record = ctx.status.replaced_cluster
+    return swap_begun(ctx) and record.swapped_at is None and record.rolled_back_at is None
+
+
+def roll_back_swap(ctx: RestoreContext) -> tuple[str | None, dict[str, Any]]:
+    """After a failure or a cancel mid-swap: give the previous cluster its name back.
+
+    Returns (what is being waited for, or None once the swap is settled; the status updates): the previous
+    cluster back at the target identifier (rolledBackAt), or the new one found there (the swap had completed).
+    """
+    record = ctx.status.replaced_cluster
+    rds = ctx.target.rds
+    at_target = rds.describe_cluster(ctx.target_identifier)
+    if at_target is not None:
+        if ctx.owns(at_target):
+            return None, {"replaced_cluster": record.model_copy(update={"swapped_at": ctx.now})}
+        if is_previous(record, at_target) and at_target.get("Status") != AVAILABLE:
+            return f"rolling back the swap: {ctx.target_identifier} is {at_target.get('Status')}", {}
+        return None, {"replaced_cluster": record.model_copy(update={"rolled_back_at": ctx.now})}
+    previous = rds.describe_cluster(record.renamed_to)
+    if previous is None or not is_previous(record, previous):
+        return None, {"replaced_cluster": record.model_copy(update={"rolled_back_at": ctx.now})}
+    if previous.get("Status") != AVAILABLE:
+        return f"rolling back the swap: waiting for {record.renamed_to} ({previous.get('Status')})", {}
+    rename(rds, record.renamed_to, ctx.target_identifier)
+    return f"rolling back the swap: renaming {record.renamed_to} back to {ctx.target_identifier}", {}
 
 
 def _swapped(ctx: RestoreContext, record: ReplacedClusterStatus, cluster: dict[str, Any]) -> Advance:
@@ -90,7 +127,7 @@ def _swapped(ctx: RestoreContext, record: ReplacedClusterStatus, cluster: dict[s
                    f"is {record.renamed_to}", updates=updates)
 
 
-def _rename(rds, identifier: str, new_identifier: str) -> None:
+def rename(rds, identifier: str, new_identifier: str) -> None:
     try:
         rds.rename_cluster(identifier, new_identifier)
     except TerminalError as error:
@@ -137,8 +174,8 @@ def _tag_final_snapshot(ctx: RestoreContext, record: ReplacedClusterStatus) -> N
     if not record.final_snapshot_identifier:
         return
     snapshot = ctx.target.rds.describe_snapshot(record.final_snapshot_identifier)
-    if snapshot is not None and not ctx.owns(snapshot):  # AWS takes it before the cluster is gone
-        ctx.target.rds.add_tags(snapshot["DBClusterSnapshotArn"], ctx.restore_tags)
+    if snapshot is not None and SNAPSHOT_ROLE_TAG not in tags_of(snapshot):  # taken before the cluster went
+        ctx.target.rds.add_tags(snapshot["DBClusterSnapshotArn"], ctx.snapshot_tags("final"))
 
 
 def retirement_due(ctx: RestoreContext) -> datetime | None:
