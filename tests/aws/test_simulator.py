@@ -644,9 +644,25 @@ def test_copy_with_a_missing_kms_key_is_refused(
         )
     assert error_code(restore_refused) == "KMSKeyNotAccessibleFault"
 
+    # An unencrypted snapshot cannot be encrypted by copying it, even with a usable key; an encrypted one can
+    # be re-encrypted with any usable key.
+    with pytest.raises(ClientError) as unencrypted:
+        rds.copy_db_cluster_snapshot(
+            SourceDBClusterSnapshotIdentifier=source,
+            TargetDBClusterSnapshotIdentifier=unique("copy"),
+            KmsKeyId=alias,
+        )
+    assert error_code(unencrypted) == "InvalidParameterCombination"
+    plain = rds.copy_db_cluster_snapshot(
+        SourceDBClusterSnapshotIdentifier=source, TargetDBClusterSnapshotIdentifier=unique("copy")
+    )["DBClusterSnapshot"]
+    assert plain["StorageEncrypted"] is False
+    cluster = create_cluster(rds, StorageEncrypted=True, KmsKeyId=key["Arn"])
+    wait_until(lambda: cluster_status(rds, cluster) == "available")
+    encrypted = available_snapshot(rds, cluster)["DBClusterSnapshotIdentifier"]
     for usable in (alias, key["KeyId"], key["Arn"]):
         copied = rds.copy_db_cluster_snapshot(
-            SourceDBClusterSnapshotIdentifier=source,
+            SourceDBClusterSnapshotIdentifier=encrypted,
             TargetDBClusterSnapshotIdentifier=unique("copy"),
             KmsKeyId=usable,
         )["DBClusterSnapshot"]
@@ -908,3 +924,29 @@ def test_snapshot_create_time_can_be_back_dated(rds: Any, sim: SimulatorClient) 
     with pytest.raises(SimulatorApiError) as missing:
         sim.set_snapshot_create_time("no-such-snapshot", by_arn, region=REGION)
     assert missing.value.status == 404
+
+
+def test_a_restore_is_encrypted_with_the_key_given_else_as_its_snapshot(
+    rds: Any, aws_client: Callable[..., Any], shared_snapshot: dict[str, Any]
+) -> None:
+    """RestoreDBClusterFromSnapshot KmsKeyId: the key given encrypts the cluster (even from an unencrypted
+    snapshot, reported by ARN); without one the cluster is encrypted as its snapshot is, or not at all."""
+    key = aws_client("kms").create_key()["KeyMetadata"]
+    alias = f"alias/{unique('restore-key')}"
+    aws_client("kms").create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    plain = shared_snapshot["DBClusterSnapshotIdentifier"]
+
+    def restored(snapshot: str, **kms: str) -> dict[str, Any]:
+        identifier = unique("restored")
+        rds.restore_db_cluster_from_snapshot(DBClusterIdentifier=identifier, SnapshotIdentifier=snapshot,
+                                             Engine=ENGINE, **kms)
+        return rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
+
+    with_key = restored(plain, KmsKeyId=alias)
+    assert (with_key["StorageEncrypted"], with_key["KmsKeyId"]) == (True, key["Arn"])
+    assert restored(plain)["StorageEncrypted"] is False
+    cluster = create_cluster(rds, StorageEncrypted=True, KmsKeyId=key["Arn"])
+    wait_until(lambda: cluster_status(rds, cluster) == "available")
+    encrypted = available_snapshot(rds, cluster)["DBClusterSnapshotIdentifier"]
+    inherited = restored(encrypted)
+    assert inherited["StorageEncrypted"] is True and inherited["KmsKeyId"] == key["Arn"]

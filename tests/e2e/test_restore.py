@@ -122,6 +122,32 @@ def test_cross_region_restore_copies_with_kms_and_deletes_the_copy(api_client, a
     assert source["Status"] == "available"
 
 
+def test_an_unencrypted_source_copied_cross_region_is_encrypted_at_restore(
+    api_client, aws, operator, namespace, uniq, simulator
+):
+    """AWS refuses KmsKeyId when copying an unencrypted snapshot: the copy stays plain, copy.kmsKeyId encrypts
+    the restored cluster."""
+    target_kms = aws.client("kms", region_name="us-west-2")
+    target_key = target_kms.create_key()["KeyMetadata"]
+    target_kms.create_alias(AliasName=f"alias/plain-{uniq}", TargetKeyId=target_key["KeyId"])
+    rds, west = aws.client("rds", region_name="us-east-1"), aws.client("rds", region_name="us-west-2")
+    make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
+    window = CallWindow(simulator)
+    create_restore(api_client, namespace, "plain", {
+        "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
+        "target": {"region": "us-west-2", "clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
+        "copy": {"kmsKeyId": f"alias/plain-{uniq}"},
+    })
+    status = wait_for_phase(api_client, namespace, "plain", {"Succeeded", "Failed"})["status"]
+    assert status["phase"] == "Succeeded", status
+    assert status["snapshot"]["encrypted"] is False
+    cluster = west.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]
+    assert cluster["StorageEncrypted"] is True
+    assert target_key["KeyId"] in cluster["KmsKeyId"] or cluster["KmsKeyId"] == target_key["Arn"]
+    copies = window.calls(service="rds", action="CopyDBClusterSnapshot")
+    assert len(copies) == 1 and copies[0]["status"] == 200  # accepted: no KmsKeyId on an unencrypted copy
+
+
 def test_latest_picks_the_newest_matching_snapshot_across_pages(api_client, aws, operator, namespace, uniq, simulator):
     rds = aws.client("rds", region_name="us-east-1")
     names = [f"nightly-{uniq}-{day}" for day in (1, 2, 3, 4)] + [f"adhoc-{uniq}", f"nightly-{uniq}-untagged"]

@@ -411,6 +411,12 @@ class FakeRds:
             raise self._refuse(
                 action, "DBClusterSnapshotAlreadyExistsFault", f"Cannot create the snapshot {identifier}: it exists."
             )
+        if not source["StorageEncrypted"] and kms_key_id:  # AWS cannot encrypt a snapshot by copying it
+            raise self._refuse(
+                action,
+                "InvalidParameterCombination",
+                "KmsKeyId can't be specified when copying an unencrypted DB cluster snapshot",
+            )
         if source["StorageEncrypted"] and source_region != self.region and not kms_key_id:
             raise self._refuse(
                 action,

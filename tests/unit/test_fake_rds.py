@@ -320,3 +320,16 @@ def test_ec2_names_the_missing_security_groups_and_identity_asks_once():
     identity = FakeIdentity(cloud.account(OTHER_ACCOUNT), REGION)
     assert identity.account_id == identity.account_id == OTHER_ACCOUNT
     assert [c.action for c in cloud.calls].count("get_caller_identity") == 1
+
+
+def test_an_unencrypted_snapshot_cannot_be_encrypted_by_copying_it():
+    """The simulator's rule (validation.py) in the fake too: KmsKeyId on an unencrypted copy is refused."""
+    cloud = FakeCloud()
+    source, target = cloud.rds("eu-west-1"), cloud.rds("us-east-1")
+    arn = source.add_snapshot("plain")["DBClusterSnapshotArn"]
+    args = {"source_arn": arn, "source_region": "eu-west-1", "copy_tags": True, "tags": {}}
+    with pytest.raises(TerminalError) as caught:
+        target.copy_snapshot(identifier="refused", kms_key_id="any-key", **args)
+    assert caught.value.reason == "InvalidParameterCombination"
+    assert "refused" not in target.snapshots
+    assert target.copy_snapshot(identifier="plain-copy", kms_key_id=None, **args)["StorageEncrypted"] is False

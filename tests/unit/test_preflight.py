@@ -189,13 +189,12 @@ def test_dry_run_plans_copy_replace_restore_instances_and_cleanup_without_changi
                 "SourceDBClusterSnapshotIdentifier": arn,
                 "TargetDBClusterSnapshotIdentifier": COPY_ID,
                 "Region": OTHER_REGION,
-                "KmsKeyId": KMS_KEY,
-            },
+            },  # the snapshot is unencrypted: no KmsKeyId on the copy, the restore is encrypted instead
         ),
         (
             Phase.RESTORING_CLUSTER,
             "RestoreDBClusterFromSnapshot",
-            {"DBClusterIdentifier": f"{TARGET}-restore-7d3f9a2e", "SnapshotIdentifier": COPY_ID},
+            {"DBClusterIdentifier": f"{TARGET}-restore-7d3f9a2e", "SnapshotIdentifier": COPY_ID, "KmsKeyId": KMS_KEY},
         ),
         (
             Phase.CREATING_INSTANCES,

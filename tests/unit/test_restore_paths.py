@@ -255,8 +255,9 @@ def test_encrypted_snapshot_without_copy_kms_key_fails_naming_the_field(restore,
 
 
 @pytest.mark.parametrize("how", ["key-not-usable-in-region", "queued-aws-error"])
-def test_unusable_copy_kms_key_fails_naming_the_field_and_value(restore, cloud, how):
-    run = restore(CROSS_REGION)
+def test_unusable_copy_kms_key_fails_naming_the_field_and_value(restore, source, cloud, how):
+    source.add_snapshot("encrypted", encrypted=True)
+    run = restore({**CROSS_REGION, "source": {"snapshotIdentifier": "encrypted"}})
     if how == "key-not-usable-in-region":
         run.target.usable_kms_keys = {"arn:aws:kms:us-east-1:123456789012:key/some-other-key"}
     else:
@@ -270,6 +271,26 @@ def test_unusable_copy_kms_key_fails_naming_the_field_and_value(restore, cloud, 
     assert f"spec.copy.kmsKeyId {KMS_KEY!r} cannot be used in {OTHER_REGION}" in status.failure.message
     assert "KMSKeyNotAccessibleFault" in status.failure.message
     assert not run.target.snapshots
+
+
+def test_an_unencrypted_snapshot_is_copied_without_a_key_and_encrypted_at_restore(restore, cloud):
+    """AWS refuses KmsKeyId when copying an unencrypted snapshot: copy.kmsKeyId encrypts the restore instead."""
+    status = restore(CROSS_REGION).run()
+    assert status.phase == Phase.SUCCEEDED, status.message
+    [copy] = cloud.calls_to("copy_snapshot")
+    assert copy.params["kms_key_id"] is None and copy.error is None
+    [restored] = cloud.calls_to("restore_cluster_from_snapshot")
+    assert restored.params["KmsKeyId"] == KMS_KEY
+    check = {c.name: c for c in status.preflight}["spec.copy.kmsKeyId"]
+    assert "unencrypted" in check.message and "restored cluster is encrypted with it" in check.message
+
+
+def test_target_kms_key_wins_over_the_copy_key_for_an_unencrypted_snapshot(restore, cloud):
+    other = "arn:aws:kms:us-east-1:123456789012:key/9999aaaa-2222-bbbb-3333-cccc4444dddd"
+    cloud.kms(OTHER_REGION).add_key(other)
+    status = restore({**CROSS_REGION, "target": {"region": OTHER_REGION, "kmsKeyId": other}}).run()
+    assert status.phase == Phase.SUCCEEDED, status.message
+    assert cloud.calls_to("restore_cluster_from_snapshot")[0].params["KmsKeyId"] == other
 
 
 def test_failure_after_the_copy_deletes_the_copy(restore, cloud):

@@ -88,7 +88,7 @@ def _target_parameters(ctx: RestoreContext) -> dict[str, Any]:
         "DBSubnetGroupName": target.db_subnet_group_name,
         "VpcSecurityGroupIds": target.vpc_security_group_ids or None,
         "DBClusterParameterGroupName": target.db_cluster_parameter_group_name,
-        "KmsKeyId": target.kms_key_id,
+        "KmsKeyId": restore_kms_key(ctx),
         "DeletionProtection": target.deletion_protection,
         "EnableIAMDatabaseAuthentication": target.iam_database_authentication,
         "EnableCloudwatchLogsExports": target.enable_cloudwatch_logs_exports or None,
@@ -100,6 +100,17 @@ def _target_parameters(ctx: RestoreContext) -> dict[str, Any]:
         }
     params.update({key: value for key, value in optional.items() if value is not None})
     return params
+
+
+def restore_kms_key(ctx: RestoreContext) -> str | None:
+    """target.kmsKeyId, else, for an unencrypted snapshot that was copied, copy.kmsKeyId: AWS cannot encrypt a
+    snapshot by copying it, so the key the user gave for the copy encrypts the restored cluster."""
+    if ctx.spec.target.kms_key_id:
+        return ctx.spec.target.kms_key_id
+    snapshot = ctx.status.snapshot
+    if ctx.spec.needs_copy and snapshot is not None and snapshot.encrypted is False:
+        return ctx.spec.copy_.kms_key_id
+    return None
 
 
 def blame_field(ctx: RestoreContext, error: TerminalError) -> TerminalError | RetryableError:
@@ -115,6 +126,8 @@ def blame_field(ctx: RestoreContext, error: TerminalError) -> TerminalError | Re
                 f"{error.message}",
             )
     field = FIELD_FOR_ERROR.get(error.reason)
+    if error.reason == "KMSKeyNotAccessibleFault" and not target.kms_key_id:
+        field = "spec.copy.kmsKeyId"  # it encrypts the restore of an unencrypted snapshot (restore_kms_key)
     if field:
         return TerminalError(error.reason, f"{field}: {error.message}")
     return error

@@ -9,6 +9,7 @@ import dataclasses
 from ..api.models import PlannedStep, Plan, PreflightCheck, ReplacedClusterStatus
 from ..api.phase import Phase
 from . import names
+from .cluster import restore_kms_key
 from .context import RestoreContext
 from .outcomes import Advance, Fail, Outcome
 
@@ -141,6 +142,11 @@ def check_copy_key(ctx: RestoreContext, key: str | None, field: str, kms) -> Pre
         return None
     if kms.describe_key(key) is None:
         return _problem(field, f"{field} {key!r}: no such KMS key in {kms.region}", "KmsKeyNotUsable")
+    if not ctx.status.snapshot.encrypted:
+        use = ("the restored cluster is encrypted with it" if field == "spec.copy.kmsKeyId" and
+               not ctx.spec.target.kms_key_id else "it is not used")
+        return _passed(field, f"snapshot {ctx.status.snapshot.identifier!r} is unencrypted and AWS cannot encrypt "
+                       f"a snapshot by copying it: the copy stays unencrypted and {use}")
     return _passed(field)
 
 
@@ -288,7 +294,7 @@ def plan(ctx: RestoreContext) -> Plan:
         staged_params = {"SourceDBClusterSnapshotIdentifier": shared_arn,
                          "TargetDBClusterSnapshotIdentifier": ctx.staged_snapshot_identifier,
                          "Region": spec.source.region}
-        if spec.copy_.source_region_kms_key_id:
+        if spec.copy_.source_region_kms_key_id and snapshot.encrypted:
             staged_params["KmsKeyId"] = spec.copy_.source_region_kms_key_id
         steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot",
                                  parameters=staged_params))
@@ -299,7 +305,7 @@ def plan(ctx: RestoreContext) -> Plan:
         copy_params = {"SourceDBClusterSnapshotIdentifier": copy_source,
                        "TargetDBClusterSnapshotIdentifier": ctx.copied_snapshot_identifier,
                        "Region": spec.target_region}
-        if spec.copy_.kms_key_id:
+        if spec.copy_.kms_key_id and snapshot.encrypted:
             copy_params["KmsKeyId"] = spec.copy_.kms_key_id
         steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot",
                                  parameters=copy_params))
@@ -312,7 +318,8 @@ def plan(ctx: RestoreContext) -> Plan:
         steps.append(PlannedStep(phase=Phase.RESTORING_CLUSTER, action="RestoreDBClusterFromSnapshot", parameters={
             "DBClusterIdentifier": ctx.cluster_identifier,
             "SnapshotIdentifier": ctx.copied_snapshot_identifier if spec.needs_copy else snapshot.identifier,
-            **({"EngineVersion": target.engine_version} if target.engine_version else {})}))
+            **({"EngineVersion": target.engine_version} if target.engine_version else {}),
+            **({"KmsKeyId": restore_kms_key(ctx)} if restore_kms_key(ctx) else {})}))
     for number in range(1, target.instances.count + 1):
         steps.append(PlannedStep(phase=Phase.CREATING_INSTANCES, action="CreateDBInstance", parameters={
             "DBInstanceIdentifier": ctx.instance_identifier(number), "DBInstanceClass": target.instances.instance_class}))

@@ -191,7 +191,10 @@ def ensure_copy(
     pinned = ctx.status.snapshot
     copy = rds.describe_snapshot(identifier)
     if copy is None:
-        if pinned.encrypted and not kms_key_id:
+        if not pinned.encrypted:
+            # AWS refuses KmsKeyId when copying an unencrypted snapshot; the restore encrypts the cluster instead.
+            kms_key_id = None
+        elif not kms_key_id:
             raise TerminalError(
                 "KmsKeyRequired",
                 f"{kms_field} is required: snapshot {pinned.identifier!r} is encrypted and its copy in "

@@ -19,6 +19,7 @@ from . import (
     engine_versions,
     pagination,
     renames,
+    restore_encryption,
     shared_snapshots,
     validation,
 )
@@ -43,6 +44,7 @@ def install(settings: SimulatorSettings, databases: DatabaseFleet | None = None)
     lifecycle.install(hooks)
     pagination.register(hooks, settings)
     shared_snapshots.register(hooks)
+    restore_encryption.register(hooks)
     if databases is not None:
         from .databases.rds_actions import RdsDatabases
 

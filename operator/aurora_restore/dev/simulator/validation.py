@@ -9,6 +9,10 @@
 - CopyDBClusterSnapshot and RestoreDBClusterFromSnapshot refuse a KmsKeyId (key id, key ARN,
   alias name or alias ARN) that names no enabled key in the KMS of the caller's account and
   the request's region: KMSKeyNotAccessibleFault (moto crashes on an unknown alias).
+- CopyDBClusterSnapshot of an unencrypted snapshot refuses any KmsKeyId (API reference,
+  CopyDBClusterSnapshot KmsKeyId: "If you copy an unencrypted DB cluster snapshot and specify a
+  value for the KmsKeyId parameter, an error is returned"; it names no code, so the simulator
+  answers InvalidParameterCombination). Encryption is chosen at restore time instead.
 - DeleteDBCluster needs either SkipFinalSnapshot or a FinalDBSnapshotIdentifier.
 - ModifyDBCluster of a missing cluster is DBClusterNotFoundFault (moto crashes), and
   RotateMasterUserPassword needs a password managed in Secrets Manager (moto crashes).
@@ -68,6 +72,7 @@ def register(hooks: RdsHooks) -> None:
     hooks.before("restore_db_cluster_from_snapshot", check_restore_engine_version)
     hooks.before("restore_db_cluster_from_snapshot", check_kms_key)
     hooks.before("copy_db_cluster_snapshot", check_kms_key)
+    hooks.before("copy_db_cluster_snapshot", refuse_kms_key_for_unencrypted_copy)
     hooks.before("delete_db_cluster", require_final_snapshot_choice)
     hooks.before("modify_db_cluster", require_existing_cluster)
     hooks.before("modify_db_cluster", require_managed_password_to_rotate)
@@ -122,6 +127,19 @@ def check_kms_key(request: RdsRequest) -> None:
     key_id = request.params.get("KmsKeyId")
     if key_id and not kms_key_usable(key_id, request.account, request.region):
         raise KMSKeyNotAccessibleFault(key_id)
+
+
+def refuse_kms_key_for_unencrypted_copy(request: RdsRequest) -> None:
+    """An unencrypted cluster snapshot cannot be encrypted by copying it (module docstring)."""
+    source_id = request.params.get("SourceDBClusterSnapshotIdentifier")
+    if not request.params.get("KmsKeyId") or not source_id:
+        return
+    snapshot = find_cluster_snapshot(request, source_id)
+    if snapshot is not None and not snapshot.storage_encrypted:
+        raise InvalidParameterCombination(
+            "KmsKeyId can't be specified when copying an unencrypted DB cluster snapshot: encrypt the "
+            "cluster when you restore it instead"
+        )
 
 
 def kms_key_usable(key_id: str, account: str, region: str) -> bool:
