@@ -199,6 +199,14 @@ class RestoreRun:
             return self.status
         raise AssertionError(f"no terminal phase after {max_steps} steps; stuck in {self.phase}: {self.status.message}")
 
+    def send_first_rename(self) -> None:
+        """A Replace run to the moment the swap has renamed the existing target away (and recorded that it
+        started), the new cluster not yet renamed in."""
+        self.run_until(Phase.SWAPPING_TARGET)
+        self.step()  # the swap records that it starts
+        self.step()  # the first rename: the target becomes <target>-previous-<uid8>
+        assert self.cloud.calls_to("rename_cluster"), "the first rename was not sent"
+
     def run_until(self, phase: Phase, max_steps: int = 100) -> None:
         for _ in range(max_steps):
             if self.phase == phase:

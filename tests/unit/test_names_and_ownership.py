@@ -153,9 +153,7 @@ def test_cancel_removes_everything_the_restore_made_and_leaves_the_target(restor
 def test_a_cancel_during_the_swap_finishes_it_and_keeps_both_clusters(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
     run.target.add_cluster(TARGET, instances=1)
-    run.run_until(Phase.SWAPPING_TARGET)
-    run.step()
-    run.step()  # the first rename is sent
+    run.send_first_rename()
     status = cancel(run)
     assert status.phase == Phase.CANCELLED
     assert tags_of(run.target.clusters[TARGET])[RESTORE_UID_TAG] == UID  # the verified cluster took its place
@@ -205,9 +203,7 @@ def test_a_cancel_while_retiring_finishes_deleting_the_previous_cluster(restore,
 def test_a_cancel_mid_swap_that_cannot_finish_rolls_the_swap_back(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
     old = run.target.add_cluster(TARGET, instances=1)
-    run.run_until(Phase.SWAPPING_TARGET)
-    run.step()
-    run.step()  # TARGET -> previous
+    run.send_first_rename()
     run.target.clusters[f"{TARGET}-restore-7d3f9a2e"]["Status"] = "incompatible-parameters"
     status = cancel(run)
     assert status.replaced_cluster.rolled_back_at is not None

@@ -550,9 +550,7 @@ def test_the_timeout_no_longer_applies_once_the_swap_began(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}, "timeout": "30m"})
     run.target.add_cluster(TARGET, instances=1)
     run.target.ticks_by_kind["rename"] = 3
-    run.run_until(Phase.SWAPPING_TARGET)
-    run.step()  # the swap starts
-    run.step()  # the first rename is sent
+    run.send_first_rename()
     run.now += timedelta(hours=1)
     status = run.run()
     assert status.phase == Phase.SUCCEEDED, status.message  # the swap and the retirement were finished
@@ -594,9 +592,7 @@ def test_the_target_is_never_renamed_away_while_its_successor_is_broken(restore,
 def test_a_successor_broken_after_the_first_rename_gets_the_previous_cluster_renamed_back(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
     old = run.target.add_cluster(TARGET, instances=1)
-    run.run_until(Phase.SWAPPING_TARGET)
-    run.step()
-    run.step()  # TARGET -> previous
+    run.send_first_rename()
     run.target.clusters[f"{TARGET}-restore-7d3f9a2e"]["Status"] = "inaccessible-encryption-credentials"
     status = run.run()
     assert (status.phase, status.failure.reason) == (Phase.FAILED, "RestoreFailed")
@@ -607,9 +603,7 @@ def test_a_successor_broken_after_the_first_rename_gets_the_previous_cluster_ren
 def test_a_refused_rollback_keeps_trying_instead_of_failing_with_the_target_away(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
     run.target.add_cluster(TARGET, instances=1)
-    run.run_until(Phase.SWAPPING_TARGET)
-    run.step()
-    run.step()  # TARGET -> previous
+    run.send_first_rename()
     denied = aws_error("AccessDenied", "not allowed", action="rename_cluster")
     run.target.fail("rename_cluster", denied, times=50)  # the second rename, then every rollback attempt
     for _ in range(12):
@@ -625,9 +619,7 @@ def test_a_refused_rollback_keeps_trying_instead_of_failing_with_the_target_away
 def test_a_failure_after_the_first_rename_renames_the_previous_cluster_back(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
     old = run.target.add_cluster(TARGET, instances=1)
-    run.run_until(Phase.SWAPPING_TARGET)
-    run.step()
-    run.step()  # TARGET -> previous
+    run.send_first_rename()
     run.target.fail("rename_cluster", aws_error("InvalidParameterCombination", "refused", action="rename_cluster"))
     status = run.run()
     assert (status.phase, status.failure.phase) == (Phase.FAILED, Phase.SWAPPING_TARGET)

@@ -89,7 +89,6 @@ class ShareGrant:
                 return False
             annotations[REMOVING] = holder
             self.store(annotations)
-            annotations = self.load()
         unshare()
         annotations.pop(REMOVING, None)
         annotations[OWNED] = "false"

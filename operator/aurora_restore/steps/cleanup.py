@@ -59,8 +59,7 @@ def cancel(ctx: RestoreContext) -> Outcome:
     """The AuroraRestore is being deleted before it finished (run from the deletion handler, phase Cancelling).
 
     A swap in progress is finished first (the new cluster is verified by then; rolled back if it cannot finish),
-    and so is the deletion of the
-    previous cluster once RetiringPrevious began. Then the copies, the share grant
+    and so is the deletion of the previous cluster once RetiringPrevious began. Then the copies, the share grant
     and an unfinished cluster are removed: the temporary cluster of a Replace, or a cluster restored into the
     target identifier that had not passed Verifying. A replaced cluster is never touched. Next: Cancelled.
     """
