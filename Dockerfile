@@ -16,7 +16,7 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-# No [dev] extra: the simulator, test and lint dependencies stay out of the image.
+# No [dev] extra and no operator/devenv (.dockerignore): the simulator, moto, test and lint tools stay out.
 RUN /opt/venv/bin/pip install --no-cache-dir . \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 

@@ -11,21 +11,21 @@ system-packages:
 
 # Python dependencies in a virtualenv (pip's cache lives outside the repo, so repeat runs are quick).
 setup: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml operator/devenv/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e operator/devenv
 	touch $@
 
 # etcd, kube-apiserver and kubectl: KUBEBUILDER_ASSETS if set, else built once from Go modules and cached.
 binaries: setup system-packages
-	$(BIN)/aurora-restore dev binaries
+	$(BIN)/aurora-restore-dev binaries
 
 demo: binaries
-	$(BIN)/aurora-restore dev demo --dir .dev
+	$(BIN)/aurora-restore-dev demo --dir .dev
 
 down: setup
-	$(BIN)/aurora-restore dev down --dir .dev
+	$(BIN)/aurora-restore-dev down --dir .dev
 
 test: binaries
 	bash .ci/lint

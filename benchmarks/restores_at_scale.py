@@ -1,7 +1,7 @@
 """Many AuroraRestores at once, driven by one operator process: how long they take and what they cost.
 
 Starts a local control plane (etcd + kube-apiserver), the AWS simulator without database servers, installs the
-CRD and runs one operator process watching all namespaces, as `aurora-restore dev up` does. Then it creates the
+CRD and runs one operator process watching all namespaces, as `aurora-restore-dev up` does. Then it creates the
 source snapshots and N AuroraRestores at once (same region, distinct targets, one instance each) and follows them
 with a watch until every one has finished.
 
@@ -47,11 +47,11 @@ from kubernetes import client, config, watch
 
 from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
 from aurora_restore.api.phase import TERMINAL_PHASES, Phase
-from aurora_restore.dev.controlplane import ControlPlane, find_binaries
-from aurora_restore.dev.crds import install_crds
-from aurora_restore.dev.environment import aws_environment, operator_aws_environment
-from aurora_restore.dev.operator_process import OperatorProcess
-from aurora_restore.dev.simulator import SimulatorClient, SimulatorProcess
+from aurora_restore_devenv.controlplane import ControlPlane, find_binaries
+from aurora_restore_devenv.crds import install_crds
+from aurora_restore_devenv.environment import aws_environment, operator_aws_environment
+from aurora_restore_devenv.operator_process import OperatorProcess
+from aurora_restore_devenv.simulator import SimulatorClient, SimulatorProcess
 
 REGION = "us-east-1"
 RESTORE_NAMESPACE = "restores-at-scale"

@@ -1,8 +1,8 @@
-"""`aurora-restore`: the command line for developers and operators of this project."""
+"""`aurora-restore`: the operator's command line (CRDs, IAM policies). The local environment has its own,
+`aurora-restore-dev`, in the devenv distribution."""
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def _crd(args: argparse.Namespace) -> int:
@@ -28,41 +28,6 @@ def _iam_policy(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev_up(args: argparse.Namespace) -> int:
-    from .dev.environment import up
-
-    up(Path(args.dir), aws_delay=args.aws_delay, databases=args.databases)
-    return 0
-
-
-def _dev_seed(args: argparse.Namespace) -> int:
-    from .dev.environment import seed
-
-    seed(Path(args.dir))
-    return 0
-
-
-def _dev_down(args: argparse.Namespace) -> int:
-    from .dev.environment import down
-
-    down(Path(args.dir))
-    return 0
-
-
-def _dev_demo(args: argparse.Namespace) -> int:
-    from .dev.demo import run_demo
-
-    return 0 if run_demo(Path(args.dir), aws_delay=args.aws_delay) else 1
-
-
-def _dev_binaries(args: argparse.Namespace) -> int:
-    from .dev.controlplane import find_binaries
-
-    binaries = find_binaries()
-    print(f"etcd: {binaries.etcd}\nkube-apiserver: {binaries.kube_apiserver}\nkubectl: {binaries.kubectl}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aurora-restore", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,44 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     iam.add_argument("--service-account", default="aurora-restore-operator", help="with --trust")
     iam.set_defaults(func=_iam_policy)
 
-    dev = commands.add_parser("dev", help="the local environment: control plane, AWS simulator, operator")
-    dev_commands = dev.add_subparsers(dest="dev_command", required=True)
-    dev_up = dev_commands.add_parser("up", help="start everything in the background and write DIR/env")
-    dev_up.add_argument("--dir", default=".dev", help="working directory (default .dev)")
-    dev_up.add_argument(
-        "--aws-delay", type=float, default=3.0, help="seconds each simulated RDS operation takes (default 3)"
-    )
-    dev_up.add_argument(
-        "--databases", action=argparse.BooleanOptionalAction, default=None,
-        help="back each simulated cluster with a real PostgreSQL/MariaDB server (default: when installed)",
-    )
-    dev_up.set_defaults(func=_dev_up)
-    dev_seed = dev_commands.add_parser("seed", help="create demo source clusters, snapshots and KMS keys")
-    dev_seed.add_argument("--dir", default=".dev")
-    dev_seed.set_defaults(func=_dev_seed)
-    dev_down = dev_commands.add_parser("down", help="stop everything `dev up` started")
-    dev_down.add_argument("--dir", default=".dev")
-    dev_down.set_defaults(func=_dev_down)
-    dev_demo = dev_commands.add_parser("demo", help="up (unless running), seed, apply examples/orders-stage.yaml, watch")
-    dev_demo.add_argument("--dir", default=".dev")
-    dev_demo.add_argument("--aws-delay", type=float, default=3.0)
-    dev_demo.set_defaults(func=_dev_demo)
-    dev_binaries = dev_commands.add_parser(
-        "binaries", help="find or build etcd, kube-apiserver and kubectl (honours KUBEBUILDER_ASSETS)"
-    )
-    dev_binaries.set_defaults(func=_dev_binaries)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except Exception as error:  # a clear one-line message for expected failures (already running, ...)
-        if type(error).__name__ in ("DevEnvironmentError", "ControlPlaneError", "BinariesError"):
-            print(f"aurora-restore: {error}", file=sys.stderr)
-            return 1
-        raise
+    return args.func(args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from aurora_restore.dev.simulator import SimulatorClient, SimulatorProcess
+from aurora_restore_devenv.simulator import SimulatorClient, SimulatorProcess
 
 #: Seconds each simulated RDS transition takes in these tests: long enough to observe
 #: `creating`, short enough to keep the suite fast.

@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from aurora_restore.dev.simulator import (
+from aurora_restore_devenv.simulator import (
     SimulatorApiError,
     SimulatorClient,
     SimulatorProcess,

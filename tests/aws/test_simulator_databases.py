@@ -22,9 +22,9 @@ import psycopg
 import pymysql
 import pytest
 
-from aurora_restore.dev.simulator import SimulatorApiError, SimulatorProcess
-from aurora_restore.dev.simulator.databases.binaries import find_mariadb, find_postgres
-from aurora_restore.dev.simulator.databases.tls import ensure_certificates
+from aurora_restore_devenv.simulator import SimulatorApiError, SimulatorProcess
+from aurora_restore_devenv.simulator.databases.binaries import find_mariadb, find_postgres
+from aurora_restore_devenv.simulator.databases.tls import ensure_certificates
 
 REGION = "us-east-1"
 OTHER_REGION = "us-west-2"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from aurora_restore.dev.simulator import SimulatorClient
+from aurora_restore_devenv.simulator import SimulatorClient
 
 ENGINE = "aurora-postgresql"
 ENGINE_VERSION = "15.4"

@@ -5,9 +5,9 @@ import pytest
 from helm_cli import Helm
 from kubernetes import config
 
-from aurora_restore.dev.controlplane import ControlPlane, find_binaries
-from aurora_restore.dev.controlplane.binaries import find_helm
-from aurora_restore.dev.simulator import SimulatorProcess
+from aurora_restore_devenv.controlplane import ControlPlane, find_binaries
+from aurora_restore_devenv.controlplane.binaries import find_helm
+from aurora_restore_devenv.simulator import SimulatorProcess
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from aurora_restore.dev.controlplane import KUBERNETES_VERSION
+from aurora_restore_devenv.controlplane import KUBERNETES_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "aurora-restore-operator"

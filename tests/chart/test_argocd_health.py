@@ -9,7 +9,7 @@ from helm_cli import REPO
 
 from aurora_restore.api.phase import Phase
 
-HEALTH_LUA = REPO / "operator" / "aurora_restore" / "argocd" / "health.lua"
+HEALTH_LUA = REPO / "helm" / "aurora-restore-operator" / "files" / "argocd-health.lua"
 ARGOCD_CM = REPO / "examples" / "gitops" / "argocd-cm-health.yaml"
 ARGOCD_DOC = REPO / "docs" / "argocd.md"
 HEALTH_KEY = "resource.customizations.health.dbrestore.io_AuroraRestore"

@@ -24,7 +24,7 @@ from dockerfile import exec_form
 from kubernetes import client
 
 from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
-from aurora_restore.dev.operator_process import OperatorProcess, free_port
+from aurora_restore_devenv.operator_process import OperatorProcess, free_port
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/aurora-restore-operator"  # the simulator's default account
 REGION = "us-east-1"

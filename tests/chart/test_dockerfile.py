@@ -11,7 +11,7 @@ from pathlib import Path
 from dockerfile import DOCKERFILE, exec_form, instructions
 from helm_cli import REPO
 
-from aurora_restore.dev.operator_process import operator_command
+from aurora_restore_devenv.operator_process import operator_command
 
 
 def test_hadolint_is_clean():

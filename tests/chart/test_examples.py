@@ -7,7 +7,7 @@ import pytest
 import yaml
 from kubernetes import dynamic
 
-from aurora_restore.dev.crds import install_crds
+from aurora_restore_devenv.crds import install_crds
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

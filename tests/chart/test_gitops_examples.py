@@ -6,7 +6,7 @@ import yaml
 from helm_cli import REPO, find
 from kubernetes import client, dynamic
 
-from aurora_restore.dev.crds import install_crds
+from aurora_restore_devenv.crds import install_crds
 
 GITOPS = REPO / "examples" / "gitops"
 

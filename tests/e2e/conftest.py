@@ -12,13 +12,13 @@ from chart.helm_cli import Helm
 from kubernetes import client, config
 
 from aurora_restore.api import GROUP, PLURAL, VERSION
-from aurora_restore.dev.controlplane import ControlPlane, find_binaries
-from aurora_restore.dev.crds import install_crds
-from aurora_restore.dev.controlplane.binaries import find_helm
-from aurora_restore.dev.environment import OPERATOR_ROLE_ARN, operator_aws_environment
-from aurora_restore.dev.simulator import SimulatorClient, SimulatorProcess
+from aurora_restore_devenv.controlplane import ControlPlane, find_binaries
+from aurora_restore_devenv.crds import install_crds
+from aurora_restore_devenv.controlplane.binaries import find_helm
+from aurora_restore_devenv.environment import OPERATOR_ROLE_ARN, operator_aws_environment
+from aurora_restore_devenv.simulator import SimulatorClient, SimulatorProcess
 from restores import ALLOWED_ROLE_PATTERN, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
-from aurora_restore.dev.operator_process import OperatorProcess, free_port
+from aurora_restore_devenv.operator_process import OperatorProcess, free_port
 
 SIMULATED_RDS_DELAY_SECONDS = 1.0
 OPERATOR_POLL_SECONDS = "0.3"

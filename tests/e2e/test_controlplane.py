@@ -18,7 +18,7 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-from aurora_restore.dev.controlplane import (
+from aurora_restore_devenv.controlplane import (
     Binaries,
     BinariesError,
     ControlPlane,
@@ -26,8 +26,8 @@ from aurora_restore.dev.controlplane import (
     find_binaries,
     stop_from_state,
 )
-from aurora_restore.dev.controlplane.certs import ADMIN_USER
-from aurora_restore.dev.controlplane.server import is_running
+from aurora_restore_devenv.controlplane.certs import ADMIN_USER
+from aurora_restore_devenv.controlplane.server import is_running
 
 pytestmark = pytest.mark.e2e
 
@@ -227,7 +227,7 @@ def test_a_failed_start_reports_the_log_and_stops_etcd(binaries: Binaries, tmp_p
 START_IN_ANOTHER_PROCESS = """
 import json, sys
 from pathlib import Path
-from aurora_restore.dev.controlplane import Binaries, ControlPlane
+from aurora_restore_devenv.controlplane import Binaries, ControlPlane
 workdir, etcd, kube_apiserver = sys.argv[1:4]
 plane = ControlPlane(Path(workdir), Binaries(Path(etcd), Path(kube_apiserver), None), stop_at_exit=False).start()
 print(json.dumps(plane.pids))

@@ -1,4 +1,4 @@
-"""`aurora-restore dev up|seed|down` and the demo's example, as a user runs them from a shell."""
+"""`aurora-restore-dev up|seed|down` and the demo's example, as a user runs them from a shell."""
 
 import subprocess
 import sys
@@ -11,14 +11,14 @@ from kubernetes import client, config
 from restores import wait_for_phase
 
 from aurora_restore.api import GROUP, PLURAL, VERSION
-from aurora_restore.dev.controlplane.server import is_running
+from aurora_restore_devenv.controlplane.server import is_running
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def aurora_restore(*args: str) -> subprocess.CompletedProcess:
+def aurora_restore_dev(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "aurora_restore.cli", *args],
+        [sys.executable, "-m", "aurora_restore_devenv.cli", *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -33,7 +33,7 @@ def _alive(pid: int) -> bool:
 
 def test_dev_up_seed_demo_example_and_down(tmp_path):
     directory = tmp_path / "dev"
-    started = aurora_restore("dev", "up", "--dir", str(directory), "--aws-delay", "0.5")
+    started = aurora_restore_dev("up", "--dir", str(directory), "--aws-delay", "0.5")
     try:
         assert started.returncode == 0, started.stderr + started.stdout
         env_lines = (directory / "env").read_text().splitlines()
@@ -43,11 +43,11 @@ def test_dev_up_seed_demo_example_and_down(tmp_path):
         operator_pid = int((directory / "operator.pid").read_text())
         assert _alive(operator_pid)
 
-        again = aurora_restore("dev", "up", "--dir", str(directory))
+        again = aurora_restore_dev("up", "--dir", str(directory))
         assert again.returncode == 1
         assert "already running" in again.stderr and "dev down" in again.stderr
 
-        seeded = aurora_restore("dev", "seed", "--dir", str(directory))
+        seeded = aurora_restore_dev("seed", "--dir", str(directory))
         assert seeded.returncode == 0, seeded.stderr
 
         api = config.new_client_from_config(str(directory / "kubeconfig"))
@@ -72,7 +72,7 @@ def test_dev_up_seed_demo_example_and_down(tmp_path):
         with psycopg.connect(app["uri"], sslrootcert=str(directory / "db-ca.pem"), sslmode="verify-full") as conn:
             assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 3
     finally:
-        stopped = aurora_restore("dev", "down", "--dir", str(directory))
+        stopped = aurora_restore_dev("down", "--dir", str(directory))
     assert stopped.returncode == 0, stopped.stderr
     assert not _alive(operator_pid)
     assert not (directory / "dev.json").exists()

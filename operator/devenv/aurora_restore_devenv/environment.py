@@ -1,4 +1,4 @@
-"""`aurora-restore dev up|seed|down`: the whole local environment in one directory.
+"""`aurora-restore-dev up|seed|down`: the whole local environment in one directory.
 
 up starts a control plane (etcd + kube-apiserver), the AWS simulator and the operator, installs the CRDs and
 writes DIR/kubeconfig and DIR/env; everything it starts is recorded in DIR/dev.json so `down` can stop it from
@@ -85,7 +85,7 @@ def up(directory: Path, aws_delay: float, databases: bool | None = None, progres
     if running:
         raise DevEnvironmentError(
             f"a dev environment is already running from {directory} ({', '.join(running)}); "
-            f"run `aurora-restore dev down --dir {directory}` first"
+            f"run `aurora-restore-dev down --dir {directory}` first"
         )
     directory.mkdir(parents=True, exist_ok=True)
     binaries = find_binaries(progress)
@@ -147,7 +147,7 @@ def seed(directory: Path, progress=print) -> None:
     """Create the demo source data in the running environment's simulator."""
     state = _read_state(Path(directory).resolve())
     if not _alive(state.get("pids", {}).get("simulator")):
-        raise DevEnvironmentError(f"no dev environment is running from {directory}; run `aurora-restore dev up`")
+        raise DevEnvironmentError(f"no dev environment is running from {directory}; run `aurora-restore-dev up`")
     env = state["env"]
     session = boto3.session.Session(
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],

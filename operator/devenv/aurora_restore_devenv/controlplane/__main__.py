@@ -1,6 +1,6 @@
 """Build (or find) the control plane binaries ahead of time and print their directory.
 
-    export KUBEBUILDER_ASSETS="$(python -m aurora_restore.dev.controlplane)"
+    export KUBEBUILDER_ASSETS="$(python -m aurora_restore_devenv.controlplane)"
 
 Useful before running tests in parallel, or to warm a CI cache; progress goes to stderr.
 """

@@ -5,7 +5,7 @@ import time
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..api.crd import build_crd
+from aurora_restore.api.crd import build_crd
 
 
 def install_crds(api_client: client.ApiClient, timeout: float = 60) -> None:

@@ -1,4 +1,4 @@
-"""`python -m aurora_restore.dev.simulator`: run the AWS simulator in the foreground."""
+"""`python -m aurora_restore_devenv.simulator`: run the AWS simulator in the foreground."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .settings import SimulatorSettings
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m aurora_restore.dev.simulator",
+        prog="python -m aurora_restore_devenv.simulator",
         description="moto in server mode with RDS transitions, pagination, ARNs, "
         "validation, a request log and fault injection.",
     )
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
 def _simulator_logger() -> logging.Logger:
     """The simulator's own log lines (database servers starting, failing) go to stderr; moto's
     and werkzeug's logging is left as it is."""
-    logger = logging.getLogger("aurora_restore.dev.simulator")
+    logger = logging.getLogger("aurora_restore_devenv.simulator")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(handler)

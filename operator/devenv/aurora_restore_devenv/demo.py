@@ -1,4 +1,4 @@
-"""`aurora-restore dev demo`: the local environment, demo data, and one restore watched to the end."""
+"""`aurora-restore-dev demo`: the local environment, demo data, and one restore watched to the end."""
 
 import time
 from pathlib import Path
@@ -6,8 +6,8 @@ from pathlib import Path
 import yaml
 from kubernetes import client, config
 
-from ..api import GROUP, PLURAL, VERSION
-from ..api.phase import TERMINAL_PHASES
+from aurora_restore.api import GROUP, PLURAL, VERSION
+from aurora_restore.api.phase import TERMINAL_PHASES
 from . import environment
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "orders-stage.yaml"
@@ -44,5 +44,5 @@ def run_demo(directory: Path, aws_delay: float, example: Path = EXAMPLE, progres
             break
         time.sleep(0.5)
     progress(f"\nnext: source {directory / 'env'} && kubectl get ar -A -o wide && kubectl describe ar {name}")
-    progress(f"stop everything with: aurora-restore dev down --dir {directory}")
+    progress(f"stop everything with: aurora-restore-dev down --dir {directory}")
     return status.get("phase") == "Succeeded"

@@ -20,8 +20,8 @@ from .client import SimulatorClient
 # Printed by the server once it listens (see server.READY_PREFIX; not imported: that
 # module imports moto, which this side does not need).
 READY_PREFIX = "AWS simulator ready at"
-# The directory that holds the `aurora_restore` package, so the child can import it.
-PACKAGE_ROOT = Path(__file__).resolve().parents[3]
+# The directory that holds the `aurora_restore_devenv` package, so the child can import it.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 class SimulatorStartError(RuntimeError):
@@ -29,7 +29,7 @@ class SimulatorStartError(RuntimeError):
 
 
 class SimulatorProcess:
-    """`python -m aurora_restore.dev.simulator` in the background, on loopback."""
+    """`python -m aurora_restore_devenv.simulator` in the background, on loopback."""
 
     def __init__(
         self,
@@ -79,7 +79,7 @@ class SimulatorProcess:
         command = [
             sys.executable,
             "-m",
-            "aurora_restore.dev.simulator",
+            "aurora_restore_devenv.simulator",
             "--host",
             self.host,
             "--port",
