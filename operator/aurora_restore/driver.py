@@ -7,6 +7,7 @@ unexpected error into a logged retry with backoff so a bug never becomes a crash
 
 import asyncio
 import logging
+import random
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from .api.models import AuroraRestoreSpec, AuroraRestoreStatus, CancellationStat
 from .api.phase import Phase
 from .aws.clients import AwsClients
 from .aws.side import AwsSide
-from .db.connection import Tls
+from .db.connection import Timeouts, Tls
 from .k8s.events import EventRecorder
 from .k8s.leases import TargetLease
 from .k8s.resources import AuroraRestores
@@ -32,7 +33,7 @@ from .obs import metrics
 from .settings import Settings
 from .steps.context import RestoreContext
 from .steps.deletion import delete_restored_cluster
-from .steps.outcomes import Advance, Fail, Outcome, Wait
+from .steps.outcomes import Advance, Fail, Outcome
 
 # Set to "true" on an AuroraRestore to let the operator remove its finalizer without cleaning up in AWS.
 SKIP_CLEANUP_ANNOTATION = f"{GROUP}/skip-cleanup"
@@ -59,6 +60,8 @@ class Runtime:
     # deletion handler waits for that turn, so a cancel never races an AWS call in flight.
     stepping: set[str] = field(default_factory=set)
     stepping_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Draws the jitter of backoffs and first turns; tests pass a seeded one.
+    rng: random.Random = field(default_factory=random.Random)
 
     @contextmanager
     def turn(self, namespace: str, name: str):
@@ -79,7 +82,8 @@ class Runtime:
     def create(cls, settings: Settings, api_client: client.ApiClient) -> "Runtime":
         return cls(
             settings=settings,
-            aws=AwsClients(pool_size=settings.worker_threads),
+            aws=AwsClients(pool_size=settings.worker_threads, connect_timeout=settings.aws_connect_timeout_seconds,
+                           read_timeout=settings.aws_read_timeout_seconds),
             restores=AuroraRestores(api_client),
             events=EventRecorder(api_client, settings.operator_id),
             api_client=api_client,
@@ -91,20 +95,28 @@ async def drive(runtime: Runtime, namespace: str, name: str, stopped: Stopped, l
     is being deleted (the deletion handler takes over), or the operator stops.
 
     Steps are blocking (boto3, kubernetes client) and run in a worker thread; waiting costs no thread, so
-    thousands of restores can wait at once.
+    thousands of restores can wait at once. A restore already under way when the daemon starts (an operator
+    restart) waits a random part of the poll interval first, so hundreds of them do not call AWS in lock-step.
     """
     errors_in_a_row = 0
+    first_turn = True
     while not stopped:
         try:
             with runtime.turn(namespace, name):
                 obj = await asyncio.to_thread(runtime.restores.get, namespace, name)
                 if obj is None or obj["metadata"].get("deletionTimestamp"):
                     return
-                delay, errors_in_a_row = await asyncio.to_thread(step_once, runtime, obj, logger, errors_in_a_row)
+                if first_turn and (obj.get("status") or {}).get("phase"):
+                    delay = first_turn_delay(runtime.settings, runtime.rng)
+                else:
+                    delay, errors_in_a_row = await asyncio.to_thread(
+                        step_once, runtime, obj, logger, errors_in_a_row)
+                first_turn = False
         except Exception as error:  # a bug or an API outage must not kill the daemon: log and retry later
             errors_in_a_row += 1
+            first_turn = False
             logger.exception("unexpected error, retrying: %s", type(error).__name__)
-            delay = _backoff(runtime.settings, errors_in_a_row)
+            delay = backoff(runtime.settings, errors_in_a_row, runtime.rng)
         if delay is None:
             return
         if delay > 0:
@@ -134,7 +146,7 @@ def step_once(
     new_status = _record(runtime, obj, status, outcome, now, logger)
     if new_status.phase.is_terminal and ctx is not None:
         ctx.target_lock.release()
-    return _next_turn(runtime.settings, new_status, outcome, errors_in_a_row)
+    return _next_turn(runtime.settings, new_status, outcome, errors_in_a_row, runtime.rng)
 
 
 def cancel_once(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -> str | None:
@@ -208,17 +220,17 @@ def _record(
 
 
 def _next_turn(
-    settings: Settings, status: AuroraRestoreStatus, outcome: Outcome, errors_in_a_row: int
+    settings: Settings, status: AuroraRestoreStatus, outcome: Outcome, errors_in_a_row: int,
+    rng: random.Random | None = None,
 ) -> tuple[float | None, int]:
     """When to run the next turn (None: never, the restore is done) and the count of errors in a row."""
     if status.phase.is_terminal and not has_work(status):
         return None, 0
-    if isinstance(outcome, Advance):
+    if isinstance(outcome, (Advance, Fail)):  # a failure moves on to its cleanup at once
         return 0, 0
-    assert isinstance(outcome, Wait)
     if outcome.backoff:
         metrics.record_retry(outcome.reason or "Unknown")
-        return _backoff(settings, errors_in_a_row + 1), errors_in_a_row + 1
+        return backoff(settings, errors_in_a_row + 1, rng), errors_in_a_row + 1
     return (outcome.delay if outcome.delay is not None else settings.poll_interval_seconds), 0
 
 
@@ -252,6 +264,8 @@ def build_context(
         allowed_roles=runtime.settings.roles_allowed_in(metadata["namespace"]),
         secrets=Secrets(runtime.api_client, metadata["namespace"]),
         db_tls=Tls(ca_file=runtime.settings.db_ca_bundle),
+        db_timeouts=Timeouts(connect=runtime.settings.database_connect_timeout_seconds,
+                             statement=runtime.settings.database_statement_timeout_seconds),
         resource=obj,
         share_grants=lambda snapshot_arn, account: ShareLease(
             runtime.api_client, runtime.settings.lease_namespace, snapshot_arn, account, runtime.restores),
@@ -293,5 +307,14 @@ def _persist(
             metrics.record_finished(str(new.phase), reason, took)
 
 
-def _backoff(settings: Settings, errors_in_a_row: int) -> float:
-    return min(settings.poll_interval_seconds * 2 ** min(errors_in_a_row, 10), settings.retry_backoff_max_seconds)
+def backoff(settings: Settings, errors_in_a_row: int, rng: random.Random | None = None) -> float:
+    """Full jitter: a random wait up to an exponential ceiling (the poll interval doubled per error in a row,
+    at most AURORA_RESTORE_RETRY_BACKOFF_MAX_SECONDS), so restores throttled together do not retry together."""
+    ceiling = min(settings.poll_interval_seconds * 2 ** min(errors_in_a_row, 20), settings.retry_backoff_max_seconds)
+    return (rng or random).uniform(0, ceiling)
+
+
+def first_turn_delay(settings: Settings, rng: random.Random | None = None) -> float:
+    """How long a restore found under way at start-up waits before its first turn: a random part of the poll
+    interval, which spreads the restores an operator restart resumes over that interval."""
+    return (rng or random).uniform(0, settings.poll_interval_seconds)

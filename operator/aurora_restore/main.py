@@ -14,6 +14,7 @@ from .api import GROUP, PLURAL, VERSION
 from .api.models import AuroraRestoreStatus
 from .driver import Runtime, cancel_once, drive
 from .errors import RetryableError, TerminalError
+from .k8s.api_client import TimedApiClient
 from .machine import has_work
 from .obs import metrics
 from .settings import Settings
@@ -21,14 +22,14 @@ from .settings import Settings
 RUNTIME_KEY = "runtime"
 
 
-def _load_kubernetes_config(pool_size: int) -> client.ApiClient:
+def _load_kubernetes_config(pool_size: int, request_timeout: float) -> client.ApiClient:
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = pool_size  # one connection per worker thread
-    return client.ApiClient(configuration)
+    return TimedApiClient(configuration, request_timeout)
 
 
 @kopf.on.startup(id="configure")
@@ -40,6 +41,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     settings.posting.enabled = False
     settings.watching.server_timeout = 60
     operator_settings = Settings()
+    # kopf's own requests (patches, finalizers, peering) time out like the operator's; watches end by server_timeout.
+    settings.networking.request_timeout = operator_settings.kubernetes_timeout_seconds
+    settings.networking.connect_timeout = min(10.0, operator_settings.kubernetes_timeout_seconds)
     # Steps run in the loop's default executor (asyncio.to_thread); size it by setting, not by the node's CPUs.
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=operator_settings.worker_threads, thread_name_prefix="restore-step")
@@ -47,7 +51,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     if operator_settings.metrics_port:
         metrics.serve(operator_settings.metrics_port)
     memo[RUNTIME_KEY] = Runtime.create(
-        operator_settings, _load_kubernetes_config(operator_settings.worker_threads)
+        operator_settings,
+        _load_kubernetes_config(operator_settings.worker_threads, operator_settings.kubernetes_timeout_seconds),
     )
     logger.info("aurora-restore-operator started")
 

@@ -47,6 +47,24 @@ class Settings(BaseSettings):
     operator_id: str = Field(
         default="aurora-restore-operator", description="Names this operator as the source of the Events it posts."
     )
+    # Timeouts: no call may hang forever and hold a worker thread (a hung call is retried like any outage).
+    aws_connect_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Connect timeout of every AWS call (botocore connect_timeout), STS included."
+    )
+    aws_read_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Read timeout of every AWS call (botocore read_timeout), STS included."
+    )
+    kubernetes_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of every Kubernetes API request, the operator's and kopf's own "
+        "(watches excepted: they end by their server timeout)."
+    )
+    database_connect_timeout_seconds: int = Field(
+        default=10, ge=1, description="Timeout of connecting to a restored database (PostgreSQL and MySQL)."
+    )
+    database_statement_timeout_seconds: int = Field(
+        default=60, ge=1, description="Longest a statement on a restored database may run (PostgreSQL "
+        "statement_timeout; MySQL read and write timeouts)."
+    )
 
     @field_validator("db_ca_bundle")
     @classmethod

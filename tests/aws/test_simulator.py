@@ -733,8 +733,8 @@ def test_same_cluster_id_can_be_restored_twice_within_a_minute(
         wait_until(lambda: cluster_status(rds, identifier) == "available")
         rds.delete_db_cluster(DBClusterIdentifier=identifier, SkipFinalSnapshot=True)
         wait_until(lambda: not cluster_exists(rds, identifier))
-    automated = rds.describe_db_cluster_snapshots(
-        DBClusterIdentifier=identifier, SnapshotType="automated"
+    automated = rds.describe_db_cluster_snapshots(  # a filter: DBClusterIdentifier must name a cluster
+        Filters=[{"Name": "db-cluster-id", "Values": [identifier]}], SnapshotType="automated"
     )
     assert automated["DBClusterSnapshots"] == []  # removed with the cluster, as AWS does
 
@@ -748,8 +748,8 @@ def test_retained_automated_backup_does_not_block_re_creation(
         DBClusterIdentifier=identifier, SkipFinalSnapshot=True, DeleteAutomatedBackups=False
     )
     create_cluster(rds, identifier)  # moto names its automated snapshot by id and minute
-    automated = rds.describe_db_cluster_snapshots(
-        DBClusterIdentifier=identifier, SnapshotType="automated"
+    automated = rds.describe_db_cluster_snapshots(  # a filter: DBClusterIdentifier must name a cluster
+        Filters=[{"Name": "db-cluster-id", "Values": [identifier]}], SnapshotType="automated"
     )["DBClusterSnapshots"]
     assert len(automated) in (1, 2)  # 2 only if the minute changed in between
 

@@ -276,9 +276,13 @@ def test_master_password_changes_reach_the_server(
     identifier = create_cluster(rds, engine)
     cluster = available_cluster(rds, identifier)
 
-    rds.modify_db_cluster(DBClusterIdentifier=identifier, MasterUserPassword="second-password-2", ApplyImmediately=True)
+    reset = rds.modify_db_cluster(
+        DBClusterIdentifier=identifier, MasterUserPassword="second-password-2", ApplyImmediately=True
+    )
+    assert reset["DBCluster"]["Status"] == "resetting-master-credentials"  # as RDS, for the delay
     assert login_fails(engine, cluster, ca_file, PASSWORD)
     connect(engine, cluster, ca_file, "second-password-2").close()
+    available_cluster(rds, identifier)  # RDS modifies only an available cluster
 
     managed = rds.modify_db_cluster(
         DBClusterIdentifier=identifier, ManageMasterUserPassword=True, ApplyImmediately=True

@@ -108,9 +108,10 @@ def rename(rds: Any, identifier: str, new_identifier: str) -> dict[str, Any]:
 
 
 def automated_snapshots(rds: Any, cluster: str) -> list[dict[str, Any]]:
-    return rds.describe_db_cluster_snapshots(DBClusterIdentifier=cluster, SnapshotType="automated")[
-        "DBClusterSnapshots"
-    ]
+    """By filter: DBClusterIdentifier must name an existing cluster (rulebook), the cluster may be gone."""
+    return rds.describe_db_cluster_snapshots(
+        Filters=[{"Name": "db-cluster-id", "Values": [cluster]}], SnapshotType="automated"
+    )["DBClusterSnapshots"]
 
 
 def delete_cluster(rds: Any, identifier: str, instances: list[str], **kwargs: Any) -> None:

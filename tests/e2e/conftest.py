@@ -17,7 +17,7 @@ from aurora_restore_devenv.crds import install_crds
 from aurora_restore_devenv.controlplane.binaries import find_helm
 from aurora_restore_devenv.environment import OPERATOR_ROLE_ARN, operator_aws_environment
 from aurora_restore_devenv.simulator import SimulatorClient, SimulatorProcess
-from restores import ALLOWED_ROLE_PATTERN, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
+from restores import ALLOWED_ROLE_PATTERN, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, CallWindow
 from aurora_restore_devenv.operator_process import OperatorProcess, free_port
 
 SIMULATED_RDS_DELAY_SECONDS = 1.0
@@ -45,6 +45,9 @@ def simulator_process(tmp_path_factory):
     with SimulatorProcess(
         delay=SIMULATED_RDS_DELAY_SECONDS, log_path=directory / "simulator.log", databases=True,
         data_dir=directory / "data",
+        # LatestRestorableTime trails the present by 1 s (RDS: about 5 minutes), so that a restoreTime of a second
+        # ago, as the point-in-time tests ask for, lies within the restorable window.
+        restorable_lag=1.0,
     ) as process:
         yield process
 
@@ -113,7 +116,13 @@ def operator_env(operator_kubeconfig, simulator_url, namespace, tmp_path, db_ca_
 
 
 @pytest.fixture
-def operator(operator_env, namespace, tmp_path, request):
+def aws_calls(simulator):
+    """The simulator's request log from this test's start (before its operator starts): what the test caused."""
+    return CallWindow(simulator)
+
+
+@pytest.fixture
+def operator(operator_env, namespace, tmp_path, request, aws_calls):
     """The operator, cluster-wide as the chart runs it; `.kill()` and `.start()` to simulate a crash.
 
     Each test's restores live in its own namespace; the teardown deletes them, so the next test's operator
@@ -140,11 +149,14 @@ def uniq() -> str:
 
 @pytest.fixture
 def simulator(simulator_url):
-    """The simulator's control API; faults and page size are reset after each test."""
+    """The simulator's control API; faults, page size, delay and restorable lag are reset after each test."""
     sim = SimulatorClient(simulator_url)
+    delay, lag = sim.delay(), sim.restorable_lag()
     yield sim
     sim.clear_faults()
     sim.set_page_size(None)
+    sim.set_delay(delay)
+    sim.set_restorable_lag(lag)
 
 
 def pytest_collection_modifyitems(items):

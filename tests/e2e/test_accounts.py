@@ -1,14 +1,24 @@
 """Accounts and sources end to end: cross-account sharing, point-in-time restores, role allowances, dry runs
 and preflight — with the operator on web-identity credentials only."""
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
-from restores import CallWindow, create_restore, delete_and_wait_gone, make_source, wait_for_phase, wait_until
+from restores import (
+    CallWindow,
+    create_restore,
+    delete_and_wait_gone,
+    get_restore,
+    make_source,
+    wait_for_phase,
+    wait_until,
+)
 
 SOURCE_ACCOUNT = "222222222222"
+OPERATOR_ACCOUNT = "123456789012"  # where the operator's own identity acts
 THIRD_ACCOUNT = "333333333333"
 SOURCE_ROLE = f"arn:aws:iam::{SOURCE_ACCOUNT}:role/aurora-restore-source"
 
@@ -33,8 +43,14 @@ def source_account(simulator_url):
 
 
 def customer_key(session, region: str, alias: str) -> str:
+    """A customer managed key whose key policy also lets the operator's account use it: RDS copies a shared
+    encrypted snapshot only for an account with access to the owner's key (the simulator's rulebook)."""
     kms = session.client("kms", region_name=region)
-    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    owner = session.client("sts", region_name=region).get_caller_identity()["Account"]
+    principals = sorted({f"arn:aws:iam::{owner}:root", f"arn:aws:iam::{OPERATOR_ACCOUNT}:root"})
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": principals}, "Action": "kms:*", "Resource": "*"}]}
+    key_id = kms.create_key(Policy=json.dumps(policy))["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     return key_id
 
@@ -49,7 +65,7 @@ def restore_accounts(rds, identifier: str) -> list[str]:
 
 @pytest.mark.parametrize("target_region", ["us-east-1", "us-west-2"])
 def test_cross_account_restore_of_a_manual_snapshot(
-    api_client, aws, source_account, operator, namespace, uniq, simulator, target_region, simulator_url
+    api_client, aws, source_account, operator, namespace, uniq, aws_calls, target_region, simulator_url
 ):
     source_rds = source_account.client("rds", region_name="us-east-1")
     source_key = customer_key(source_account, "us-east-1", f"alias/src-{uniq}")
@@ -88,12 +104,17 @@ def test_cross_account_restore_of_a_manual_snapshot(
     if target_region != "us-east-1":
         assert status["stagedSnapshot"]["region"] == "us-east-1" and status["stagedSnapshot"]["deleted"] is True
     # The source role was assumed (with its external ID), and only through STS.
-    assert simulator.calls(service="sts", action="AssumeRole")
+    assumed = [call for call in aws_calls.calls(service="sts", action="AssumeRole")
+               if "aurora-restore-operator" in call["user_agent"]]  # not the test's own `tester` sessions
+    assert assumed and {call["parameters"].get("RoleArn") for call in assumed} == {SOURCE_ROLE}, assumed
+    assert {call["parameters"].get("ExternalId") for call in assumed} == {"restore-team"}
 
 
+@pytest.mark.parametrize("staging_key", ["given", "default"])
 def test_cross_account_restore_of_an_automated_snapshot_cross_region(
-    api_client, aws, source_account, operator, namespace, uniq
+    api_client, aws, source_account, operator, namespace, uniq, staging_key
 ):
+    """Without copy.sourceRegionKmsKeyId the intermediate copy (never shared) uses the target's alias/aws/rds."""
     source_rds = source_account.client("rds", region_name="us-east-1")
     source_key = customer_key(source_account, "us-east-1", f"alias/src-{uniq}")
     make_source(source_rds, f"src-{uniq}", [], kms_key_id=source_key)
@@ -104,10 +125,13 @@ def test_cross_account_restore_of_an_automated_snapshot_cross_region(
         "source": {"region": "us-east-1", "accountId": SOURCE_ACCOUNT, "roleArn": SOURCE_ROLE,
                    "latest": {"clusterIdentifier": f"src-{uniq}", "snapshotType": "automated"}},
         "target": {"region": "us-west-2", "clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
-        "copy": {"kmsKeyId": f"alias/tgt-{uniq}", "sourceRegionKmsKeyId": f"alias/stage-{uniq}"},
+        "copy": {"kmsKeyId": f"alias/tgt-{uniq}",
+                 **({"sourceRegionKmsKeyId": f"alias/stage-{uniq}"} if staging_key == "given" else {})},
     })
     status = wait_for_phase(api_client, namespace, "auto", {"Succeeded", "Failed"}, timeout=180)["status"]
     assert status["phase"] == "Succeeded", status
+    [check] = [c for c in status["preflight"] if c["name"] == "spec.copy.sourceRegionKmsKeyId"]
+    assert ("alias/aws/rds" in check.get("message", "")) == (staging_key == "default")
     assert status["snapshot"]["snapshotType"] == "automated"
     shared = status["sharedSnapshot"]
     assert shared["intermediate"] is True and shared["identifier"].endswith("-share")
@@ -138,23 +162,57 @@ def test_aws_managed_key_snapshot_is_refused_before_anything_is_shared(
     assert restore_accounts(source_rds, f"snap-{uniq}") == []
 
 
-@pytest.mark.parametrize("when", ["restoreTime", "useLatestRestorableTime"])
-def test_point_in_time_restore(api_client, aws, operator, namespace, uniq, simulator, when):
+def test_point_in_time_restore_waits_until_the_time_is_restorable(
+    api_client, aws, operator, namespace, uniq, simulator, aws_calls
+):
+    """LatestRestorableTime trails the present (here by 12 s): a moment just past is waited for, then restored."""
+    simulator.set_restorable_lag(12)  # the simulator fixture puts the lag back
     rds = aws.client("rds", region_name="us-east-1")
     make_source(rds, f"src-{uniq}", [])
-    time.sleep(1.5)
-    point = {"restoreTime": (datetime.now(timezone.utc) - timedelta(seconds=1)).replace(microsecond=0).isoformat()} \
-        if when == "restoreTime" else {"useLatestRestorableTime": True}
+    time.sleep(2)
+    wanted = (datetime.now(timezone.utc) - timedelta(seconds=1)).replace(microsecond=0)
     create_restore(api_client, namespace, "pitr", {
-        "source": {"region": "us-east-1", "pointInTime": {"clusterIdentifier": f"src-{uniq}", **point}},
+        "source": {"region": "us-east-1", "pointInTime": {"clusterIdentifier": f"src-{uniq}",
+                                                          "restoreTime": wanted.isoformat()}},
+        "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
+    })
+    waiting = wait_until(
+        lambda: (lambda s: s if "is not restorable yet" in s.get("message", "") else None)(
+            get_restore(api_client, namespace, "pitr").get("status") or {}),
+        timeout=30, what="the restore waiting for the restorable window",
+    )
+    assert waiting["phase"] == "ResolvingSnapshot"
+    assert aws_calls.calls(service="rds", action="RestoreDBClusterToPointInTime") == []
+
+    status = wait_for_phase(api_client, namespace, "pitr", {"Succeeded", "Failed"}, timeout=120)["status"]
+    assert status["phase"] == "Succeeded", status
+    restores = aws_calls.calls(service="rds", action="RestoreDBClusterToPointInTime")
+    assert [call["parameters"].get("DBClusterIdentifier") for call in restores] == [f"tgt-{uniq}"]
+    assert datetime.fromisoformat(restores[0]["timestamp"]) >= wanted + timedelta(seconds=12)
+    assert "snapshot" not in status
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]
+    assert cluster["Status"] == "available"
+
+
+def test_point_in_time_restore_to_the_latest_restorable_time_with_the_aws_lag(
+    api_client, aws, operator, namespace, uniq, simulator, aws_calls
+):
+    """With RDS's own five-minute lag, useLatestRestorableTime restores at once (RDS picks the moment)."""
+    simulator.set_restorable_lag(300)
+    rds = aws.client("rds", region_name="us-east-1")
+    make_source(rds, f"src-{uniq}", [])
+    create_restore(api_client, namespace, "pitr", {
+        "source": {"region": "us-east-1", "pointInTime": {"clusterIdentifier": f"src-{uniq}",
+                                                          "useLatestRestorableTime": True}},
         "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
     })
     status = wait_for_phase(api_client, namespace, "pitr", {"Succeeded", "Failed"}, timeout=120)["status"]
     assert status["phase"] == "Succeeded", status
-    assert simulator.calls(service="rds", action="RestoreDBClusterToPointInTime")
-    assert "snapshot" not in status
-    cluster = rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"][0]
-    assert cluster["Status"] == "available"
+    assert [call["parameters"].get("DBClusterIdentifier")
+            for call in aws_calls.calls(service="rds", action="RestoreDBClusterToPointInTime")] == [f"tgt-{uniq}"]
+    # The lag was in force: the young source's window still ends where it began, minutes behind the present.
+    source = rds.describe_db_clusters(DBClusterIdentifier=f"src-{uniq}")["DBClusters"][0]
+    assert source["LatestRestorableTime"] == source["EarliestRestorableTime"]
 
 
 def test_point_in_time_restore_to_another_region_is_rejected(api_client, namespace):

@@ -210,3 +210,27 @@ def test_a_wrong_secret_key_fails_naming_secret_and_key(api_client, aws, operato
     assert status["failure"]["reason"] == "SecretKeyMissing"
     assert f"{namespace}/master" in status["failure"]["message"] and "'pasword'" in status["failure"]["message"]
     assert NEW_MASTER_PASSWORD not in json.dumps(status)
+
+
+def test_a_mysql_user_name_longer_than_32_characters_fails_naming_the_field(
+    api_client, aws, operator, namespace, uniq, db_ca_file
+):
+    """MySQL allows 32 characters (MariaDB, behind the simulator, 80): Preflight refuses the name before anything is
+    copied or restored, naming the field, instead of retrying a refused CREATE USER until spec.timeout."""
+    rds = aws.client("rds", region_name="us-east-1")
+    make_database_source(rds, f"src-{uniq}", f"snap-{uniq}", "aurora-mysql", SOURCE_PASSWORD, db_ca_file)
+    create_secret(api_client, namespace, "passwords", {"master": NEW_MASTER_PASSWORD, "rw": RW_PASSWORD})
+    name = "reporting_" + "x" * 30
+    create_restore(api_client, namespace, "long-user", restore_spec(
+        uniq,
+        masterPassword={"secretRef": {"name": "passwords", "key": "master"}},
+        users=[{"name": "app_rw", "databases": ["orders"], "passwordSecretRef": {"name": "passwords", "key": "rw"}},
+               {"name": name, "databases": ["orders"], "passwordSecretRef": {"name": "passwords", "key": "rw"}}],
+    ))
+    status = wait_for_phase(api_client, namespace, "long-user", {"Succeeded", "Failed"}, timeout=120)["status"]
+    assert (status["phase"], status["failure"]["phase"], status["failure"]["reason"]) == (
+        "Failed", "Preflight", "InvalidUserName")
+    assert (f"spec.users[1].name: MySQL user names are at most 32 characters; {name!r} has 40"
+            in status["failure"]["message"])
+    with pytest.raises(rds.exceptions.DBClusterNotFoundFault):  # nothing was restored
+        rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")

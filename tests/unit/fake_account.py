@@ -26,6 +26,10 @@ class FakeKms:
         self.region = region
         self.cloud = cloud
         self._keys: dict[str, dict[str, Any]] = {}  # every name a key answers to -> its KeyMetadata
+        # Accounts (besides the owner) that a key's policy lets use it, by KeyId ("*": every account).
+        self._users: dict[str, set[str]] = {}
+        # Accounts that a grant of the key lets use it, by KeyId (CreateGrant's GranteePrincipal).
+        self._grantees: dict[str, set[str]] = {}
         self.add_key("aws-rds-managed", manager="AWS", alias=AWS_MANAGED_RDS_ALIAS)
 
     def key_arn(self, key_id: str) -> str:
@@ -38,8 +42,17 @@ class FakeKms:
     def aws_managed_key_arn(self) -> str:
         return self.key_arn("aws-rds-managed")
 
-    def add_key(self, key_id: str, *, manager: str = "CUSTOMER", alias: str | None = None) -> dict[str, Any]:
-        """A key that exists; `key_id` may be a bare id or a key ARN of this account and region."""
+    def add_key(
+        self,
+        key_id: str,
+        *,
+        manager: str = "CUSTOMER",
+        alias: str | None = None,
+        users: list[str] | None = None,
+        grants: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """A key that exists; `key_id` may be a bare id or a key ARN of this account and region. `users`: other
+        accounts its key policy lets use it ("*": every account); `grants`: accounts a grant lets use it."""
         key_id = key_id.rsplit("/", 1)[-1] if key_id.startswith("arn:") else key_id
         metadata = {
             "KeyId": key_id,
@@ -53,7 +66,23 @@ class FakeKms:
             names += [alias, self.alias_arn(alias)]
         for name in names:
             self._keys[name] = metadata
+        self._users[key_id] = set(users or [])
+        self._grantees[key_id] = set()
+        for account in grants or []:
+            self.create_grant(key_id, account)
         return copy.deepcopy(metadata)
+
+    def create_grant(self, key_id: str, grantee_account: str) -> None:
+        """A grant of the key (by any name of it) to another account, as CreateGrant with that account's root."""
+        self._grantees.setdefault(self._keys[key_id]["KeyId"], set()).add(grantee_account)
+
+    def key_users(self, key_id: str) -> set[str]:
+        """The accounts besides the owner that may use a key (by any name of it): through its key policy or a
+        grant, either is enough."""
+        found = self._keys.get(key_id)
+        if found is None:
+            return set()
+        return self._users.get(found["KeyId"], set()) | self._grantees.get(found["KeyId"], set())
 
     def find(self, key_id: str) -> dict[str, Any] | None:
         """The key a name refers to, without making a call (for other fakes' checks)."""

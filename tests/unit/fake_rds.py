@@ -18,6 +18,9 @@ What the fake models, because the steps depend on it:
     using a KMS key that is not usable, ...) raise exactly what RdsGateway would raise: a botocore ClientError
     with the AWS error code, passed through aws/errors.py `classify`;
   * `fail(action, error)` queues an error for the next call of `action` (throttling, a KMS fault, ...);
+  * `settles_as["cluster" | "instance"]` makes new clusters or instances settle in that status (a failure status
+    such as `incompatible-parameters`) instead of available; `put_in_status(kind, identifier, status)` puts an
+    existing one in a status at once, for good;
   * sharing: a manual snapshot shared with account X ("restore" attribute) can be copied by account X's FakeRds
     by its ARN, in the snapshot's own region only (AWS copies a shared cluster snapshot only within its region);
     an encrypted one only with a KmsKeyId of X's. AWS shares neither automated snapshots nor snapshots encrypted
@@ -26,6 +29,16 @@ What the fake models, because the steps depend on it:
     is not available; the cluster shows `renaming`, its endpoints and ARN change with the name, its instances and
     automated snapshots follow it, its DbClusterResourceId stays; DeleteDBCluster keeps the automated backups
     (`retained_backups`) only with DeleteAutomatedBackups=False, else removes the automated snapshots;
+  * the rules of the simulator's rulebook (aurora_restore_devenv.simulator.rulebook: identifiers, tags, KMS keys
+    of copies and shares, engine versions, the restorable window, deletion, master passwords) are checked by the
+    same functions, so the fake and the simulator refuse the same requests with the same codes
+    (tests/aws/test_rulebook.py runs the same cases against both). KMS keys: a key of another region is refused,
+    access to another account's key comes from its key policy or a grant (fake_account.py FakeKms). A cluster
+    added with `restorable=LIVE` has the simulator's window: from its creation to `restorable_lag` before the
+    present. Listing a cluster's snapshots with shared ones ("any", "shared") includes those other accounts
+    shared with this one; a shared snapshot can be restored without copying it. Not modelled: the
+    DescribeDBClusterSnapshots parameters the gateway never sends (DBClusterIdentifier, filters but
+    db-cluster-id);
   * preflight look-ups: subnet and parameter groups (`add_group`), the engine versions a snapshot can be
     restored to (`upgrade_targets`), a cluster's restorable window for point-in-time restores.
 
@@ -44,7 +57,7 @@ from aurora_restore.aws.errors import classify
 from aurora_restore.aws.rds import FAILED_STATUSES, as_tag_list, tags_of
 from aurora_restore.errors import RestoreError, RetryableError, TerminalError
 from aurora_restore.k8s.share_leases import ShareGrant
-from aurora_restore.steps.names import is_valid_identifier
+from aurora_restore_devenv.simulator import rulebook
 
 from .fake_account import FakeEc2, FakeKms
 
@@ -54,6 +67,9 @@ DEFAULT_CREATE_TIME = datetime(2025, 3, 1, 3, 0, tzinfo=timezone.utc)
 # before the harness's clock starts.
 RESTORABLE_FROM = DEFAULT_CREATE_TIME - timedelta(days=7)
 RESTORABLE_UNTIL = datetime(2025, 3, 1, 11, 55, tzinfo=timezone.utc)
+# add_cluster(restorable=LIVE): a window from the cluster's creation (now) to the FakeRds's `restorable_lag` before
+# the present, computed at every look, as the simulator computes it.
+LIVE = "live"
 # DescribeDBEngineVersions' ValidUpgradeTarget for the versions the tests use (a version absent here is unknown).
 UPGRADE_TARGETS: dict[tuple[str, str], list[str]] = {
     ("aurora-postgresql", "15.4"): ["15.5", "15.6", "15.7", "16.1", "16.2"],
@@ -232,6 +248,8 @@ class FakeRds:
         # How many observations a new resource stays transitional; by kind ("copy", "cluster", "instance",
         # "cluster-delete", "instance-delete", "final-snapshot"), falling back to the cloud's default.
         self.ticks_by_kind: dict[str, int] = {}
+        # The status a new "cluster" or "instance" settles in instead of available (RDS's failure statuses).
+        self.settles_as: dict[str, str] = {}
         self._default_ticks = ticks
         # Only these KMS key ids (or ARNs) are usable in this region; None: every key is usable.
         self.usable_kms_keys: set[str] | None = None
@@ -253,6 +271,10 @@ class FakeRds:
         # Subnet groups, cluster parameter groups and parameter groups that exist, by kind.
         self.groups: dict[str, set[str]] = {kind: set() for kind in GROUP_KINDS}
         self.upgrade_targets: dict[tuple[str, str], list[str]] = copy.deepcopy(UPGRADE_TARGETS)
+        # How far LatestRestorableTime trails the present for clusters added with restorable=LIVE, and the clock.
+        self.restorable_lag: float = rulebook.DEFAULT_RESTORABLE_LAG_SECONDS
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        self._restorable_since: dict[str, datetime] = {}  # LIVE clusters' creation, by cluster key
 
     # --- test set-up ---------------------------------------------------------------------------------------------
 
@@ -260,6 +282,14 @@ class FakeRds:
         """Raise `error` from the next `times` calls of gateway method `action` ("*": whichever call comes next)."""
         assert action == "*" or action in BOTO_OPERATION, f"no gateway method {action!r}"
         self._queued_errors.extend([(action, error)] * times)
+
+    def put_in_status(self, kind: str, identifier: str, status: str) -> None:
+        """Put an existing "cluster" or "instance" in `status` now (RDS turning it `incompatible-parameters`
+        after a restart, say), for good: a transition it was settling through is dropped."""
+        key = identifier.lower()
+        table, field_name = (self.clusters, "Status") if kind == "cluster" else (self.instances, "DBInstanceStatus")
+        self._settling.pop((kind, key), None)
+        table[key][field_name] = status
 
     def add_group(self, kind: str, *names: str) -> None:
         """Subnet groups ("subnet group"), "cluster parameter group"s or "parameter group"s that exist."""
@@ -316,7 +346,7 @@ class FakeRds:
             kms = self.cloud.kms(self.region)
             snapshot["KmsKeyId"] = kms_key_id or kms.key_arn("source-key")
             if kms_key_id is None and kms.find("source-key") is None:
-                kms.add_key("source-key")
+                kms.add_key("source-key", users=["*"])  # shared with every account, as a shared snapshot needs
         if created is not None:
             snapshot["SnapshotCreateTime"] = created
         self.snapshots[key] = snapshot
@@ -334,16 +364,19 @@ class FakeRds:
         tags: dict[str, str] | None = None,
         engine: str = "aurora-postgresql",
         database_name: str | None = None,
-        restorable: tuple[datetime, datetime] | None = (RESTORABLE_FROM, RESTORABLE_UNTIL),
+        restorable: tuple[datetime, datetime] | str | None = (RESTORABLE_FROM, RESTORABLE_UNTIL),
         global_cluster: str | None = None,
     ) -> dict[str, Any]:
         """A cluster (with `instances` available instances) that exists before the restore starts.
 
-        `restorable`: its EarliestRestorableTime and LatestRestorableTime (None: neither is described).
+        `restorable`: its EarliestRestorableTime and LatestRestorableTime (None: neither is described; LIVE: from
+        now to `restorable_lag` before the present, never before its creation, as the simulator does).
         """
         cluster = self._new_cluster(identifier.lower(), engine, "15.4", tags or {}, status)
         cluster["DeletionProtection"] = deletion_protection
-        if restorable is not None:
+        if restorable == LIVE:
+            self._restorable_since[identifier.lower()] = self.clock()
+        elif restorable is not None:
             cluster["EarliestRestorableTime"], cluster["LatestRestorableTime"] = restorable
         if database_name:
             cluster["DatabaseName"] = database_name
@@ -371,7 +404,22 @@ class FakeRds:
             if snapshot["DBClusterIdentifier"] == cluster_identifier.lower() and snapshot["SnapshotType"] in types
         ]
         found = [self._observe("snapshot", key, self.snapshots) for key in keys]
+        if "shared" in types:  # rulebook `describe-snapshots-shared`: IncludeShared adds other accounts' shares
+            found += [copy.deepcopy(snapshot) for snapshot in self._shared_snapshots()
+                      if snapshot["DBClusterIdentifier"] == cluster_identifier.lower()]
         return [snapshot for snapshot in found if snapshot is not None]
+
+    def _shared_snapshots(self) -> list[dict[str, Any]]:
+        """Manual snapshots of this region that other accounts of the world shared with this one, as their owners
+        describe them."""
+        shared = []
+        for account_id, account in self.cloud.world.accounts.items():
+            origin = account.regions.get(self.region) if account_id != self.cloud.account_id else None
+            for key, snapshot in (origin.snapshots.items() if origin is not None else ()):
+                accounts = origin.shared_with.get(key, [])
+                if self.cloud.account_id in accounts or "all" in accounts:
+                    shared.append(snapshot)
+        return shared
 
     def copy_snapshot(
         self,
@@ -392,6 +440,8 @@ class FakeRds:
             copy_tags=copy_tags,
             tags=dict(tags),
         )
+        self._rule(action, rulebook.check_identifier, "TargetDBClusterSnapshotIdentifier", identifier)
+        self._rule(action, rulebook.check_tags, as_tag_list(tags))
         shared = self._shared_with_us(source_arn)
         if shared is not None:
             source = shared
@@ -411,25 +461,19 @@ class FakeRds:
             raise self._refuse(
                 action, "DBClusterSnapshotAlreadyExistsFault", f"Cannot create the snapshot {identifier}: it exists."
             )
-        if not source["StorageEncrypted"] and kms_key_id:  # AWS cannot encrypt a snapshot by copying it
-            raise self._refuse(
-                action,
-                "InvalidParameterCombination",
-                "KmsKeyId can't be specified when copying an unencrypted DB cluster snapshot",
-            )
-        if source["StorageEncrypted"] and source_region != self.region and not kms_key_id:
-            raise self._refuse(
-                action,
-                "InvalidParameterValue",
-                "KmsKeyId is required when copying an encrypted snapshot to another region.",
-            )
-        if source["StorageEncrypted"] and shared is not None and not kms_key_id:
-            raise self._refuse(
-                action,
-                "InvalidParameterValue",
-                "KmsKeyId is required when copying an encrypted snapshot shared from another account.",
-            )
+        self._rule(
+            action,
+            rulebook.check_copy_encryption,
+            source_encrypted=bool(source["StorageEncrypted"]),
+            kms_key_id=kms_key_id,
+            cross_region=source_region != self.region,
+            shared=shared is not None,
+        )
+        if shared is not None and source["StorageEncrypted"]:
+            self._check_owner_key_access(action, source_arn, source.get("KmsKeyId"))
         self._check_kms_key(action, kms_key_id)
+        if copy_tags:
+            self._rule(action, rulebook.check_tags, as_tag_list(tags), tags_of(source))
         copied_tags = {**(tags_of(source) if copy_tags else {}), **tags}
         identifier = identifier.lower()
         snapshot = {
@@ -493,12 +537,13 @@ class FakeRds:
                 action, "InvalidDBClusterSnapshotStateFault", f"Snapshot {identifier} is not in the available state."
             )
         key_metadata = self.cloud.kms(self.region).find(snapshot.get("KmsKeyId") or "")
-        if key_metadata is not None and key_metadata["KeyManager"] == "AWS":
-            raise self._refuse(
-                action,
-                "InvalidParameterValue",
-                "A snapshot encrypted with the default AWS managed KMS key cannot be shared.",
-            )
+        self._rule(
+            action,
+            rulebook.check_shareable,
+            encrypted=bool(snapshot["StorageEncrypted"]),
+            key_manager=key_metadata["KeyManager"] if key_metadata is not None else None,
+            values_to_add=[account_id],
+        )
         accounts = self.shared_with.setdefault(key, [])
         if account_id not in accounts:
             accounts.append(account_id)
@@ -554,20 +599,32 @@ class FakeRds:
         missing = {"DBClusterIdentifier", "SnapshotIdentifier", "Engine"} - params.keys()
         if missing:
             raise self._refuse(action, "MissingParameter", f"missing {sorted(missing)}")
+        self._rule(action, rulebook.check_identifier, "DBClusterIdentifier", params["DBClusterIdentifier"])
+        self._rule(action, rulebook.check_tags, params.get("Tags"))
         identifier = params["DBClusterIdentifier"].lower()
-        if identifier in self.clusters:
-            raise self._refuse(action, "DBClusterAlreadyExistsFault", "DB Cluster already exists")
+        self._rule(action, rulebook.check_cluster_free, identifier, identifier in self.clusters)
         key = self._snapshot_key(params["SnapshotIdentifier"])
-        if key is None:
+        shared = self._shared_with_us(params["SnapshotIdentifier"]) if key is None else None
+        if key is None and shared is None:
             raise self._refuse(
                 action, "DBClusterSnapshotNotFoundFault", f"DBClusterSnapshot {params['SnapshotIdentifier']} not found."
             )
-        snapshot = self.snapshots[key]
+        snapshot = shared if shared is not None else self.snapshots[key]
         if snapshot["Status"] != "available":
             raise self._refuse(action, "InvalidDBClusterSnapshotStateFault", "Snapshot is not available.")
         if params["Engine"] != snapshot["Engine"]:
             raise self._refuse(action, "InvalidParameterCombination", "The engine does not match the snapshot's.")
+        self._rule(
+            action,
+            rulebook.check_upgrade_target,
+            snapshot["Engine"],
+            snapshot["EngineVersion"],
+            params.get("EngineVersion"),
+            self.upgrade_targets.get((snapshot["Engine"], snapshot["EngineVersion"])),
+        )
         self._check_kms_key(action, params.get("KmsKeyId"))
+        if shared is not None and snapshot["StorageEncrypted"]:
+            self._check_owner_key_access(action, snapshot["DBClusterSnapshotArn"], snapshot.get("KmsKeyId"))
         cluster = self._new_cluster(
             identifier,
             params["Engine"],
@@ -584,7 +641,8 @@ class FakeRds:
         )
         if params.get("DatabaseName"):
             cluster["DatabaseName"] = params["DatabaseName"]
-        self._settle_later("cluster", identifier, self.ticks_for("cluster"), lambda: self._set(cluster, "available"))
+        self._settle_later("cluster", identifier, self.ticks_for("cluster"),
+                           lambda: self._set(cluster, self.settles_as.get("cluster", "available")))
         return self._view(cluster)
 
     def restore_cluster_to_point_in_time(self, **params) -> dict[str, Any]:
@@ -598,9 +656,10 @@ class FakeRds:
             raise self._refuse(
                 action, "InvalidParameterCombination", "Give exactly one of RestoreToTime or UseLatestRestorableTime."
             )
+        self._rule(action, rulebook.check_identifier, "DBClusterIdentifier", params["DBClusterIdentifier"])
+        self._rule(action, rulebook.check_tags, params.get("Tags"))
         identifier = params["DBClusterIdentifier"].lower()
-        if identifier in self.clusters:
-            raise self._refuse(action, "DBClusterAlreadyExistsFault", "DB Cluster already exists")
+        self._rule(action, rulebook.check_cluster_free, identifier, identifier in self.clusters)
         source = self.clusters.get(params["SourceDBClusterIdentifier"].lower())
         if source is None:
             raise self._refuse(
@@ -609,9 +668,11 @@ class FakeRds:
         moment = params.get("RestoreToTime")
         if moment is not None and moment.tzinfo is None:  # botocore sends a naive time as UTC
             moment = moment.replace(tzinfo=timezone.utc)
-        earliest, latest = source.get("EarliestRestorableTime"), source.get("LatestRestorableTime")
-        if moment is not None and (earliest is None or latest is None or not earliest <= moment <= latest):
-            raise self._refuse(action, "InvalidRestoreFault", "The restore time is outside the restorable window.")
+        window = self._view(source)
+        earliest, latest = window.get("EarliestRestorableTime"), window.get("LatestRestorableTime")
+        if moment is not None and (earliest is None or latest is None):
+            raise self._refuse(action, "InvalidRestoreFault", "The source cluster has no restorable window.")
+        self._rule(action, rulebook.check_restore_time, moment, earliest, latest)
         self._check_kms_key(action, params.get("KmsKeyId"))
         cluster = self._new_cluster(
             identifier, source["Engine"], source["EngineVersion"], self._request_tags(params), "creating"
@@ -623,11 +684,13 @@ class FakeRds:
             Port=params.get("Port", cluster["Port"]),
             MasterUsername=source["MasterUsername"],
         )
-        self._settle_later("cluster", identifier, self.ticks_for("cluster"), lambda: self._set(cluster, "available"))
+        self._settle_later("cluster", identifier, self.ticks_for("cluster"),
+                           lambda: self._set(cluster, self.settles_as.get("cluster", "available")))
         return self._view(cluster)
 
     def modify_cluster(self, identifier: str, **params) -> dict[str, Any]:
-        """Only what the operator changes: the master password, or handing it to Secrets Manager.
+        """Only what the operator changes: the master password, or handing it to Secrets Manager, and the
+        maintenance window (at once, no transitional status, as AWS does).
 
         AWS accepts a modification only of an available cluster and applies it (ApplyImmediately) through a
         transitional status; ManageMasterUserPassword leaves a MasterUserSecret on the cluster once settled.
@@ -636,10 +699,17 @@ class FakeRds:
         self._enter(action, identifier=identifier, **params)
         key = identifier.lower()
         cluster = self.clusters.get(key)
-        if cluster is None:
-            raise self._refuse(action, "DBClusterNotFoundFault", f"DBCluster {identifier} not found.")
+        self._rule(action, rulebook.check_cluster_exists, identifier, cluster is not None)
+        self._rule(
+            action,
+            rulebook.check_rotation,
+            rotate=bool(params.get("RotateMasterUserPassword")),
+            managed=bool(cluster.get("MasterUserSecret") or params.get("ManageMasterUserPassword")),
+        )
         if cluster["Status"] != "available":
             raise self._refuse(action, "InvalidDBClusterStateFault", f"DB cluster is in state {cluster['Status']}")
+        if "PreferredMaintenanceWindow" in params:
+            cluster["PreferredMaintenanceWindow"] = params["PreferredMaintenanceWindow"].lower()
         manage = params.get("ManageMasterUserPassword")
         password = params.get("MasterUserPassword")
         if manage and password is not None:
@@ -648,6 +718,7 @@ class FakeRds:
                 "InvalidParameterCombination",
                 "MasterUserPassword cannot be specified when ManageMasterUserPassword is true.",
             )
+        self._rule(action, rulebook.check_master_password, password)
         if manage:
             secret = {
                 "SecretArn": f"arn:aws:secretsmanager:{self.region}:{self.cloud.account_id}:secret:rds!cluster-{key}",
@@ -668,29 +739,40 @@ class FakeRds:
         return self._view(cluster)
 
     def delete_cluster(
-        self, identifier: str, final_snapshot_identifier: str | None, keep_automated_backups: bool = False
+        self,
+        identifier: str,
+        final_snapshot_identifier: str | None,
+        keep_automated_backups: bool = False,
+        *,
+        skip_final_snapshot: bool | None = None,
     ) -> None:
+        """`skip_final_snapshot`: SkipFinalSnapshot as sent; None: as the gateway sends it (without a final
+        snapshot identifier). A test passes False to make the request the gateway never makes."""
         action = "delete_cluster"
         self._enter(action, identifier=identifier, final_snapshot_identifier=final_snapshot_identifier,
                     keep_automated_backups=keep_automated_backups)
+        if skip_final_snapshot is None:
+            skip_final_snapshot = not final_snapshot_identifier
+        self._rule(action, rulebook.check_final_snapshot_choice, skip_final_snapshot, final_snapshot_identifier)
         key = identifier.lower()
         cluster = self.clusters.get(key)
+        self._rule(
+            action,
+            rulebook.check_identifier,
+            "FinalDBSnapshotIdentifier",
+            final_snapshot_identifier,
+            rulebook.MAX_FINAL_SNAPSHOT_IDENTIFIER_LENGTH,
+        )
         if cluster is None:
             return
-        if cluster["DeletionProtection"]:
-            raise self._refuse(
-                action,
-                "InvalidParameterCombination",
-                "Cannot delete protected Cluster, please disable deletion protection and try again.",
-            )
+        self._rule(
+            action, rulebook.check_cluster_deletable, deletion_protection=bool(cluster["DeletionProtection"]),
+            live_instances=0,
+        )
         if cluster["Status"] != "available" and cluster["Status"] not in FAILED_STATUSES:  # AWS deletes broken ones
             raise self._refuse(action, "InvalidDBClusterStateFault", f"DB cluster is in state {cluster['Status']}")
-        if any(i["DBInstanceStatus"] != "deleting" for i in self._instances_of(key)):
-            raise self._refuse(
-                action,
-                "InvalidDBClusterStateFault",
-                "Cluster cannot be deleted, it still contains DB instances in non-deleting state.",
-            )
+        live = [i for i in self._instances_of(key) if i["DBInstanceStatus"] != "deleting"]
+        self._rule(action, rulebook.check_cluster_deletable, deletion_protection=False, live_instances=len(live))
         if final_snapshot_identifier:
             final = final_snapshot_identifier.lower()
             if final in self.snapshots:
@@ -727,13 +809,8 @@ class FakeRds:
         self._enter(action, identifier=identifier, new_identifier=new_identifier)
         key, new_key = identifier.lower(), new_identifier.lower()
         cluster = self.clusters.get(key)
-        if cluster is None:
-            raise self._refuse(action, "DBClusterNotFoundFault", f"DBCluster {identifier} not found.")
-        if not is_valid_identifier(new_key):
-            raise self._refuse(action, "InvalidParameterValue", f"The parameter NewDBClusterIdentifier is not a "
-                               f"valid identifier: {new_identifier}")
-        if new_key in self.clusters:
-            raise self._refuse(action, "DBClusterAlreadyExistsFault", f"DB Cluster {new_identifier} already exists")
+        self._rule(action, rulebook.check_cluster_exists, identifier, cluster is not None)
+        self._rule(action, rulebook.check_new_cluster_identifier, new_identifier, new_key in self.clusters)
         if cluster["Status"] != "available":
             raise self._refuse(action, "InvalidDBClusterStateFault", f"DB cluster is in state {cluster['Status']}")
         del self.clusters[key]
@@ -751,6 +828,8 @@ class FakeRds:
                 snapshot["DBClusterIdentifier"] = new_key
         if key in self.master_passwords:
             self.master_passwords[new_key] = self.master_passwords.pop(key)
+        if key in self._restorable_since:
+            self._restorable_since[new_key] = self._restorable_since.pop(key)
         cluster["Status"] = "renaming"
         self._settle_later("cluster", new_key, self.ticks_for("rename"), lambda: self._set(cluster, "available"))
         return self._view(cluster)
@@ -762,6 +841,7 @@ class FakeRds:
             for resource in table.values():
                 if arn in (resource.get("DBClusterSnapshotArn"), resource.get("DBClusterArn"),
                            resource.get("DBInstanceArn")):
+                    self._rule(action, rulebook.check_tags, as_tag_list(tags), tags_of(resource))
                     resource["TagList"] = as_tag_list({**tags_of(resource), **tags})
                     return
         raise self._refuse(action, "DBClusterSnapshotNotFoundFault", f"{arn} not found.")
@@ -784,6 +864,8 @@ class FakeRds:
         missing = {"DBInstanceIdentifier", "DBClusterIdentifier", "Engine", "DBInstanceClass"} - params.keys()
         if missing:
             raise self._refuse(action, "MissingParameter", f"missing {sorted(missing)}")
+        self._rule(action, rulebook.check_identifier, "DBInstanceIdentifier", params["DBInstanceIdentifier"])
+        self._rule(action, rulebook.check_tags, params.get("Tags"))
         identifier = params["DBInstanceIdentifier"].lower()
         if identifier in self.instances:
             raise self._refuse(action, "DBInstanceAlreadyExists", "DB instance already exists")
@@ -795,7 +877,8 @@ class FakeRds:
             raise self._refuse(action, "InvalidParameterCombination", "The engine does not match the cluster's.")
         instance = self._new_instance(identifier, cluster, params["DBInstanceClass"], self._request_tags(params))
         instance["PromotionTier"] = params.get("PromotionTier", 1)
-        settle = lambda: self._set(instance, "available", "DBInstanceStatus")  # noqa: E731
+        settled = self.settles_as.get("instance", "available")
+        settle = lambda: self._set(instance, settled, "DBInstanceStatus")  # noqa: E731
         self._settle_later("instance", identifier, self.ticks_for("instance"), settle)
         return copy.deepcopy(instance)
 
@@ -824,16 +907,47 @@ class FakeRds:
 
     def _refuse(self, action: str, code: str, message: str) -> RetryableError | TerminalError:
         error = aws_error(code, message, action=action, region=self.region)
+        error.aws_code = code  # what RDS answered, also where `reason` is the operator's (AwsResourceBusy)
         self.cloud.calls[-1].error = error.reason
         return error
 
+    def _rule(self, action: str, check: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Run a check of the simulator's rulebook; a violation is refused as AWS refuses it."""
+        try:
+            check(*args, **kwargs)
+        except rulebook.RuleViolation as violation:
+            raise self._refuse(action, violation.code, violation.message) from None
+
+    def _check_owner_key_access(self, action: str, snapshot_arn: str, key_id: str | None) -> None:
+        """Rulebook `shared-encrypted-needs-key-access`: the owner's key must be open to this account. A key the
+        owner's FakeKms does not know is taken as open (the fake models only the keys a test adds)."""
+        owner_account, region = snapshot_arn.split(":")[4], snapshot_arn.split(":")[3]
+        owner_kms = self.cloud.account(owner_account).kms(region)
+        if owner_kms.find(key_id or "") is None:
+            return
+        self._rule(
+            action,
+            rulebook.check_key_access,
+            key_id=key_id,
+            key_account=owner_account,
+            caller_account=self.cloud.account_id,
+            allowed_accounts=owner_kms.key_users(key_id),
+        )
+
     def _check_kms_key(self, action: str, kms_key_id: str | None) -> None:
-        if kms_key_id and self.usable_kms_keys is not None and kms_key_id not in self.usable_kms_keys:
-            raise self._refuse(
-                action,
-                "KMSKeyNotAccessibleFault",
-                f"The specified KMS key [{kms_key_id}] does not exist or is disabled.",
-            )
+        """Rulebook `key-in-request-region`: a key of another region, a disabled key of this account or one outside
+        `usable_kms_keys` (when set) is refused; another key of this region is taken as usable (the fake models
+        only the keys a test adds)."""
+        if not kms_key_id:
+            return
+        region = rulebook.key_region(kms_key_id)
+        known = self.cloud.kms(self.region).find(kms_key_id)
+        usable = (
+            (region is None or region == self.region)
+            and (known is None or known.get("KeyState") == "Enabled")
+            and (self.usable_kms_keys is None or kms_key_id in self.usable_kms_keys)
+        )
+        self._rule(action, rulebook.check_kms_key_usable, kms_key_id, usable)
 
     @staticmethod
     def _request_tags(params: dict[str, Any]) -> dict[str, str]:
@@ -922,6 +1036,11 @@ class FakeRds:
 
     def _view(self, cluster: dict[str, Any]) -> dict[str, Any]:
         view = copy.deepcopy(cluster)
+        created = self._restorable_since.get(cluster["DBClusterIdentifier"])
+        if created is not None:
+            view["EarliestRestorableTime"], view["LatestRestorableTime"] = rulebook.restorable_window(
+                created, self.clock(), self.restorable_lag
+            )
         view["DBClusterMembers"] = [
             {
                 "DBInstanceIdentifier": i["DBInstanceIdentifier"],
@@ -934,6 +1053,7 @@ class FakeRds:
 
     def _forget_cluster(self, key: str) -> None:
         self.clusters.pop(key, None)
+        self._restorable_since.pop(key, None)
 
     def _forget_instance(self, key: str) -> None:
         self.instances.pop(key, None)

@@ -20,7 +20,8 @@ from aurora_restore.steps.outcomes import Advance, Fail, Wait
 
 from .conftest import SOURCE_REGION, TARGET, RestoreRun
 
-PASSWORD = "Xq7 m@ster:p/w%?#&é"
+# Tricky but within what RDS takes for a master password (printable ASCII without /, ", @ or spaces).
+PASSWORD = "Xq7'm4st3r:p-w%?#&!"
 SECRET = "aurora-master"
 SM_ID = "restores/staging-master"
 LOOPBACK = "127.0.0.1"
@@ -389,3 +390,50 @@ def test_the_password_never_appears_in_outcomes_status_or_failure(at, scenario, 
     drive(run)
     assert run.outcomes, "the scenario ran no step"
     assert_password_never_shown(run)
+
+
+def test_a_user_name_too_long_for_mysql_fails_configuring_access_before_any_connection(at, closed_port):
+    """Preflight refuses it first; should a restore get here anyway (a pinned engine changed), no connection is
+    tried and the password is not changed."""
+    name = "u" * 33
+    run = at(Phase.CONFIGURING_ACCESS, {**SECRET_REF, "users": [
+        {"name": name, "passwordSecretRef": {"name": SECRET, "key": "password"}}]}, engine="aurora-mysql")
+    run.secrets.add(SECRET, {"password": PASSWORD})
+    outcome = run.step()
+    assert isinstance(outcome, Fail) and outcome.reason == "InvalidUserName"
+    assert outcome.message == f"spec.users[0].name: MySQL user names are at most 32 characters; {name!r} has 33"
+    assert run.cloud.mutations == []
+
+
+# --- a master password RDS would refuse -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password, problem",
+    [
+        ("Short-1", "8 to 41 characters; this one has 7"),
+        ("L" * 42, "8 to 41 characters; this one has 42"),
+        ("with space-Pass1", "printable ASCII characters except"),
+        ("slash/in-Pass1", "printable ASCII characters except"),
+        ('quote"in-Pass1', "printable ASCII characters except"),
+        ("at@in-Pass1", "printable ASCII characters except"),
+        ("ümlaut-Pass1", "printable ASCII characters except"),
+    ],
+)
+def test_a_master_password_rds_refuses_fails_naming_the_field_never_the_value(at, password, problem):
+    """RDS would answer ModifyDBCluster with InvalidParameterValue; the restore fails first, saying which rule."""
+    run = at(Phase.CONFIGURING_ACCESS, SECRET_REF)
+    run.secrets.add(SECRET, {"password": password})
+    outcome = run.step()
+    assert isinstance(outcome, Fail) and outcome.reason == "InvalidMasterPassword"
+    assert outcome.message.startswith("spec.masterPassword.secretRef: ") and problem in outcome.message
+    assert modify_calls(run) == []
+    assert_password_never_shown(run, password)
+
+
+def test_a_secrets_manager_master_password_rds_refuses_fails_too(at):
+    run = at(Phase.CONFIGURING_ACCESS, FROM_SECRETS_MANAGER)
+    run.secrets_manager.put(SM_ID, json.dumps({"password": "no"}))
+    outcome = run.step()
+    assert isinstance(outcome, Fail) and outcome.reason == "InvalidMasterPassword"
+    assert outcome.message.startswith("spec.masterPassword.secretsManagerSecretId: ")

@@ -214,7 +214,7 @@ def test_a_failure_after_sharing_removes_the_share_the_intermediate_and_the_copy
     status = run.run()
 
     assert (status.phase, status.failure.reason, status.failure.phase) == (
-        Phase.FAILED, "StorageQuotaExceeded", Phase.RESTORING_CLUSTER
+        Phase.FAILED, "QuotaExceeded", Phase.RESTORING_CLUSTER
     )
     shared = SHARE_ID if snapshot == AUTOMATED else MANUAL
     # The user's manual snapshot is unshared; the intermediate copy is deleted instead (which ends its share).
@@ -305,6 +305,36 @@ def test_another_account_and_region_copies_the_share_within_its_region_first(cro
     assert deleted == sorted([(SOURCE_REGION, STAGE_ID), (OTHER_REGION, COPY_ID)])
     assert foreign.shared_with[MANUAL] == []
     assert status.staged_snapshot.deleted is True and status.copied_snapshot.deleted is True
+
+
+def test_without_a_source_region_key_the_intermediate_copy_uses_the_target_accounts_aws_managed_key(
+    cross_account, foreign, cloud
+):
+    changes = {**from_source_account(kmsKeyId=KMS_KEY), "target": {"region": OTHER_REGION}}
+    planned = cross_account({**changes, "dryRun": True}).run()
+    assert planned.phase == Phase.PLANNED, planned.message
+    staged_plan = [s.parameters for s in planned.plan.steps if s.action == "CopyDBClusterSnapshot"][0]
+    assert staged_plan["KmsKeyId"] == "alias/aws/rds"
+    [check] = [c for c in planned.preflight if c.name == "spec.copy.sourceRegionKmsKeyId"]
+    assert check.passed and "AWS-managed key alias/aws/rds" in check.message and "never shared" in check.message
+
+    status = cross_account(changes, uid="0c0c0c0c-1111-4222-8333-444455556666", name="real").run()
+    assert status.phase == Phase.SUCCEEDED, status.message
+    copies = cloud.calls_to("copy_snapshot")
+    assert [(c.region, c.params["kms_key_id"]) for c in copies] == [
+        (SOURCE_REGION, "alias/aws/rds"), (OTHER_REGION, KMS_KEY)]
+
+
+def test_an_unencrypted_shared_snapshot_looks_up_no_key_in_the_source_region(cross_account, foreign, cloud):
+    """Its copies take no key, and describing alias/aws/rds would make AWS create it: Preflight leaves it alone."""
+    foreign.add_snapshot("plain", encrypted=False)
+    changes = {**from_source_account("plain", kmsKeyId=KMS_KEY), "target": {"region": OTHER_REGION}, "dryRun": True}
+    planned = cross_account(changes).run()
+    assert planned.phase == Phase.PLANNED, planned.message
+    [check] = [c for c in planned.preflight if c.name == "spec.copy.sourceRegionKmsKeyId"]
+    assert check.passed and "takes no key" in check.message
+    looked_up = [(c.region, c.params["key_id"]) for c in cloud.calls_to("describe_key")]
+    assert (SOURCE_REGION, "alias/aws/rds") not in looked_up and (OTHER_REGION, KMS_KEY) in looked_up
 
 
 # --- shares the restore did not make ---------------------------------------------------------------------------

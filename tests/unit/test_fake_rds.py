@@ -180,8 +180,8 @@ def test_managing_the_master_password_leaves_a_secret_once_the_cluster_settles(r
 
 def test_setting_the_master_password_resets_credentials_then_settles(rds):
     rds.add_cluster("staging")
-    assert rds.modify_cluster("staging", MasterUserPassword="hunter2")["Status"] == "resetting-master-credentials"
-    assert rds.master_passwords == {"staging": "hunter2"}
+    assert rds.modify_cluster("staging", MasterUserPassword="hunter2-hunter2")["Status"] == "resetting-master-credentials"
+    assert rds.master_passwords == {"staging": "hunter2-hunter2"}
     rds.describe_cluster("staging")
     assert rds.describe_cluster("staging")["Status"] == "available"
 

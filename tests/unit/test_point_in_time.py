@@ -94,8 +94,8 @@ def test_the_target_fields_given_are_passed_to_the_point_in_time_restore(restore
 
 @pytest.mark.parametrize(
     "moment",
-    [RESTORABLE_FROM.replace(hour=2), RESTORABLE_UNTIL.replace(minute=59)],
-    ids=["before-the-earliest", "after-the-latest"],
+    [RESTORABLE_FROM.replace(hour=2), RESTORABLE_UNTIL.replace(hour=13)],
+    ids=["before-the-earliest", "in-the-future"],
 )
 def test_restore_time_outside_the_window_fails_before_anything_is_done(restore, source_cluster, cloud, moment):
     status = restore(point_in_time(restoreTime=moment.isoformat())).run()
@@ -107,9 +107,31 @@ def test_restore_time_outside_the_window_fails_before_anything_is_done(restore, 
     assert cloud.mutations == []
 
 
+def test_a_past_restore_time_after_the_latest_restorable_time_is_waited_for_until_the_window_reaches_it(
+    restore, source, source_cluster, cloud
+):
+    """LatestRestorableTime (11:55) trails the present (12:00): 11:59 has happened and soon becomes restorable."""
+    run = restore(point_in_time(restoreTime=RESTORABLE_UNTIL.replace(minute=59).isoformat()))
+    run.step()  # Pending
+    outcome = run.step()
+    assert run.phase == Phase.RESOLVING_SNAPSHOT
+    assert "not restorable yet: the LatestRestorableTime of prod is 2025-03-01T11:55:00+00:00" in outcome.message
+    source.clusters[SOURCE_CLUSTER]["LatestRestorableTime"] = RESTORABLE_UNTIL.replace(hour=12, minute=0)
+    assert run.run().phase == Phase.SUCCEEDED, run.status.message
+    assert cloud.calls_to("restore_cluster_to_point_in_time")[0].params["RestoreToTime"] == RESTORABLE_UNTIL.replace(
+        minute=59)
+
+
 def test_a_restore_time_without_a_zone_is_taken_as_utc(restore, source_cluster):
-    status = restore(point_in_time(restoreTime="2025-03-01T11:56:00")).run()
-    assert status.failure.reason == "RestoreTimeOutOfRange"  # 11:56 UTC is after the latest restorable 11:55
+    status = restore(point_in_time(restoreTime="2025-03-01T12:56:00")).run()
+    assert status.failure.reason == "RestoreTimeOutOfRange"  # 12:56 UTC is in the future (the clock says 12:00)
+
+
+def test_a_cluster_without_a_restorable_time_is_waited_for(restore, source):
+    source.add_cluster(SOURCE_CLUSTER, restorable=None)
+    run = restore(LATEST)
+    run.step()
+    assert "reports no LatestRestorableTime yet" in run.step().message
 
 
 def test_a_missing_source_cluster_fails_naming_the_field(restore, cloud):
@@ -176,8 +198,10 @@ def test_point_in_time_needs_exactly_one_time(when):
         AuroraRestoreSpec.model_validate(merged(BASE_SPEC, point_in_time(**when)))
 
 
-def test_an_engine_version_with_point_in_time_is_refused_rather_than_ignored(restore, source_cluster, cloud):
-    status = restore({**LATEST, "target": {"engineVersion": "16.1"}}).run()
-    assert status.phase == Phase.FAILED
-    assert "spec.target.engineVersion" in status.failure.message
-    assert cloud.mutations == []
+@pytest.mark.parametrize(
+    "target", [{"engineVersion": "16.1"}, {"availabilityZones": ["eu-west-1a"]}], ids=["engineVersion", "zones"]
+)
+def test_snapshot_only_fields_with_point_in_time_are_refused_rather_than_ignored(target):
+    """RestoreDBClusterToPointInTime has no EngineVersion or AvailabilityZones."""
+    with pytest.raises(ValidationError, match="leave target.engineVersion and target.availabilityZones unset"):
+        AuroraRestoreSpec.model_validate(merged(BASE_SPEC, {**LATEST, "target": target}))

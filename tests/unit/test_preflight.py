@@ -128,6 +128,7 @@ def test_every_check_that_passed_is_listed_too(restore):
     assert set(checks) == {
         "spec.target.dbSubnetGroupName",
         "spec.target.vpcSecurityGroupIds",
+        "spec.target.tags",
         "spec.target.clusterIdentifier",
         "names",
     }
@@ -257,3 +258,11 @@ def test_dry_run_with_a_problem_fails_instead_of_planning(restore, cloud):
     assert (status.phase, status.failure.reason) == (Phase.FAILED, "TargetExists")
     assert status.plan is None
     assert cloud.mutations == []
+
+
+def test_the_plan_says_an_unencrypted_snapshot_is_copied_without_a_key_and_which_key_encrypts_the_restore(restore):
+    status = restore({**CROSS_REGION, "dryRun": True}).run()
+    [copy] = [step for step in status.plan.steps if step.action == "CopyDBClusterSnapshot"]
+    assert "KmsKeyId" not in copy.parameters
+    assert copy.note == (f"snapshot {SNAPSHOT!r} is unencrypted: copied without KmsKeyId (AWS cannot encrypt a "
+                         f"snapshot by copying it); the restore encrypts the cluster with {KMS_KEY}")

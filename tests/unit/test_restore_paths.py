@@ -595,7 +595,7 @@ def test_a_successor_broken_after_the_first_rename_gets_the_previous_cluster_ren
     run.send_first_rename()
     run.target.clusters[f"{TARGET}-restore-7d3f9a2e"]["Status"] = "inaccessible-encryption-credentials"
     status = run.run()
-    assert (status.phase, status.failure.reason) == (Phase.FAILED, "RestoreFailed")
+    assert (status.phase, status.failure.reason) == (Phase.FAILED, "EncryptionKeyInaccessible")
     assert run.target.clusters[TARGET]["DbClusterResourceId"] == old["DbClusterResourceId"]
     assert status.replaced_cluster.rolled_back_at is not None
 

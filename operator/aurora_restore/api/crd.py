@@ -24,6 +24,12 @@ SPEC_RULES = [
         "leave target.region and source.accountId unset",
     },
     {
+        "rule": "!has(self.source.pointInTime) || (!has(self.target.engineVersion) && "
+        "(!has(self.target.availabilityZones) || size(self.target.availabilityZones) == 0))",
+        "message": "spec.source.pointInTime keeps the source cluster's engine version and zones: leave "
+        "target.engineVersion and target.availabilityZones unset (upgrade or move afterwards)",
+    },
+    {
         "rule": "has(self.masterPassword) || !((has(self.users) && size(self.users) > 0) || has(self.verification) "
         "|| has(self.connectionSecret))",
         "message": "spec.masterPassword is required for users, verification and connectionSecret",
@@ -56,6 +62,23 @@ RULES_BY_PATH: dict[tuple[str, ...], list[dict[str, str]]] = {
     ],
     ("target", "serverlessV2Scaling"): [
         {"rule": "self.minCapacity <= self.maxCapacity", "message": "minCapacity must not exceed maxCapacity"}
+    ],
+    ("target", "instances", "performanceInsights"): [
+        {
+            "rule": "!has(self.retentionPeriod) || self.retentionPeriod == 7 || self.retentionPeriod == 731 || "
+            "(self.retentionPeriod % 31 == 0 && self.retentionPeriod >= 31 && self.retentionPeriod <= 713)",
+            "message": "performanceInsights.retentionPeriod: AWS takes 7, 731 or a multiple of 31 from 31 to 713",
+        },
+        {
+            "rule": "self.enabled || (!has(self.kmsKeyId) && !has(self.retentionPeriod))",
+            "message": "performanceInsights.kmsKeyId and retentionPeriod need enabled: true",
+        },
+    ],
+    ("target", "instances", "enhancedMonitoring"): [
+        {
+            "rule": "(self.interval > 0) == has(self.roleArn)",
+            "message": "enhancedMonitoring.roleArn is required when interval is above 0, and only then",
+        }
     ],
 }
 

@@ -3,6 +3,7 @@
 Field descriptions become the CRD's descriptions (what `kubectl explain` shows), so they are written for users.
 """
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -11,6 +12,10 @@ from pydantic.alias_generators import to_camel
 
 from .duration import DURATION_PATTERN, parse_duration
 from .phase import Phase
+
+# The tags the operator puts on every cluster and instance it creates (steps/context.py sets them; a unit test
+# keeps the two lists equal), counted against AWS's 50 tags per resource.
+OPERATOR_TAG_KEYS = ("managed-by", "dbrestore.io/restore-uid", "dbrestore.io/restore")
 
 # RDS identifiers: 1-63 letters, digits or hyphens, starting with a letter, no "--", not ending with "-".
 # Written without look-arounds: both pydantic and the apiserver (Go RE2) must accept it.
@@ -111,14 +116,155 @@ class ServerlessV2Scaling(ApiModel):
     max_capacity: float = Field(ge=1, le=256, description="Maximum ACUs.")
 
 
+# AWS's window formats (UTC): daily "hh24:mi-hh24:mi" (backups), weekly "ddd:hh24:mi-ddd:hh24:mi" (maintenance).
+_HHMM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+BACKUP_WINDOW_PATTERN = rf"^{_HHMM}-{_HHMM}$"
+MAINTENANCE_WINDOW_PATTERN = rf"^(?i:mon|tue|wed|thu|fri|sat|sun):{_HHMM}-(?i:mon|tue|wed|thu|fri|sat|sun):{_HHMM}$"
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_MINUTES, WEEK_MINUTES = 24 * 60, 7 * 24 * 60
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def backup_window_span(window: str) -> tuple[int, int]:
+    """(start minute of the day, length in minutes) of "hh24:mi-hh24:mi"; it may run past midnight."""
+    start, end = (_minutes(part) for part in window.split("-"))
+    return start, (end - start) % DAY_MINUTES
+
+
+def maintenance_window_span(window: str) -> tuple[int, int]:
+    """(start minute of the week from Monday 00:00, length in minutes) of "ddd:hh24:mi-ddd:hh24:mi"."""
+    start, end = (DAYS.index(part[:3]) * DAY_MINUTES + _minutes(part[4:]) for part in window.lower().split("-"))
+    return start, (end - start) % WEEK_MINUTES
+
+
+def _at_least_30_minutes(length: int, field: str, window: str) -> None:
+    if length < 30:
+        raise ValueError(f"{field} {window!r} is shorter than the 30 minutes AWS requires")
+
+
+def _backup_window(value: str) -> str:
+    if not re.fullmatch(BACKUP_WINDOW_PATTERN, value):
+        raise ValueError(f"preferredBackupWindow {value!r} is not hh24:mi-hh24:mi (UTC), e.g. 03:00-03:30")
+    _at_least_30_minutes(backup_window_span(value)[1], "preferredBackupWindow", value)
+    return value
+
+
+def _maintenance_window(value: str) -> str:
+    if not re.fullmatch(MAINTENANCE_WINDOW_PATTERN, value):
+        raise ValueError(
+            f"preferredMaintenanceWindow {value!r} is not ddd:hh24:mi-ddd:hh24:mi (UTC, days mon to sun), "
+            "e.g. sun:05:00-sun:05:30"
+        )
+    _at_least_30_minutes(maintenance_window_span(value)[1], "preferredMaintenanceWindow", value)
+    return value.lower()  # AWS reports it in lower case; comparing with its answers needs the same
+
+
+# The pattern goes into the CRD only (json_schema_extra): the validators check it with a readable message.
+BackupWindow = Annotated[
+    str, Field(json_schema_extra={"pattern": BACKUP_WINDOW_PATTERN}), AfterValidator(_backup_window)
+]
+MaintenanceWindow = Annotated[
+    str, Field(json_schema_extra={"pattern": MAINTENANCE_WINDOW_PATTERN}), AfterValidator(_maintenance_window)
+]
+
+
+def windows_overlap(backup_window: str, maintenance_window: str) -> bool:
+    """Whether a daily backup window meets a weekly maintenance window on any day (AWS refuses that)."""
+    backup_start, backup_length = backup_window_span(backup_window)
+    start, length = maintenance_window_span(maintenance_window)
+    for day in range(7):
+        daily = day * DAY_MINUTES + backup_start
+        if (start - daily) % WEEK_MINUTES < backup_length or (daily - start) % WEEK_MINUTES < length:
+            return True
+    return False
+
+
+class PerformanceInsights(ApiModel):
+    """Performance Insights of each instance."""
+
+    enabled: bool = Field(default=True, description="Turn Performance Insights on (false: off).")
+    kms_key_id: str | None = Field(
+        default=None, description="KMS key encrypting its data (default: the account's RDS key)."
+    )
+    retention_period: int | None = Field(
+        default=None, description="Days its data is kept: 7 (AWS's default), 731, or a multiple of 31 up to 713."
+    )
+
+    @field_validator("retention_period")
+    @classmethod
+    def _valid_retention(cls, value: int | None) -> int | None:
+        if value is not None and not (value in (7, 731) or (value % 31 == 0 and 31 <= value <= 713)):
+            raise ValueError(
+                f"performanceInsights.retentionPeriod {value}: AWS takes 7, 731 or a multiple of 31 from 31 to 713"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _settings_need_enabled(self) -> "PerformanceInsights":
+        if not self.enabled and (self.kms_key_id or self.retention_period):
+            raise ValueError("performanceInsights.kmsKeyId and retentionPeriod need enabled: true")
+        return self
+
+
+class EnhancedMonitoring(ApiModel):
+    """Enhanced Monitoring (OS metrics in CloudWatch Logs) of each instance."""
+
+    interval: Literal[0, 1, 5, 10, 15, 30, 60] = Field(
+        description="Seconds between metrics: 0 (off), 1, 5, 10, 15, 30 or 60."
+    )
+    role_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
+        description="IAM role RDS uses to publish the metrics; required when interval is above 0.",
+    )
+
+    @model_validator(mode="after")
+    def _role_when_on(self) -> "EnhancedMonitoring":
+        if self.interval > 0 and not self.role_arn:
+            raise ValueError("enhancedMonitoring.roleArn is required when interval is above 0")
+        if self.interval == 0 and self.role_arn:
+            raise ValueError("enhancedMonitoring.roleArn needs an interval above 0 (AWS refuses a role with 0)")
+        return self
+
+
 class Instances(ApiModel):
-    """The DB instances to create in the restored cluster (a cluster without instances cannot serve queries)."""
+    """The DB instances to create in the restored cluster (a cluster without instances cannot serve queries).
+
+    Every setting applies to each instance; fields left out take the AWS defaults.
+    """
 
     count: int = Field(default=1, ge=0, le=16, description="How many instances; the first one is the writer.")
     instance_class: str = Field(
         default="db.r6g.large", description='Instance class, e.g. db.r6g.large or "db.serverless".'
     )
     db_parameter_group_name: str | None = Field(default=None, description="DB parameter group for the instances.")
+    availability_zone: str | None = Field(
+        default=None, description="Availability Zone of every instance, e.g. eu-west-1a (default: AWS spreads them)."
+    )
+    promotion_tier: int | None = Field(
+        default=None,
+        ge=0,
+        le=15,
+        description="Failover priority of every instance, 0 (first) to 15 (default: 0 for the first, 1 for the others).",
+    )
+    preferred_maintenance_window: MaintenanceWindow | None = Field(
+        default=None, description='Weekly maintenance window of the instances in UTC, e.g. "sun:05:00-sun:05:30".'
+    )
+    performance_insights: PerformanceInsights | None = Field(default=None, description="Performance Insights.")
+    enhanced_monitoring: EnhancedMonitoring | None = Field(default=None, description="Enhanced Monitoring.")
+    auto_minor_version_upgrade: bool | None = Field(
+        default=None, description="Apply minor engine upgrades in the maintenance window (AWS's default: true)."
+    )
+    ca_certificate_identifier: str | None = Field(
+        default=None, description="CA of the instances' server certificates, e.g. rds-ca-rsa2048-g1."
+    )
+    publicly_accessible: bool | None = Field(
+        default=None, description="Give the instances public DNS names (AWS's default depends on the subnet group)."
+    )
 
 
 class Target(ApiModel):
@@ -142,13 +288,73 @@ class Target(ApiModel):
         default_factory=list, description="Log types exported to CloudWatch Logs (e.g. postgresql)."
     )
     serverless_v2_scaling: ServerlessV2Scaling | None = Field(default=None, description="Serverless v2 scaling.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Tags for the cluster and its instances.")
+    storage_type: Literal["aurora", "aurora-iopt1"] | None = Field(
+        default=None, description="aurora (Aurora Standard, AWS's default) or aurora-iopt1 (Aurora I/O-Optimized)."
+    )
+    backup_retention_period: int | None = Field(
+        default=None, ge=1, le=35, description="Days automated backups are kept, 1 to 35."
+    )
+    preferred_backup_window: BackupWindow | None = Field(
+        default=None, description='Daily backup window in UTC, at least 30 minutes, e.g. "03:00-03:30".'
+    )
+    preferred_maintenance_window: MaintenanceWindow | None = Field(
+        default=None,
+        description='Weekly maintenance window of the cluster in UTC, at least 30 minutes, e.g. "sun:05:00-sun:05:30" '
+        "(set with ModifyDBCluster once the cluster is available: the restore calls do not take it).",
+    )
+    copy_tags_to_snapshot: bool = Field(
+        default=True, description="Copy the cluster's tags (the restore's among them) to its snapshots."
+    )
+    availability_zones: list[str] = Field(
+        default_factory=list,
+        description="Availability Zones the cluster's storage and instances may use (not with source.pointInTime).",
+    )
+    network_type: Literal["IPV4", "DUAL"] | None = Field(
+        default=None, description="IPV4 or DUAL (IPv4 and IPv6; the subnet group must support it)."
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tags for the cluster and its instances (at most 47: AWS allows 50 and the operator adds 3).",
+    )
     role_arn: str | None = Field(
         default=None,
         pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
         description="IAM role to assume for calls in the target account (must be allowed for this namespace).",
     )
     instances: Instances = Field(default_factory=Instances, description="DB instances to create in the cluster.")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_aws_takes(cls, tags: dict[str, str]) -> dict[str, str]:
+        """RDS tag rules (AddTagsToResource, "Tagging Amazon RDS resources"): up to 50 tags per resource, keys of
+        1 to 128 and values of up to 256 characters, neither starting with "aws:" (nor, for keys, "rds:"). Found
+        here instead of at RestoreDBClusterFromSnapshot, after a copy may already have run."""
+        room = 50 - len(OPERATOR_TAG_KEYS)
+        if len(tags) > room:
+            raise ValueError(f"spec.target.tags has {len(tags)} tags; at most {room} (AWS allows 50 per resource "
+                             f"and the operator adds {', '.join(OPERATOR_TAG_KEYS)})")
+        for key, value in tags.items():
+            if not 1 <= len(key) <= 128 or key.lower().startswith(("aws:", "rds:")):
+                raise ValueError(f"spec.target.tags key {key[:140]!r}: 1 to 128 characters, not starting with "
+                                 "'aws:' or 'rds:'")
+            if len(value) > 256 or value.lower().startswith("aws:"):
+                raise ValueError(f"spec.target.tags[{key!r}]: values are at most 256 characters and may not start "
+                                 "with 'aws:'")
+        return tags
+
+    @model_validator(mode="after")
+    def _windows_do_not_overlap(self) -> "Target":
+        if self.preferred_backup_window:
+            for field, window in (
+                ("preferredMaintenanceWindow", self.preferred_maintenance_window),
+                ("instances.preferredMaintenanceWindow", self.instances.preferred_maintenance_window),
+            ):
+                if window and windows_overlap(self.preferred_backup_window, window):
+                    raise ValueError(
+                        f"spec.target.{field} {window!r} overlaps preferredBackupWindow "
+                        f"{self.preferred_backup_window!r}; AWS refuses overlapping windows"
+                    )
+        return self
 
 
 class Copy(ApiModel):
@@ -160,7 +366,8 @@ class Copy(ApiModel):
     source_region_kms_key_id: str | None = Field(
         default=None,
         description="Cross-account and cross-region only: a KMS key of the target account in the source region, "
-        "for the in-region copy AWS requires before a shared snapshot can cross regions.",
+        "for the in-region copy AWS requires before a shared snapshot can cross regions. Default: the target "
+        "account's AWS-managed key alias/aws/rds (that copy is never shared).",
     )
     copy_tags: bool = Field(default=True, description="Copy the source snapshot's tags onto the copy.")
     delete_after_restore: bool = Field(default=True, description="Delete the copy once the restore is done.")
@@ -303,6 +510,16 @@ class AuroraRestoreSpec(ApiModel):
     def _database_access_needs_the_master_password(self) -> "AuroraRestoreSpec":
         if (self.users or self.verification or self.connection_secret) and self.master_password is None:
             raise ValueError("spec.masterPassword is required for users, verification and connectionSecret")
+        return self
+
+    @model_validator(mode="after")
+    def _point_in_time_takes_no_snapshot_only_fields(self) -> "AuroraRestoreSpec":
+        """RestoreDBClusterToPointInTime has no EngineVersion or AvailabilityZones: refused, never ignored."""
+        if self.source.point_in_time and (self.target.engine_version or self.target.availability_zones):
+            raise ValueError(
+                "spec.source.pointInTime keeps the source cluster's engine version and zones: leave "
+                "target.engineVersion and target.availabilityZones unset (upgrade or move afterwards)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -493,6 +710,8 @@ class PlannedStep(ApiModel):
     phase: Phase = Field(description="The phase it belongs to.")
     action: str = Field(description="The AWS API call.")
     parameters: dict[str, str] = Field(default_factory=dict, description="Its main parameters.")
+    note: str | None = Field(default=None, description="Why the step looks as it does (for example which KMS key "
+                             "encrypts what), when that is not plain from the parameters.")
 
 
 class Plan(ApiModel):

@@ -7,6 +7,9 @@ botocore refreshes shortly before they expire, never one AssumeRole per call.
 
 Retries: botocore's standard mode absorbs short throttling bursts; whatever is still failing becomes a
 RetryableError and the phase machine retries the whole step later with its own backoff.
+
+Timeouts: every client, the STS clients that assume roles included, has the connect and read timeouts of the
+settings (AURORA_RESTORE_AWS_CONNECT_TIMEOUT_SECONDS, AURORA_RESTORE_AWS_READ_TIMEOUT_SECONDS).
 """
 
 import threading
@@ -32,9 +35,20 @@ SESSION_NAME = "aurora-restore-operator"
 class AwsClients:
     """Thread-safe cache of clients per (service, region, role); the role sessions live as long as the operator."""
 
-    def __init__(self, session: boto3.session.Session | None = None, pool_size: int = 10):
+    def __init__(
+        self,
+        session: boto3.session.Session | None = None,
+        pool_size: int = 10,
+        connect_timeout: float = CLIENT_CONFIG.connect_timeout,
+        read_timeout: float = CLIENT_CONFIG.read_timeout,
+    ):
         self._base = session or boto3.session.Session()
-        self._config = CLIENT_CONFIG.merge(Config(max_pool_connections=pool_size))
+        timeouts = Config(connect_timeout=connect_timeout, read_timeout=read_timeout)
+        # The default chain's own STS calls (IRSA's AssumeRoleWithWebIdentity) use the session's default config.
+        botocore_session = self._base._session  # boto3 has no public accessor for it
+        existing = botocore_session.get_default_client_config()
+        botocore_session.set_default_client_config(existing.merge(timeouts) if existing else timeouts)
+        self._config = CLIENT_CONFIG.merge(timeouts).merge(Config(max_pool_connections=pool_size))
         self._sessions: dict[tuple[str, str | None], boto3.session.Session] = {}
         self._clients: dict[tuple, object] = {}
         self._lock = threading.Lock()

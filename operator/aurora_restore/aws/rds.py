@@ -12,15 +12,20 @@ from .errors import classify, error_code, is_not_found
 
 # Cluster and instance statuses (AWS documents these as strings, not an enum).
 AVAILABLE = "available"
-# Statuses from which a cluster or instance will not come back to available by waiting.
+# Statuses from which a cluster or instance will not come back to available by waiting (the cluster and
+# instance status tables of the Aurora user guide); steps/rds_statuses.py says what each means and what to do.
 FAILED_STATUSES = frozenset(
     {
         "failed",
+        "cloning-failed",
+        "migration-failed",
         "inaccessible-encryption-credentials",
         "inaccessible-encryption-credentials-recoverable",
         "incompatible-parameters",
         "incompatible-restore",
         "incompatible-network",
+        "incompatible-option-group",
+        "insufficient-capacity",
         "restore-error",
         "storage-full",
     }
@@ -91,8 +96,12 @@ class RdsGateway:
         return self._describe_one("describe_db_cluster_snapshots", "DBClusterSnapshots", **params)
 
     def list_cluster_snapshots(self, cluster_identifier: str, snapshot_type: str) -> list[dict[str, Any]]:
-        """All snapshots of a cluster of one type ("any": automated, manual and shared), across all pages."""
-        params: dict[str, Any] = {"DBClusterIdentifier": cluster_identifier}
+        """All snapshots of a cluster of one type ("any": automated, manual and shared), across all pages.
+
+        By the `db-cluster-id` filter, not DBClusterIdentifier: AWS refuses DBClusterIdentifier for a cluster that
+        no longer exists ("If supplied, must match the identifier of an existing DBCluster"), and a deleted
+        cluster's retained snapshots are exactly what a restore may need."""
+        params: dict[str, Any] = {"Filters": [{"Name": "db-cluster-id", "Values": [cluster_identifier]}]}
         if snapshot_type == "any":
             params["IncludeShared"] = True
         else:

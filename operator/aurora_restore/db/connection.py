@@ -20,12 +20,22 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """How long connecting and one statement may take (AURORA_RESTORE_DATABASE_*_TIMEOUT_SECONDS): a database
+    that stops answering must not hold a worker thread; the step is retried like any unreachable database."""
+
+    connect: int = 10
+    statement: int = 60
+
+
+@dataclass(frozen=True)
 class Endpoint:
     engine: str  # "postgresql" or "mysql"
     host: str
     port: int
     database: str | None
     tls: Tls = Tls()
+    timeouts: Timeouts = Timeouts()
 
     def describe(self) -> str:
         return f"{self.host}:{self.port}"

@@ -16,6 +16,20 @@ def sql_module(engine: str) -> ModuleType:
     return ENGINES[engine]
 
 
+def user_name_problems(engine: str, users) -> list[tuple[str, str]]:
+    """(field, message) for every spec.users[i].name the engine cannot take as it is, found before any
+    connection (PostgreSQL would cut a long name short without an error)."""
+    module = ENGINES.get(engine)
+    if module is None:
+        return []
+    problems = []
+    for index, user in enumerate(users):
+        problem = module.user_name_problem(user.name)
+        if problem:
+            problems.append((f"spec.users[{index}].name", f"spec.users[{index}].name: {problem}"))
+    return problems
+
+
 def connection_uri(engine: str, host: str, port: int, database: str | None, username: str, password: str) -> str:
     """postgresql://user:pass@host:port/db?sslmode=require or mysql://user:pass@host:port/db, percent-encoded."""
     credentials = f"{quote(username, safe='')}:{quote(password, safe='')}"

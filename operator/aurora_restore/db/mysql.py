@@ -8,10 +8,26 @@ from ..errors import TerminalError
 from .connection import AuthenticationFailed, Credentials, Endpoint, redact, unreachable
 
 DEFAULT_DATABASE = None
-CONNECT_TIMEOUT_SECONDS = 10
 ACCESS_DENIED = 1045
 UNKNOWN_DATABASE = 1049
 NO_SUCH_GRANT = 1141
+USER_NAME_LIMIT = 32  # MySQL 5.7.8 and later, so every Aurora MySQL version (MariaDB allows 80)
+NOT_VALID_PASSWORD = 1819
+# Error codes the same statement gives every time: retrying cannot help.
+DETERMINISTIC_ERRORS = frozenset(
+    {
+        1044,  # ER_DBACCESS_DENIED_ERROR: the master user may not do this
+        1059,  # ER_TOO_LONG_IDENT
+        1064,  # ER_PARSE_ERROR
+        1102,  # ER_WRONG_DB_NAME
+        1103,  # ER_WRONG_TABLE_NAME
+        1142,  # ER_TABLEACCESS_DENIED_ERROR
+        1227,  # ER_SPECIFIC_ACCESS_DENIED_ERROR
+        1406,  # ER_DATA_TOO_LONG
+        1470,  # ER_WRONG_STRING_LENGTH: e.g. a user name longer than 32 characters
+        NOT_VALID_PASSWORD,  # ER_NOT_VALID_PASSWORD: the password policy refuses the password
+    }
+)
 
 PRIVILEGES = {"readOnly": "SELECT, SHOW VIEW", "readWrite": "SELECT, INSERT, UPDATE, DELETE, SHOW VIEW"}
 
@@ -30,7 +46,9 @@ def connect(endpoint: Endpoint, credentials: Credentials, database: str | None =
             user=credentials.username,
             password=credentials.password,
             database=database or endpoint.database or DEFAULT_DATABASE,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            connect_timeout=endpoint.timeouts.connect,
+            read_timeout=endpoint.timeouts.statement,
+            write_timeout=endpoint.timeouts.statement,
             autocommit=True,
             **tls,
         )
@@ -78,3 +96,15 @@ def count_rows_read_only(conn: pymysql.Connection, query: str) -> int:
 
 
 QUERY_ERRORS = (pymysql.Error,)
+
+
+def is_deterministic(error: Exception) -> bool:
+    """Whether the server would refuse the same statement again (bad name, syntax, privileges): no retry helps."""
+    return bool(error.args) and error.args[0] in DETERMINISTIC_ERRORS
+
+
+def user_name_problem(name: str) -> str | None:
+    """Why MySQL cannot have a user of this name (None: it can)."""
+    if len(name) > USER_NAME_LIMIT:
+        return f"MySQL user names are at most {USER_NAME_LIMIT} characters; {name!r} has {len(name)}"
+    return None

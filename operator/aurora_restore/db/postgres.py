@@ -8,7 +8,12 @@ from .connection import AuthenticationFailed, Credentials, Endpoint, redact, unr
 
 DEFAULT_DATABASE = "postgres"
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
-CONNECT_TIMEOUT_SECONDS = 10
+# PostgreSQL silently truncates longer identifiers (NAMEDATALEN - 1 bytes), so a longer role name is refused first.
+NAME_LIMIT_BYTES = 63
+# SQLSTATE classes of errors that the same statement gives every time: retrying cannot help. 22 data exception,
+# 42 syntax error or access rule violation (42622 name too long, 42939 reserved name, 42501 insufficient
+# privilege), 0L invalid grantor, 0P invalid role specification.
+DETERMINISTIC_SQLSTATE_CLASSES = frozenset({"22", "42", "0L", "0P"})
 
 TABLE_PRIVILEGES = {"readOnly": "SELECT", "readWrite": "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES"}
 SEQUENCE_PRIVILEGES = {"readOnly": "SELECT", "readWrite": "USAGE, SELECT, UPDATE"}
@@ -22,7 +27,10 @@ def connect(endpoint: Endpoint, credentials: Credentials, database: str | None =
         "dbname": database or endpoint.database or DEFAULT_DATABASE,
         "user": credentials.username,
         "password": credentials.password,
-        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "connect_timeout": endpoint.timeouts.connect,
+        # Server side: no statement runs longer; client side: a peer that stops answering is given up on.
+        "options": f"-c statement_timeout={endpoint.timeouts.statement * 1000}",
+        "tcp_user_timeout": (endpoint.timeouts.statement + endpoint.timeouts.connect) * 1000,
         "sslmode": "verify-full" if endpoint.tls.verify else "require",
         "application_name": "aurora-restore-operator",
     }
@@ -93,3 +101,18 @@ def count_rows_read_only(conn: psycopg.Connection, query: str) -> int:
 
 
 QUERY_ERRORS = (psycopg.Error,)
+
+
+def is_deterministic(error: Exception) -> bool:
+    """Whether the server would refuse the same statement again (bad name, syntax, privileges): no retry helps."""
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return sqlstate[:2] in DETERMINISTIC_SQLSTATE_CLASSES
+
+
+def user_name_problem(name: str) -> str | None:
+    """Why PostgreSQL cannot have a role of this name exactly (None: it can)."""
+    size = len(name.encode())
+    if size > NAME_LIMIT_BYTES:
+        return (f"PostgreSQL role names are at most {NAME_LIMIT_BYTES} bytes (longer ones are cut short); "
+                f"{name!r} has {size}")
+    return None

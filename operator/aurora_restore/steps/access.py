@@ -10,12 +10,14 @@ from typing import Any
 
 from ..api.models import UserStatus
 from ..api.phase import Phase
-from ..aws.rds import AVAILABLE
+from ..aws.rds import AVAILABLE, FAILED_STATUSES
 from ..db.connection import AuthenticationFailed, Credentials, Endpoint, redact
-from ..db.engines import sql_module
+from ..db.engines import sql_module, user_name_problems
 from ..errors import RetryableError, TerminalError
+from .cluster import broken_left
 from .context import RestoreContext
 from .outcomes import Advance, Outcome, Wait
+from .rds_statuses import status_failure
 
 
 class Missing(Exception):
@@ -35,7 +37,8 @@ def configure_access(ctx: RestoreContext) -> Outcome:
     """Set the master password (ModifyDBCluster) until it really works, then create or update every user.
 
     Runs after CreatingInstances when the spec asks for any database access; otherwise passes straight on.
-    Waits (never fails) for a Secret that does not exist yet. Next: Verifying.
+    Waits (never fails) for a Secret that does not exist yet; fails when the cluster or an instance is in a
+    failure status (restored_cluster). Next: Verifying.
     """
     if not ctx.spec.needs_database_access:
         return Advance(Phase.VERIFYING, "no database access requested")
@@ -47,6 +50,9 @@ def configure_access(ctx: RestoreContext) -> Outcome:
     updates: dict[str, Any] = {"master_user_secret_arn": access.secret_arn}
 
     module = sql_module(cluster["Engine"])
+    problems = user_name_problems(cluster["Engine"], ctx.spec.users)
+    if problems:
+        raise TerminalError("InvalidUserName", "; ".join(message for _, message in problems))
     try:
         module.connect(access.endpoint, access.credentials).close()
     except AuthenticationFailed:
@@ -57,7 +63,7 @@ def configure_access(ctx: RestoreContext) -> Outcome:
         return Wait(f"setting the master password of cluster {cluster['DBClusterIdentifier']}", updates=updates)
 
     try:
-        users = [configure_user(ctx, access, module, user) for user in ctx.spec.users]
+        users = [configure_user(ctx, access, module, user, index) for index, user in enumerate(ctx.spec.users)]
     except Missing as missing:
         return Wait(str(missing), updates=updates)
     updates["users"] = users
@@ -66,14 +72,22 @@ def configure_access(ctx: RestoreContext) -> Outcome:
 
 
 def restored_cluster(ctx: RestoreContext) -> dict[str, Any]:
-    """The restored cluster as AWS describes it now (under its temporary name before a swap); it vanishing
-    mid-restore is terminal."""
+    """The restored cluster as AWS describes it now (under its temporary name before a swap), once its instances
+    are known to be sound. It vanishing mid-restore is terminal, and so is the cluster or one of its instances in a
+    failure status (steps/rds_statuses.py: say, inaccessible-encryption-credentials after a KMS key was disabled,
+    or incompatible-parameters after a restart), which no waiting cures."""
     identifier = ctx.cluster_identifier
     cluster = ctx.target.rds.describe_cluster(identifier)
     if cluster is None:
         raise TerminalError(
             "ClusterNotFound", f"restored cluster {identifier!r} no longer exists in {ctx.spec.target_region}"
         )
+    if cluster.get("Status") in FAILED_STATUSES:
+        raise status_failure("cluster", identifier, cluster["Status"], broken_left(ctx), cluster.get("KmsKeyId"))
+    for instance in ctx.target.rds.list_cluster_instances(identifier):
+        if instance.get("DBInstanceStatus") in FAILED_STATUSES:
+            raise status_failure("instance", instance["DBInstanceIdentifier"], instance["DBInstanceStatus"],
+                                 broken_left(ctx), cluster.get("KmsKeyId"))
     return cluster
 
 
@@ -107,8 +121,24 @@ def master_access(ctx: RestoreContext, cluster: dict[str, Any]) -> MasterAccess:
         password = read_secrets_manager_password(
             ctx, secret_arn, "spec.masterPassword.manageInSecretsManager (the secret RDS manages)"
         )
+    if secret_arn is None:  # a password the user gave: RDS refuses what breaks its rules, so say which field
+        problem = master_password_problem(password)
+        if problem:
+            field = "spec.masterPassword.secretRef" if source.secret_ref else "spec.masterPassword.secretsManagerSecretId"
+            raise TerminalError("InvalidMasterPassword", f"{field}: {problem}")
     return MasterAccess(endpoint=endpoint_of(ctx, cluster), credentials=Credentials(username, password),
                         secret_arn=secret_arn)
+
+
+def master_password_problem(password: str) -> str | None:
+    """What RDS would refuse in a master password, said without the password (RDS API reference,
+    MasterUserPassword: "Must contain from 8 to 41 characters. Can contain any printable ASCII character except
+    "/", \""", or "@"."; RDS's own error also names the space)."""
+    if not 8 <= len(password) <= 41:
+        return f"RDS takes master passwords of 8 to 41 characters; this one has {len(password)}"
+    if not all(33 <= ord(c) < 127 for c in password) or any(c in '/"@' for c in password):
+        return "RDS takes printable ASCII characters except '/', '\"', '@' and spaces in a master password"
+    return None
 
 
 def read_secrets_manager_password(ctx: RestoreContext, secret_id: str, field: str) -> str:
@@ -140,12 +170,16 @@ def endpoint_of(ctx: RestoreContext, cluster: dict[str, Any]) -> Endpoint:
         port=cluster["Port"],
         database=cluster.get("DatabaseName") or sql_module(engine).DEFAULT_DATABASE,
         tls=ctx.db_tls,
+        timeouts=ctx.db_timeouts,
     )
 
 
-def configure_user(ctx: RestoreContext, access: MasterAccess, module, user) -> UserStatus:
-    """Create or update one user and grant exactly its access on each of its databases."""
-    field = f"spec.users[{user.name}].passwordSecretRef"
+def configure_user(ctx: RestoreContext, access: MasterAccess, module, user, index: int) -> UserStatus:
+    """Create or update one user and grant exactly its access on each of its databases.
+
+    An error the server gives every time (a name it refuses, a password its policy refuses, a privilege the
+    master user lacks) fails the restore naming spec.users[index]; any other is retried."""
+    field = f"spec.users[{index}].passwordSecretRef"
     ref = user.password_secret_ref
     password = ctx.secrets.read_key(ref.name, ref.key, field)
     if password is None:
@@ -154,15 +188,23 @@ def configure_user(ctx: RestoreContext, access: MasterAccess, module, user) -> U
     if None in databases:
         raise TerminalError(
             "DatabaseRequired",
-            f"spec.users[{user.name}].databases is required: cluster has no default database",
+            f"spec.users[{index}].databases is required: cluster has no default database",
         )
+    field = f"spec.users[{index}].name"
     try:
         with module.connect(access.endpoint, access.credentials) as conn:
             module.upsert_user(conn, user.name, password)
         for database in databases:
+            field = f"spec.users[{index}].databases ({database!r})"
             with module.connect(access.endpoint, access.credentials, database) as conn:
                 module.grant(conn, user.name, user.access, database, access.credentials.username)
     except module.QUERY_ERRORS as error:
         detail = redact(str(error).strip(), password, access.credentials.password)
+        if module.is_deterministic(error):
+            if getattr(module, "NOT_VALID_PASSWORD", None) in error.args[:1]:
+                field = f"spec.users[{index}].passwordSecretRef"
+            raise TerminalError(
+                "DatabaseRefused", f"{field}: the database refused user {user.name!r}: {detail}"
+            ) from None
         raise RetryableError("DatabaseError", f"configuring user {user.name!r}: {detail}") from None
     return UserStatus(name=user.name, access=user.access, databases=databases)

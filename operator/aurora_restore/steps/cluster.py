@@ -6,8 +6,9 @@ from ..api.models import ClusterStatus, InstanceStatus
 from ..api.phase import Phase
 from ..aws.rds import AVAILABLE, FAILED_STATUSES, as_tag_list
 from ..errors import RetryableError, TerminalError
-from .context import RestoreContext
+from .context import RESTORE_UID_TAG, RestoreContext
 from .outcomes import Advance, Outcome, Wait
+from .rds_statuses import status_failure
 
 # Where AWS rejects a restore parameter, the spec field to name in the message.
 FIELD_FOR_ERROR = {
@@ -26,7 +27,8 @@ def restore_cluster(ctx: RestoreContext) -> Outcome:
 
     Calls RestoreDBClusterFromSnapshot (or RestoreDBClusterToPointInTime) once, tagged with the restore's UID,
     into the target identifier, or into a temporary one when a cluster is being replaced (the existing target is
-    not touched before SwappingTarget); a re-run finds the tagged cluster and only waits. Next:
+    not touched before SwappingTarget); a re-run finds the tagged cluster and only waits. Once it is available,
+    ModifyDBCluster sets what the restore calls cannot (modify_parameters), applied immediately. Next:
     CreatingInstances. Fails when AWS rejects a parameter (the message names the spec field).
     """
     identifier = ctx.cluster_identifier
@@ -48,9 +50,19 @@ def restore_cluster(ctx: RestoreContext) -> Outcome:
 
     record = cluster_status(cluster)
     if record.status in FAILED_STATUSES:
-        raise TerminalError("RestoreFailed", f"restored cluster {identifier!r} is {record.status}")
+        raise status_failure("cluster", identifier, record.status, broken_left(ctx), cluster.get("KmsKeyId"))
     if record.status != AVAILABLE:
         return Wait(f"cluster {identifier} is {record.status}", updates={"cluster": record})
+    changes = modify_parameters(ctx, cluster)
+    if changes:  # sent at most once per poll, then looked at again: done once the cluster reports it
+        try:
+            record = cluster_status(ctx.target.rds.modify_cluster(identifier, **changes))
+        except TerminalError as error:
+            if error.reason in ("InvalidParameterCombination", "InvalidParameterValue"):
+                raise TerminalError(error.reason, f"spec.target.preferredMaintenanceWindow "
+                                    f"{changes['PreferredMaintenanceWindow']!r}: {error.message}") from None
+            raise blame_field(ctx, error) from None
+        return Wait(f"cluster {identifier}: setting {', '.join(sorted(changes))}", updates={"cluster": record})
     return Advance(Phase.CREATING_INSTANCES, f"cluster {identifier} is available", updates={"cluster": record})
 
 
@@ -62,11 +74,15 @@ def restore_parameters(ctx: RestoreContext) -> dict[str, Any]:
         "Engine": ctx.status.snapshot.engine,
         **_target_parameters(ctx),
         **({"EngineVersion": ctx.spec.target.engine_version} if ctx.spec.target.engine_version else {}),
+        **({"AvailabilityZones": ctx.spec.target.availability_zones} if ctx.spec.target.availability_zones else {}),
     }
 
 
 def point_in_time_parameters(ctx: RestoreContext) -> dict[str, Any]:
-    """RestoreDBClusterToPointInTime parameters (a full copy of the source cluster at that moment)."""
+    """RestoreDBClusterToPointInTime parameters (a full copy of the source cluster at that moment).
+
+    It has no EngineVersion or AvailabilityZones: the spec refuses them with pointInTime (api/models.py).
+    """
     pit = ctx.spec.source.point_in_time
     params = {"SourceDBClusterIdentifier": pit.cluster_identifier, "RestoreType": "full-copy", **_target_parameters(ctx)}
     if pit.restore_time:
@@ -76,12 +92,21 @@ def point_in_time_parameters(ctx: RestoreContext) -> dict[str, Any]:
     return params
 
 
+def modify_parameters(ctx: RestoreContext, cluster: dict[str, Any]) -> dict[str, Any]:
+    """ModifyDBCluster parameters for what the restore calls do not take (target.preferredMaintenanceWindow),
+    only where the available cluster differs: a re-run sends nothing that is already so."""
+    wanted = ctx.spec.target.preferred_maintenance_window
+    if wanted and (cluster.get("PreferredMaintenanceWindow") or "").lower() != wanted:
+        return {"PreferredMaintenanceWindow": wanted}
+    return {}
+
+
 def _target_parameters(ctx: RestoreContext) -> dict[str, Any]:
     target = ctx.spec.target
     params: dict[str, Any] = {
         "DBClusterIdentifier": ctx.cluster_identifier,
         "Tags": as_tag_list(ctx.target_tags),
-        "CopyTagsToSnapshot": True,
+        "CopyTagsToSnapshot": target.copy_tags_to_snapshot,
     }
     optional = {
         "Port": target.port,
@@ -92,6 +117,10 @@ def _target_parameters(ctx: RestoreContext) -> dict[str, Any]:
         "DeletionProtection": target.deletion_protection,
         "EnableIAMDatabaseAuthentication": target.iam_database_authentication,
         "EnableCloudwatchLogsExports": target.enable_cloudwatch_logs_exports or None,
+        "StorageType": target.storage_type,
+        "BackupRetentionPeriod": target.backup_retention_period,
+        "PreferredBackupWindow": target.preferred_backup_window,
+        "NetworkType": target.network_type,
     }
     if target.serverless_v2_scaling:
         optional["ServerlessV2ScalingConfiguration"] = {
@@ -118,6 +147,11 @@ def blame_field(ctx: RestoreContext, error: TerminalError) -> TerminalError | Re
     target = ctx.spec.target
     if error.reason == "DBClusterAlreadyExistsFault":  # appeared between describe and restore: look again
         return RetryableError("TargetAppeared", error.message)
+    if error.reason in ("DBInstanceAlreadyExists", "DBInstanceAlreadyExistsFault"):
+        # Our own create whose answer was lost (botocore retried it), or a describe that does not see it yet:
+        # the next pass finds the instance and adopts it only if it carries this restore's UID tag (in the
+        # cluster or not); one without it, inside the cluster or outside, is refused (InstanceNameTaken).
+        return RetryableError("InstanceAppeared", error.message)
     if target.engine_version and error.reason in ("InvalidParameterCombination", "InvalidParameterValue"):
         if "version" in error.message.lower() or target.engine_version in error.message:
             return TerminalError(
@@ -131,6 +165,14 @@ def blame_field(ctx: RestoreContext, error: TerminalError) -> TerminalError | Re
     if field:
         return TerminalError(error.reason, f"{field}: {error.message}")
     return error
+
+
+def broken_left(ctx: RestoreContext) -> str:
+    """What becomes of a broken cluster after the failure: a temporary one (Replace) is deleted by the cleanup,
+    one restored into the target identifier is left for inspection."""
+    if ctx.cluster_identifier != ctx.target_identifier:
+        return f"the operator deletes the temporary cluster {ctx.cluster_identifier!r}"
+    return f"cluster {ctx.cluster_identifier!r} is left for inspection: delete it and its instances"
 
 
 def cluster_status(cluster: dict[str, Any]) -> ClusterStatus:
@@ -149,7 +191,9 @@ def create_instances(ctx: RestoreContext) -> Outcome:
 
     Calls CreateDBInstance for each missing instance (names derive from the target's and, with Replace, the UID,
     so a re-run finds them and they never collide with the replaced cluster's).
-    Next: ConfiguringAccess. Fails when AWS rejects the instance class or parameter group.
+    Next: ConfiguringAccess. Fails when AWS rejects the instance class or parameter group, when the cluster or an
+    instance is in a failure status (rds_statuses.py), and on an instance of a wanted name without this restore's
+    UID tag (InstanceNameTaken: never adopted, in the cluster or not).
     """
     spec = ctx.spec.target.instances
     identifier = ctx.cluster_identifier
@@ -157,16 +201,31 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     if cluster is None:
         raise TerminalError("ClusterNotFound", f"restored cluster {identifier!r} no longer exists in "
                             f"{ctx.spec.target_region}")
+    if cluster.get("Status") in FAILED_STATUSES:  # available in RestoringCluster, broken since (a KMS key disabled)
+        raise status_failure("cluster", identifier, cluster["Status"], broken_left(ctx), cluster.get("KmsKeyId"))
     wanted = [ctx.instance_identifier(number) for number in range(1, spec.count + 1)]
     existing = {i["DBInstanceIdentifier"]: i for i in ctx.target.rds.list_cluster_instances(identifier)}
     created = False
     for position, instance_id in enumerate(wanted):
         if instance_id in existing:
+            if not ctx.owns(existing[instance_id]):  # the name is right, the maker is not: never adopted
+                raise TerminalError(
+                    "InstanceNameTaken",
+                    f"an instance named {instance_id!r} in cluster {identifier!r} was not made by this restore "
+                    f"(it lacks the tag {RESTORE_UID_TAG}={ctx.uid}); left untouched",
+                )
             continue
-        if ctx.target.rds.describe_instance(instance_id) is not None:
+        found = ctx.target.rds.describe_instance(instance_id)
+        if found is not None and ctx.owns(found) and _in_cluster(found, identifier):
+            existing[instance_id] = found  # ours, not yet listed in the cluster (eventual consistency)
+            continue
+        if found is not None:
+            where = "in" if _in_cluster(found, identifier) else "outside"
+            maker = "" if ctx.owns(found) else f", without the tag {RESTORE_UID_TAG}={ctx.uid}"
             raise TerminalError(
                 "InstanceNameTaken",
-                f"an instance named {instance_id!r} already exists outside cluster {identifier!r}; left untouched",
+                f"an instance named {instance_id!r} already exists {where} cluster {identifier!r}{maker}; "
+                f"left untouched",
             )
         existing[instance_id] = _create_instance(
             ctx, instance_id, cluster["Engine"], promotion_tier=0 if position == 0 else 1
@@ -186,29 +245,59 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     updates = {"instances": records, "cluster": cluster_status(cluster)}
     broken = [r for r in records if r.status in FAILED_STATUSES]
     if broken:
-        raise TerminalError("InstanceFailed", f"instance {broken[0].identifier!r} is {broken[0].status}")
+        raise status_failure("instance", broken[0].identifier, broken[0].status, broken_left(ctx),
+                             cluster.get("KmsKeyId"))
     ready = sum(r.status == AVAILABLE for r in records)
     if created or ready < len(records):  # the cluster described above predates what this pass created
         return Wait(f"{ready}/{len(records)} instances available", updates=updates)
     return Advance(Phase.CONFIGURING_ACCESS, f"{len(records)} instance(s) available", updates=updates)
 
 
-def _create_instance(ctx: RestoreContext, instance_id: str, engine: str, promotion_tier: int) -> dict[str, Any]:
+def _in_cluster(instance: dict[str, Any], cluster_identifier: str) -> bool:
+    return (instance.get("DBClusterIdentifier") or "").lower() == cluster_identifier.lower()
+
+
+def instance_parameters(ctx: RestoreContext, instance_id: str, engine: str, promotion_tier: int) -> dict[str, Any]:
+    """CreateDBInstance parameters: every instances field the user gave, nothing they did not.
+
+    `promotion_tier` (0 for the first instance, 1 for the others) applies unless instances.promotionTier is set.
+    """
     spec = ctx.spec.target.instances
     params: dict[str, Any] = {
         "DBInstanceIdentifier": instance_id,
         "DBClusterIdentifier": ctx.cluster_identifier,
         "Engine": engine,
         "DBInstanceClass": spec.instance_class,
-        "PromotionTier": promotion_tier,
+        "PromotionTier": promotion_tier if spec.promotion_tier is None else spec.promotion_tier,
         "Tags": as_tag_list(ctx.target_tags),
     }
-    if spec.db_parameter_group_name:
-        params["DBParameterGroupName"] = spec.db_parameter_group_name
+    optional = {
+        "DBParameterGroupName": spec.db_parameter_group_name,
+        "AvailabilityZone": spec.availability_zone,
+        "PreferredMaintenanceWindow": spec.preferred_maintenance_window,
+        "AutoMinorVersionUpgrade": spec.auto_minor_version_upgrade,
+        "CACertificateIdentifier": spec.ca_certificate_identifier,
+        "PubliclyAccessible": spec.publicly_accessible,
+    }
+    if spec.performance_insights:
+        optional["EnablePerformanceInsights"] = spec.performance_insights.enabled
+        optional["PerformanceInsightsKMSKeyId"] = spec.performance_insights.kms_key_id
+        optional["PerformanceInsightsRetentionPeriod"] = spec.performance_insights.retention_period
+    if spec.enhanced_monitoring:
+        optional["MonitoringInterval"] = spec.enhanced_monitoring.interval
+        optional["MonitoringRoleArn"] = spec.enhanced_monitoring.role_arn
+    params.update({key: value for key, value in optional.items() if value is not None})
+    return params
+
+
+def _create_instance(ctx: RestoreContext, instance_id: str, engine: str, promotion_tier: int) -> dict[str, Any]:
+    spec = ctx.spec.target.instances
+    params = instance_parameters(ctx, instance_id, engine, promotion_tier)
     try:
         return ctx.target.rds.create_instance(**params)
     except TerminalError as error:
-        if error.reason in ("InvalidParameterCombination", "InvalidParameterValue"):
+        about_the_class = "class" in error.message.lower() or spec.instance_class in error.message
+        if error.reason in ("InvalidParameterCombination", "InvalidParameterValue") and about_the_class:
             raise TerminalError(
                 "InvalidInstanceClass",
                 f"spec.target.instances.instanceClass {spec.instance_class!r}: {error.message}",

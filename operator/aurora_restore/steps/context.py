@@ -10,7 +10,7 @@ from ..aws.ec2 import Ec2Gateway
 from ..aws.identity import AccountOf
 from ..aws.kms import KmsGateway
 from ..aws.rds import RdsGateway, tags_of
-from ..db.connection import Tls
+from ..db.connection import Timeouts, Tls
 from . import names
 
 MANAGED_BY_TAG = "managed-by"
@@ -84,6 +84,7 @@ class RestoreContext:
     allowed_roles: list[str] = field(default_factory=list)  # glob patterns for this namespace
     secrets: SecretReader | None = None
     db_tls: Tls = field(default_factory=Tls)
+    db_timeouts: Timeouts = field(default_factory=Timeouts)
     resource: dict[str, Any] | None = None  # the AuroraRestore object, for ownerReferences
     # (snapshot ARN, account) -> the count of restores needing that share (cross-account manual snapshots)
     share_grants: Callable[[str, str], ShareGrants] | None = None

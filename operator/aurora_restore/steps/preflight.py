@@ -8,9 +8,11 @@ import dataclasses
 
 from ..api.models import PlannedStep, Plan, PreflightCheck, ReplacedClusterStatus
 from ..api.phase import Phase
+from ..db.engines import user_name_problems
 from . import names
 from .cluster import restore_kms_key
 from .context import RestoreContext
+from .snapshot import staged_copy_key
 from .outcomes import Advance, Fail, Outcome
 
 
@@ -70,9 +72,7 @@ def _checks(ctx: RestoreContext, existing: dict | None):
     yield check_engine_version(ctx)
     yield check_copy_key(ctx, ctx.spec.copy_.kms_key_id, "spec.copy.kmsKeyId", ctx.target.kms)
     if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
-        yield check_copy_key(
-            ctx, ctx.spec.copy_.source_region_kms_key_id, "spec.copy.sourceRegionKmsKeyId", ctx.staging.kms
-        )
+        yield check_copy_key(ctx, staged_copy_key(ctx), "spec.copy.sourceRegionKmsKeyId", ctx.staging.kms)
     yield check_shareable_key(ctx)
     yield check_target_key(ctx)
     target = ctx.spec.target
@@ -97,22 +97,40 @@ def _checks(ctx: RestoreContext, existing: dict | None):
             if missing
             else _passed("spec.target.vpcSecurityGroupIds")
         )
+    yield from check_user_names(ctx)
+    yield check_tag_count(ctx)
     yield check_target_identifier(ctx, existing)
     if ctx.replacing:
         yield from check_swap(ctx, existing)
     yield check_names(ctx)
 
 
+def check_tag_count(ctx: RestoreContext) -> PreflightCheck:
+    """The operator's default tags, the spec's and the restore's own together within AWS's 50 per resource."""
+    count = len(ctx.target_tags)
+    if count > 50:
+        return _problem("spec.target.tags", f"spec.target.tags: with the operator's default tags and its own, the "
+                        f"cluster would carry {count} tags; AWS allows 50 per resource", "TooManyTags")
+    return _passed("spec.target.tags")
+
+
+def check_user_names(ctx: RestoreContext):
+    """spec.users[].name within the engine's limits (MySQL: 32 characters), found before hours of restoring."""
+    if not ctx.spec.users:
+        return
+    if ctx.status.snapshot is not None:
+        engine = ctx.status.snapshot.engine
+    else:  # a point in time: the source cluster's engine
+        cluster = ctx.source.rds.describe_cluster(ctx.spec.source.point_in_time.cluster_identifier)
+        engine = cluster.get("Engine") if cluster else None
+    for field, message in user_name_problems(engine or "", ctx.spec.users):
+        yield _problem(field, message, "InvalidUserName")
+
+
 def check_engine_version(ctx: RestoreContext) -> PreflightCheck | None:
     wanted = ctx.spec.target.engine_version
     snapshot = ctx.status.snapshot
-    if wanted and ctx.spec.source.point_in_time:
-        return _problem(
-            "spec.target.engineVersion",
-            f"spec.target.engineVersion {wanted!r}: a point-in-time restore keeps the source cluster's engine "
-            f"version (RestoreDBClusterToPointInTime has no EngineVersion); leave it unset and upgrade afterwards",
-            "InvalidEngineVersion",
-        )
+    # pointInTime has no snapshot to compare with: the spec refuses engineVersion there (api/models.py).
     if not wanted or snapshot is None or wanted == snapshot.engine_version:
         return None
     targets = ctx.target.rds.valid_upgrade_targets(snapshot.engine, snapshot.engine_version)
@@ -140,6 +158,12 @@ def check_copy_key(ctx: RestoreContext, key: str | None, field: str, kms) -> Pre
                 "KmsKeyRequired",
             )
         return None
+    if field == "spec.copy.sourceRegionKmsKeyId" and not ctx.spec.copy_.source_region_kms_key_id \
+            and not ctx.status.snapshot.encrypted:
+        # Nothing to look up: an unencrypted copy takes no key, and describing alias/aws/rds would make AWS create
+        # that key in the source region (Preflight changes nothing).
+        return _passed(field, f"unset: snapshot {ctx.status.snapshot.identifier!r} is unencrypted, so the "
+                       f"intermediate copy in {kms.region} takes no key")
     if kms.describe_key(key) is None:
         return _problem(field, f"{field} {key!r}: no such KMS key in {kms.region}", "KmsKeyNotUsable")
     if not ctx.status.snapshot.encrypted:
@@ -147,6 +171,9 @@ def check_copy_key(ctx: RestoreContext, key: str | None, field: str, kms) -> Pre
                not ctx.spec.target.kms_key_id else "it is not used")
         return _passed(field, f"snapshot {ctx.status.snapshot.identifier!r} is unencrypted and AWS cannot encrypt "
                        f"a snapshot by copying it: the copy stays unencrypted and {use}")
+    if field == "spec.copy.sourceRegionKmsKeyId" and not ctx.spec.copy_.source_region_kms_key_id:
+        return _passed(field, f"unset: the intermediate copy in {kms.region}, which is never shared, is encrypted "
+                       f"with the target account's AWS-managed key {key}")
     return _passed(field)
 
 
@@ -274,6 +301,15 @@ def check_names(ctx: RestoreContext) -> PreflightCheck:
     return _passed("names", ", ".join(derived) or "no instances")
 
 
+def unencrypted_copy_note(ctx: RestoreContext) -> str:
+    """What the plan says of copying an unencrypted snapshot: no KmsKeyId, and which key encrypts the cluster."""
+    key = restore_kms_key(ctx)
+    encrypted = (f"the restore encrypts the cluster with {key}" if key else
+                 "the restored cluster is unencrypted (set spec.target.kmsKeyId or spec.copy.kmsKeyId to encrypt it)")
+    return (f"snapshot {ctx.status.snapshot.identifier!r} is unencrypted: copied without KmsKeyId (AWS cannot "
+            f"encrypt a snapshot by copying it); {encrypted}")
+
+
 def plan(ctx: RestoreContext) -> Plan:
     """The AWS calls a real run would make, in order, with their main parameters (no secret values)."""
     spec, snapshot = ctx.spec, ctx.status.snapshot
@@ -294,10 +330,17 @@ def plan(ctx: RestoreContext) -> Plan:
         staged_params = {"SourceDBClusterSnapshotIdentifier": shared_arn,
                          "TargetDBClusterSnapshotIdentifier": ctx.staged_snapshot_identifier,
                          "Region": spec.source.region}
-        if spec.copy_.source_region_kms_key_id and snapshot.encrypted:
-            staged_params["KmsKeyId"] = spec.copy_.source_region_kms_key_id
+        staged_note = None
+        if snapshot.encrypted:
+            staged_params["KmsKeyId"] = staged_copy_key(ctx)
+            if not spec.copy_.source_region_kms_key_id:
+                staged_note = (f"spec.copy.sourceRegionKmsKeyId is unset: this intermediate copy, never shared, is "
+                               f"encrypted with the target account's AWS-managed key {staged_copy_key(ctx)} in "
+                               f"{spec.source.region}")
+        else:
+            staged_note = unencrypted_copy_note(ctx)
         steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot",
-                                 parameters=staged_params))
+                                 parameters=staged_params, note=staged_note))
         partition = snapshot.arn.split(":")[1]
         copy_source = (f"arn:{partition}:rds:{spec.source.region}:{ctx.target.account.account_id}"
                        f":cluster-snapshot:{ctx.staged_snapshot_identifier}")
@@ -308,18 +351,24 @@ def plan(ctx: RestoreContext) -> Plan:
         if spec.copy_.kms_key_id and snapshot.encrypted:
             copy_params["KmsKeyId"] = spec.copy_.kms_key_id
         steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot",
-                                 parameters=copy_params))
+                                 parameters=copy_params,
+                                 note=None if snapshot.encrypted else unencrypted_copy_note(ctx)))
     if spec.source.point_in_time:
         pit = spec.source.point_in_time
         steps.append(PlannedStep(phase=Phase.RESTORING_CLUSTER, action="RestoreDBClusterToPointInTime", parameters={
             "SourceDBClusterIdentifier": pit.cluster_identifier, "DBClusterIdentifier": ctx.cluster_identifier,
-            "RestoreToTime": pit.restore_time.isoformat() if pit.restore_time else "latest"}))
+            **({"RestoreToTime": pit.restore_time.isoformat()} if pit.restore_time
+               else {"UseLatestRestorableTime": "true"})}))
     else:
         steps.append(PlannedStep(phase=Phase.RESTORING_CLUSTER, action="RestoreDBClusterFromSnapshot", parameters={
             "DBClusterIdentifier": ctx.cluster_identifier,
             "SnapshotIdentifier": ctx.copied_snapshot_identifier if spec.needs_copy else snapshot.identifier,
             **({"EngineVersion": target.engine_version} if target.engine_version else {}),
             **({"KmsKeyId": restore_kms_key(ctx)} if restore_kms_key(ctx) else {})}))
+    if target.preferred_maintenance_window:
+        steps.append(PlannedStep(phase=Phase.RESTORING_CLUSTER, action="ModifyDBCluster", parameters={
+            "DBClusterIdentifier": ctx.cluster_identifier,
+            "PreferredMaintenanceWindow": target.preferred_maintenance_window}))
     for number in range(1, target.instances.count + 1):
         steps.append(PlannedStep(phase=Phase.CREATING_INSTANCES, action="CreateDBInstance", parameters={
             "DBInstanceIdentifier": ctx.instance_identifier(number), "DBInstanceClass": target.instances.instance_class}))

@@ -13,7 +13,8 @@ from .outcomes import Advance, Outcome, Wait
 
 def publish(ctx: RestoreContext) -> Outcome:
     """Write the connection Secrets (master and per user), each in one request. Waits for a user's password
-    Secret that does not exist yet. Next: CleaningUp."""
+    Secret that does not exist yet; fails when the cluster or an instance is in a failure status
+    (restored_cluster). Next: CleaningUp."""
     wanted = ctx.spec.connection_secret is not None or any(user.connection_secret for user in ctx.spec.users)
     if not wanted:
         return Advance(Phase.CLEANING_UP, "nothing to publish")
@@ -35,10 +36,10 @@ def write_connection_secrets(ctx: RestoreContext, cluster: dict, access: MasterA
     if ctx.spec.connection_secret:
         wanted.append((ctx.spec.connection_secret.name, access.credentials.username, access.credentials.password,
                        endpoint.database))
-    for user in ctx.spec.users:
+    for index, user in enumerate(ctx.spec.users):
         if user.connection_secret:
             ref = user.password_secret_ref
-            field = f"spec.users[{user.name}].passwordSecretRef"
+            field = f"spec.users[{index}].passwordSecretRef"
             password = ctx.secrets.read_key(ref.name, ref.key, field)
             if password is None:
                 raise Missing(f"waiting for Secret {ctx.namespace}/{ref.name} ({field})")

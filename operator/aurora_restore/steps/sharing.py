@@ -3,7 +3,7 @@
 from ..api.models import SharedSnapshotStatus
 from ..api.phase import Phase
 from ..aws.rds import AVAILABLE, SNAPSHOT_FAILED_STATUSES
-from ..errors import TerminalError
+from ..errors import RetryableError, TerminalError
 from .context import RestoreContext
 from .outcomes import Advance, Outcome, Wait
 
@@ -22,14 +22,20 @@ def share_snapshot(ctx: RestoreContext) -> Outcome:
         identifier = ctx.shared_snapshot_identifier
         manual = ctx.source.rds.describe_snapshot(identifier)
         if manual is None:
-            manual = ctx.source.rds.copy_snapshot(
-                source_arn=pinned.arn,
-                source_region=ctx.spec.source.region,
-                identifier=identifier,
-                kms_key_id=pinned.kms_key_id,
-                copy_tags=False,
-                tags=ctx.snapshot_tags("share"),
-            )
+            try:
+                manual = ctx.source.rds.copy_snapshot(
+                    source_arn=pinned.arn,
+                    source_region=ctx.spec.source.region,
+                    identifier=identifier,
+                    kms_key_id=pinned.kms_key_id,
+                    copy_tags=False,
+                    tags=ctx.snapshot_tags("share"),
+                )
+            except TerminalError as error:
+                if error.reason != "DBClusterSnapshotAlreadyExistsFault":
+                    raise
+                # Our own copy whose answer was lost, or not visible yet: the next pass finds it and checks it.
+                raise RetryableError("CopyAppeared", error.message) from None
         elif not ctx.owns(manual):
             raise TerminalError(
                 "ShareNameTaken",

@@ -9,10 +9,20 @@ from ..api.models import CopiedSnapshotStatus, LatestSnapshot, SnapshotStatus
 from ..api.phase import Phase
 from ..aws.errors import KMS_KEY_CODES
 from ..aws.rds import AVAILABLE, SNAPSHOT_FAILED_STATUSES, tags_of
-from ..errors import TerminalError
+from ..errors import RetryableError, TerminalError
 from . import names
 from .context import SNAPSHOT_ROLE_TAG, RestoreContext
 from .outcomes import Advance, Outcome, Wait
+
+# The target account's AWS-managed RDS key. AWS refuses to share a snapshot encrypted with it, but the intermediate
+# copy of a cross-account, cross-region restore belongs to the target account and is never shared, so it may use it.
+AWS_MANAGED_RDS_KEY = "alias/aws/rds"
+
+
+def staged_copy_key(ctx: RestoreContext) -> str:
+    """The key of the intermediate copy in the source region: spec.copy.sourceRegionKmsKeyId, else the target
+    account's alias/aws/rds there."""
+    return ctx.spec.copy_.source_region_kms_key_id or AWS_MANAGED_RDS_KEY
 
 
 def resolve_snapshot(ctx: RestoreContext) -> Outcome:
@@ -54,7 +64,13 @@ def resolve_snapshot(ctx: RestoreContext) -> Outcome:
 
 
 def check_point_in_time(ctx: RestoreContext) -> Outcome:
-    """The source cluster exists and the requested time lies within its restorable window."""
+    """The source cluster exists and the requested time lies within its restorable window, which RDS reports as
+    EarliestRestorableTime to LatestRestorableTime (the latter trails the present by about five minutes).
+
+    A restoreTime before the window, or still in the future, fails. One that has passed but is not restorable
+    yet (after LatestRestorableTime) is waited for: the window reaches it within minutes. useLatestRestorableTime
+    restores with RDS's own flag, so the moment is RDS's latest when the restore starts.
+    """
     pit = ctx.spec.source.point_in_time
     cluster = ctx.source.rds.describe_cluster(pit.cluster_identifier)
     if cluster is None:
@@ -63,18 +79,26 @@ def check_point_in_time(ctx: RestoreContext) -> Outcome:
             f"spec.source.pointInTime.clusterIdentifier {pit.cluster_identifier!r}: no such cluster in "
             f"{ctx.spec.source.region}",
         )
-    if pit.restore_time is not None:
-        earliest, latest = cluster.get("EarliestRestorableTime"), cluster.get("LatestRestorableTime")
-        wanted = pit.restore_time if pit.restore_time.tzinfo else pit.restore_time.replace(tzinfo=timezone.utc)
-        if (earliest and wanted < _aware(earliest)) or (latest and wanted > _aware(latest)):
-            raise TerminalError(
-                "RestoreTimeOutOfRange",
-                f"spec.source.pointInTime.restoreTime {wanted.isoformat()} is outside the restorable window of "
-                f"{pit.cluster_identifier!r} ({_aware(earliest).isoformat() if earliest else '?'} to "
-                f"{_aware(latest).isoformat() if latest else '?'})",
-            )
-    moment = pit.restore_time.isoformat() if pit.restore_time else "the latest restorable time"
-    return Advance(Phase.PREFLIGHT, f"cluster {pit.cluster_identifier} can be restored to {moment}")
+    earliest, latest = cluster.get("EarliestRestorableTime"), cluster.get("LatestRestorableTime")
+    if latest is None:
+        return Wait(f"cluster {pit.cluster_identifier} reports no LatestRestorableTime yet (no backup so far)")
+    latest = _aware(latest)
+    if pit.restore_time is None:
+        return Advance(Phase.PREFLIGHT, f"cluster {pit.cluster_identifier} can be restored to its latest "
+                       f"restorable time (now {latest.isoformat()})")
+    wanted = _aware(pit.restore_time)
+    window = f"({_aware(earliest).isoformat() if earliest else '?'} to {latest.isoformat()})"
+    field = f"spec.source.pointInTime.restoreTime {wanted.isoformat()}"
+    if (earliest and wanted < _aware(earliest)) or wanted > ctx.now:
+        raise TerminalError(
+            "RestoreTimeOutOfRange",
+            f"{field} is outside the restorable window of {pit.cluster_identifier!r} {window}"
+            + ("; it is in the future" if wanted > ctx.now else ""),
+        )
+    if wanted > latest:
+        return Wait(f"{field} is not restorable yet: the LatestRestorableTime of {pit.cluster_identifier} is "
+                    f"{latest.isoformat()} (it trails the present by a few minutes)")
+    return Advance(Phase.PREFLIGHT, f"cluster {pit.cluster_identifier} can be restored to {wanted.isoformat()}")
 
 
 def _aware(moment: datetime) -> datetime:
@@ -156,7 +180,8 @@ def copy_snapshot(ctx: RestoreContext) -> Outcome:
     Runs when the target region or account differs. Calls CopyDBClusterSnapshot once per copy as the target
     identity (names derive from the restore's UID, so a re-run finds them). AWS copies a snapshot shared by
     another account only within its region, so a cross-account, cross-region restore copies twice: first in the
-    source region (with spec.copy.sourceRegionKmsKeyId), then from that copy into the target region.
+    source region (with spec.copy.sourceRegionKmsKeyId, else the target account's alias/aws/rds), then from that
+    copy into the target region.
     Next: RestoringCluster. Fails when a KMS key is missing or unusable.
     """
     pinned, shared = ctx.status.snapshot, ctx.status.shared_snapshot
@@ -165,7 +190,7 @@ def copy_snapshot(ctx: RestoreContext) -> Outcome:
     if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
         staged, progress = ensure_copy(
             ctx, ctx.staging.rds, ctx.staged_snapshot_identifier, source_arn,
-            ctx.spec.copy_.source_region_kms_key_id, "spec.copy.sourceRegionKmsKeyId",
+            staged_copy_key(ctx), "spec.copy.sourceRegionKmsKeyId",
         )
         updates["staged_snapshot"] = staged
         if progress is not None:
@@ -210,9 +235,18 @@ def ensure_copy(
                 tags=ctx.snapshot_tags("copy"),
             )
         except TerminalError as error:
+            if error.reason == "DBClusterSnapshotAlreadyExistsFault":
+                # Our own copy whose answer was lost (botocore retried it), or a describe that does not see it
+                # yet: the next pass finds it and checks it is ours (CopyNameTaken otherwise).
+                raise RetryableError("CopyAppeared", error.message) from None
             if error.reason in KMS_KEY_CODES:
+                owner = source_arn.split(":")[4] if source_arn.startswith("arn:") else None
+                shared = (f" (or the KMS key of the snapshot shared by account {owner} does not let the target "
+                          f"account use it: see that key's policy)"
+                          if ctx.spec.cross_account and owner == ctx.spec.source.account_id else "")
                 raise TerminalError(
-                    "KmsKeyNotUsable", f"{kms_field} {kms_key_id!r} cannot be used in {rds.region}: {error.message}"
+                    "KmsKeyNotUsable",
+                    f"{kms_field} {kms_key_id!r} cannot be used in {rds.region}{shared}: {error.message}",
                 ) from None
             raise
     elif not ctx.owns(copy):

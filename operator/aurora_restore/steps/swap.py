@@ -25,6 +25,7 @@ from .cluster import cluster_status
 from .context import SNAPSHOT_ROLE_TAG, RestoreContext
 from .deletion import tear_down_cluster
 from .outcomes import Advance, Outcome, Wait
+from .rds_statuses import status_failure
 
 
 def swap_target(ctx: RestoreContext) -> Outcome:
@@ -42,6 +43,10 @@ def swap_target(ctx: RestoreContext) -> Outcome:
     at_target = rds.describe_cluster(target)
 
     if at_target is not None and ctx.owns(at_target):  # the second rename was sent
+        if at_target.get("Status") in FAILED_STATUSES:  # broken after the rename: waiting would never end
+            raise status_failure("cluster", target, at_target["Status"],
+                                 f"cluster {target!r} is left for inspection and the replaced cluster stays as "
+                                 f"{previous!r}", at_target.get("KmsKeyId"))
         if at_target.get("Status") != AVAILABLE:
             return Wait(f"renaming the restored cluster to {target}: {at_target.get('Status')}")
         return _swapped(ctx, record, at_target)
@@ -51,7 +56,8 @@ def swap_target(ctx: RestoreContext) -> Outcome:
         raise TerminalError("ClusterNotFound", f"restored cluster {temporary!r} no longer exists in "
                             f"{ctx.spec.target_region}")
     if restored.get("Status") in FAILED_STATUSES:
-        raise TerminalError("RestoreFailed", f"restored cluster {temporary!r} is {restored.get('Status')}")
+        raise status_failure("cluster", temporary, restored["Status"],
+                             f"the operator deletes the temporary cluster {temporary!r}", restored.get("KmsKeyId"))
     if restored.get("Status") != AVAILABLE:
         return Wait(f"waiting for restored cluster {temporary} ({restored.get('Status')}) to be available")
 

@@ -15,7 +15,8 @@ def verify(ctx: RestoreContext) -> Outcome:
 
     Runs on the restored cluster before any swap, so a Replace touches the existing target only once its
     successor answers. An unreachable database is retried with backoff until spec.timeout. Next: SwappingTarget
-    (Replace) or Publishing. Fails naming the query at fault.
+    (Replace) or Publishing. Fails naming the query at fault, or when the cluster or an instance is in a failure
+    status (restored_cluster).
     """
     next_phase = Phase.SWAPPING_TARGET if ctx.replacing else Phase.PUBLISHING
     if not ctx.spec.needs_database_access:

@@ -38,6 +38,14 @@ def main(argv: list[str] | None = None) -> None:
         help="at most this many items per page of the RDS describe calls (default: AWS's limits)",
     )
     parser.add_argument(
+        "--restorable-lag",
+        type=float,
+        metavar="SECONDS",
+        default=300.0,
+        help="how far DescribeDBClusters' LatestRestorableTime trails the present; a RestoreToTime "
+        "after it is refused (default: %(default)s, about what RDS shows)",
+    )
+    parser.add_argument(
         "--databases",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -56,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     try:
-        settings = SimulatorSettings(delay=args.delay, page_size=args.page_size)
+        settings = SimulatorSettings(
+            delay=args.delay, page_size=args.page_size, restorable_lag=args.restorable_lag
+        )
     except ValueError as error:
         parser.error(str(error))
     # SIGTERM (SimulatorProcess.stop) ends the process as Ctrl-C does (database servers stop too).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,6 +23,15 @@ UNSIGNED_ACTIONS = {
     "AssumeRoleWithWebIdentity": "sts",
     "AssumeRoleWithSAML": "sts",
 }
+
+# Request parameters the log keeps, so tests can tell whose call it was and what it asked (which role, with which
+# external ID, for which resource). Never a password or a secret: those stay out of the log.
+LOGGED_PARAMETERS = frozenset({
+    "RoleArn", "RoleSessionName", "ExternalId",
+    "DBClusterIdentifier", "DBInstanceIdentifier", "NewDBClusterIdentifier", "SourceDBClusterIdentifier",
+    "DBClusterSnapshotIdentifier", "SourceDBClusterSnapshotIdentifier", "TargetDBClusterSnapshotIdentifier",
+    "SnapshotIdentifier", "KmsKeyId", "SourceRegion", "ResourceName",
+})
 
 # The access key id inside a SigV4 Authorization header (moto uses the same pattern).
 _ACCESS_KEY = re.compile(r"Credential=(?P<access_key>[A-Za-z0-9]+)/")
@@ -42,6 +51,8 @@ class AwsRequest:
     path: str
     #: Who called: boto3's User-Agent (the operator appends "aurora-restore-operator" to its own).
     user_agent: str = ""
+    #: The LOGGED_PARAMETERS the request carried (query protocol; first value of each).
+    parameters: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> AwsRequest:
@@ -69,6 +80,7 @@ class AwsRequest:
             method=environ.get("REQUEST_METHOD", "GET"),
             path=environ.get("PATH_INFO", "/"),
             user_agent=environ.get("HTTP_USER_AGENT", ""),
+            parameters={key: values[0] for key, values in form.items() if key in LOGGED_PARAMETERS and values},
         )
 
 

@@ -7,7 +7,7 @@ it is read and cleared through the control API (`/_sim/calls`).
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,6 +29,8 @@ class Call:
     #: The error code of an injected fault, or None when moto answered.
     fault: str | None
     user_agent: str = ""
+    #: Who and what the call named (role, external ID, identifiers): see aws_request.LOGGED_PARAMETERS.
+    parameters: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +57,7 @@ class CallLog:
             status=status,
             fault=fault,
             user_agent=request.user_agent,
+            parameters=dict(request.parameters),
         )
         with self._lock:
             self._calls.append(call)

@@ -74,9 +74,13 @@ class SimulatorClient:
         region: str | None = None,
         account: str | None = None,
         seed: int | None = None,
+        after: bool = False,
+        drop: bool = False,
     ) -> dict[str, Any]:
         """Fail the next `count` matching calls (1 if neither is given), or each with
-        probability `rate`; returns the rule as the server stored it."""
+        probability `rate`; returns the rule as the server stored it. `drop` closes the
+        connection without an answer; `after` lets the call take effect first (its answer is
+        lost)."""
         rule = {
             "service": service,
             "action": action,
@@ -88,6 +92,8 @@ class SimulatorClient:
             "region": region,
             "account": account,
             "seed": seed,
+            "after": after or None,
+            "drop": drop or None,
         }
         return self._request(
             "POST", "faults", {key: value for key, value in rule.items() if value is not None}
@@ -115,6 +121,13 @@ class SimulatorClient:
         """Set (None: remove) the server-wide page size; returns the previous one."""
         return self._request("POST", "page-size", {"size": size})["previous"]
 
+    def restorable_lag(self) -> float:
+        return self._request("GET", "restorable-lag")["seconds"]
+
+    def set_restorable_lag(self, seconds: float) -> float:
+        """Set how far LatestRestorableTime trails the present; returns the previous lag."""
+        return self._request("PUT", "restorable-lag", {"seconds": seconds})["previous"]
+
     # -- RDS --------------------------------------------------------------------------------
 
     def set_snapshot_create_time(
@@ -133,6 +146,55 @@ class SimulatorClient:
             "rds/snapshot-create-time",
             {key: value for key, value in body.items() if value is not None},
         )
+
+    def set_rds_status(
+        self,
+        kind: str,
+        identifier: str,
+        status: str | None,
+        region: str,
+        account: str | None = None,
+    ) -> dict[str, Any]:
+        """Force a "cluster", "instance" or "cluster-snapshot" into `status` until changed or
+        cleared (None)."""
+        body = {"kind": kind, "identifier": identifier, "status": status, "region": region}
+        if account is not None:
+            body["account"] = account
+        return self._request("POST", "rds/status", body)
+
+    def fail_next_create(
+        self,
+        kind: str,
+        status: str,
+        *,
+        count: int | None = None,
+        identifier: str | None = None,
+        region: str | None = None,
+        account: str | None = None,
+    ) -> dict[str, Any]:
+        """The next `count` (1) creates of `kind` (of `identifier`, in `region`/`account`, when
+        given) end in `status` instead of `available`."""
+        rule = {"kind": kind, "status": status, "count": count, "identifier": identifier,
+                "region": region, "account": account}
+        return self._request(
+            "POST",
+            "rds/next-create-status",
+            {key: value for key, value in rule.items() if value is not None},
+        )
+
+    def next_create_statuses(self) -> list[dict[str, Any]]:
+        return self._request("GET", "rds/next-create-status")["rules"]
+
+    def clear_next_create_statuses(self) -> int:
+        return self._request("DELETE", "rds/next-create-status")["cleared"]
+
+    def consistency(self) -> float:
+        return self._request("GET", "rds/consistency")["seconds"]
+
+    def set_consistency(self, seconds: float) -> float:
+        """How long new clusters, instances and cluster snapshots stay out of describes;
+        returns the previous value."""
+        return self._request("POST", "rds/consistency", {"seconds": seconds})["previous"]
 
     # -- database servers ---------------------------------------------------------------------
 

@@ -8,7 +8,14 @@ POST   /_sim/faults                      add a rule (see faults.FaultRule.from_j
 DELETE /_sim/faults                      remove every rule
 GET    /_sim/delay, POST {"seconds": S}  RDS transition delay
 GET    /_sim/page-size, POST {"size": N|null}   server-wide page size of RDS describes
+GET    /_sim/restorable-lag, PUT (or POST) {"seconds": S}   how far LatestRestorableTime trails now
 POST   /_sim/rds/snapshot-create-time {"region", "identifier", "time", "account"?}
+POST   /_sim/rds/status {"kind", "identifier", "region", "status"|null, "account"?}
+                                         force (null: stop forcing) an object's status
+GET    /_sim/rds/next-create-status      rules: the next create of a kind ends in a status
+POST   /_sim/rds/next-create-status {"kind", "status", "count"?, "identifier"?, "region"?, "account"?}
+DELETE /_sim/rds/next-create-status      remove every such rule
+GET    /_sim/rds/consistency, POST {"seconds": S}   how long new objects stay out of describes
 POST   /_sim/reset                       empty moto, the log and the faults; start-up
                                          delay and page size (database servers stop)
 GET    /_sim/databases                   the clusters' database servers
@@ -29,7 +36,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from .arns import RdsArn
 from .faults import FaultRule, InvalidFaultRule
-from .settings import validate_delay, validate_page_size
+from .rds_faults import KINDS, InvalidRdsFault, NextCreateStatus
+from .settings import validate_delay, validate_page_size, validate_restorable_lag
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -72,7 +80,16 @@ class ControlApi:
             ("POST", "delay"): self.set_delay,
             ("GET", "page-size"): self.get_page_size,
             ("POST", "page-size"): self.set_page_size,
+            ("GET", "restorable-lag"): self.get_restorable_lag,
+            ("PUT", "restorable-lag"): self.set_restorable_lag,
+            ("POST", "restorable-lag"): self.set_restorable_lag,
             ("POST", "rds/snapshot-create-time"): self.set_snapshot_create_time,
+            ("POST", "rds/status"): self.set_rds_status,
+            ("GET", "rds/next-create-status"): self.list_next_create_statuses,
+            ("POST", "rds/next-create-status"): self.add_next_create_status,
+            ("DELETE", "rds/next-create-status"): self.clear_next_create_statuses,
+            ("GET", "rds/consistency"): self.get_consistency,
+            ("POST", "rds/consistency"): self.set_consistency,
             ("POST", "reset"): self.reset,
             ("GET", "databases"): self.list_databases,
             ("GET", "ca.pem"): self.ca_certificate,
@@ -94,7 +111,7 @@ class ControlApi:
             )
         except ControlApiError as error:
             status, payload = error.status, {"error": str(error)}
-        except (InvalidFaultRule, ValueError) as error:
+        except (InvalidFaultRule, InvalidRdsFault, ValueError) as error:
             status, payload = 400, {"error": str(error)}
         if isinstance(payload, RawBody):
             body, content_type = payload.content, payload.content_type
@@ -150,6 +167,16 @@ class ControlApi:
         previous, settings.page_size = settings.page_size, validate_page_size(body["size"])
         return {"size": settings.page_size, "previous": previous}
 
+    def get_restorable_lag(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"seconds": self.simulator.settings.restorable_lag}
+
+    def set_restorable_lag(self, body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        """How many seconds DescribeDBClusters' LatestRestorableTime trails the present (rulebook)."""
+        settings = self.simulator.settings
+        previous = settings.restorable_lag
+        settings.restorable_lag = validate_restorable_lag(_required(body, "seconds"))
+        return {"seconds": settings.restorable_lag, "previous": previous}
+
     def set_snapshot_create_time(
         self, body: dict[str, Any], _query: dict[str, list[str]]
     ) -> dict[str, Any]:
@@ -179,6 +206,70 @@ class ControlApi:
             "account": account,
             "time": when.astimezone(timezone.utc).isoformat(),
         }
+
+    def set_rds_status(self, body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        """Put a cluster, instance or cluster snapshot into any status (a failure status too)
+        until it is cleared (`"status": null`) or changed; a deletion still shows `deleting`."""
+        from moto.rds.models import rds_backends
+
+        kind, identifier = _required(body, "kind"), _required(body, "identifier")
+        region, account = _required(body, "region"), body.get("account") or DEFAULT_ACCOUNT_ID
+        if kind not in KINDS:
+            raise ControlApiError(400, f"'kind' must be one of {sorted(KINDS)}, not {kind!r}")
+        if "status" not in body:
+            raise ControlApiError(400, "'status' is required (a status, or null to stop forcing)")
+        status = body["status"]
+        if status is not None and (not isinstance(status, str) or not status):
+            raise ControlApiError(400, "'status' must be an RDS status or null")
+        faults = self.simulator.lifecycle.faults
+        with self.simulator.rds_lock:
+            store = getattr(rds_backends[account][region], KINDS[kind][0])
+            obj = store.get(identifier) or store.get(identifier.lower())
+            if obj is None:
+                raise ControlApiError(404, f"no {kind} {identifier} in {account}/{region}")
+            previous = faults.forced_status(obj)
+            faults.force_status(obj, status)
+            current = obj.status
+        return {"kind": kind, "identifier": identifier, "region": region, "account": account,
+                "status": current, "forced": status, "previous": previous}
+
+    def list_next_create_statuses(
+        self, _body: dict[str, Any], _query: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        return {"rules": [rule.to_json() for rule in self.simulator.lifecycle.faults.next_creates()]}
+
+    def add_next_create_status(
+        self, body: dict[str, Any], _query: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        """The next create of `kind` (optionally only of `identifier`, in `region`, `account`)
+        ends in `status` after its usual creating phase, instead of `available`."""
+        known = {"kind", "status", "count", "identifier", "region", "account"}
+        if set(body) - known:
+            raise ControlApiError(400, f"unknown fields: {sorted(set(body) - known)}")
+        rule = NextCreateStatus(
+            kind=_required(body, "kind"),
+            status=_required(body, "status"),
+            count=body.get("count") or 1,
+            identifier=body.get("identifier"),
+            region=body.get("region"),
+            account=body.get("account"),
+        )
+        return self.simulator.lifecycle.faults.add_next_create(rule).to_json()
+
+    def clear_next_create_statuses(
+        self, _body: dict[str, Any], _query: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        return {"cleared": self.simulator.lifecycle.faults.clear_next_creates()}
+
+    def get_consistency(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"seconds": self.simulator.lifecycle.faults.consistency_seconds}
+
+    def set_consistency(self, body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        """How long a new cluster, instance or cluster snapshot is missing from describes."""
+        faults = self.simulator.lifecycle.faults
+        seconds = validate_delay(_required(body, "seconds"))
+        previous, faults.consistency_seconds = faults.consistency_seconds, seconds
+        return {"seconds": seconds, "previous": previous}
 
     def reset(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
         self.simulator.reset()

@@ -1,12 +1,12 @@
 """DescribeDBEngineVersions, which moto does not implement: the known Aurora versions and, for each, the
-versions a snapshot of it can be restored to (the same rule as validation.engine_version_problem)."""
+versions a snapshot of it can be restored to (the same rule as rulebook.engine_version_problem)."""
 
 from __future__ import annotations
 
 from moto.core.responses import ActionResult
 from moto.rds.responses import RDSResponse
 
-from .validation import KNOWN_ENGINE_VERSIONS, engine_version_problem, version_key
+from .rulebook import KNOWN_ENGINE_VERSIONS, engine_version_problem, version_key
 
 
 def engine_versions(engine: str | None, version: str | None) -> list[dict]:

@@ -4,6 +4,12 @@ A rule matches by service, action (or "*"), and optionally region and account; i
 the next `count` matching calls, or for each matching call with probability `rate`. The error
 body follows the service's protocol, exactly as AWS would send it, so that botocore parses it
 into a ClientError and its retry logic treats Throttling or a 5xx as retryable.
+
+`drop` closes the connection without any answer instead (botocore: ConnectionClosedError).
+`after` lets moto handle the request first and only then answers with the error or drops the
+connection: the action took effect but its answer was lost, as when AWS times out or a
+connection breaks after the work is done; a client that retries then meets what it did
+(DBInstanceAlreadyExists, ...).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ DEFAULT_MESSAGE = {
 
 
 RULE_FIELDS = frozenset(
-    "service action error status message count rate region account seed".split()
+    "service action error status message count rate region account seed after drop".split()
 )
 
 
@@ -66,6 +72,10 @@ class FaultRule:
     region: str | None = None
     account: str | None = None
     seed: int | None = None
+    #: Let moto handle the request first: it takes effect, only its answer is lost.
+    after: bool = False
+    #: Close the connection without an answer instead of sending the error.
+    drop: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     fired: int = 0
     _random: random.Random = field(init=False, repr=False)
@@ -94,6 +104,9 @@ class FaultRule:
             raise InvalidFaultRule("'count' must be an integer >= 1")
         if rate is not None and (not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0):
             raise InvalidFaultRule("'rate' must be a number between 0.0 and 1.0")
+        after, drop = body.get("after", False), body.get("drop", False)
+        if not isinstance(after, bool) or not isinstance(drop, bool):
+            raise InvalidFaultRule("'after' and 'drop' must be true or false")
         status = body.get("status") or DEFAULT_STATUS.get(error, 400)
         if not isinstance(status, int) or not 400 <= status <= 599:
             raise InvalidFaultRule("'status' must be an HTTP error status (400-599)")
@@ -108,7 +121,16 @@ class FaultRule:
             region=body.get("region"),
             account=body.get("account"),
             seed=body.get("seed"),
+            after=after,
+            drop=drop,
         )
+
+    @property
+    def label(self) -> str:
+        """How the request log names this fault: the error code (or ConnectionDropped), with
+        `:applied` when moto handled the request first."""
+        name = "ConnectionDropped" if self.drop else self.error
+        return f"{name}:applied" if self.after else name
 
     def matches(self, request: AwsRequest) -> bool:
         return (
@@ -140,6 +162,8 @@ class FaultRule:
             "region": self.region,
             "account": self.account,
             "seed": self.seed,
+            "after": self.after,
+            "drop": self.drop,
             "fired": self.fired,
         }
 
@@ -175,6 +199,17 @@ class FaultInjector:
                         self._rules.remove(rule)
                     return rule
         return None
+
+
+    def give_back(self, rule: FaultRule) -> None:
+        """Undo one firing of `rule`: an "applied" fault whose call moto refused lost no applied answer, so the
+        refusal goes back to the client as it was and the rule still waits for a call that succeeds."""
+        with self._lock:
+            rule.fired -= 1
+            if rule.count is not None:
+                rule.count += 1
+                if rule not in self._rules:
+                    self._rules.insert(0, rule)
 
 
 def error_response(

@@ -3,9 +3,15 @@
 For each request, in order:
   1. `/_sim/...` goes to the control API, never to moto.
   2. The request is identified (service, action, region, account).
-  3. A matching fault rule answers it with an AWS error; otherwise moto does.
+  3. A matching fault rule answers it with an AWS error (or drops the connection); otherwise
+     moto does. A rule with `after` lets moto handle it first, then loses the answer.
   4. RDS requests run one at a time, after the lifecycle's sweep of finished deletions:
-     moto's backends are plain dicts that the sweep and the handlers both change.
+     moto's backends are plain dicts that the sweep, the handlers and the eventual-consistency
+     window (which takes young objects out of them during a describe) all change, and moto's
+     handlers iterate them (`list(self.clusters.values())`, filters): a concurrent insert or
+     delete makes that iteration fail ("dictionary changed size during iteration") or miss
+     objects. A lock per request is simpler than proving every moto code path safe; RDS calls
+     take ~10 ms, so the operator's few concurrent restores do not notice it.
   5. An exception inside moto becomes an InternalFailure error, not an HTML page.
   6. The call is logged with its HTTP status before the response goes back, so a client
      that reads the log after its call returned always finds that call in it.
@@ -13,6 +19,7 @@ For each request, in order:
 
 from __future__ import annotations
 
+import socket
 import traceback
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -21,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .aws_request import AwsRequest
 from .control_api import PREFIX, ControlApi
-from .faults import error_response
+from .faults import FaultRule, error_response
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -44,13 +51,8 @@ class SimulatorMiddleware:
         started = datetime.now(timezone.utc)
         request = AwsRequest.from_environ(environ)
         fault = self.simulator.faults.fault_for(request)
-        if fault is not None:
-            status, headers, body = error_response(
-                request.protocol, fault.error, fault.message, fault.status
-            )
-            self.simulator.calls.record(request, started, status, fault=fault.error)
-            start_response(_status_line(status), headers)
-            return [body]
+        if fault is not None and not fault.after:
+            return self._answer_fault(fault, environ, request, started, start_response)
 
         if request.service == "rds":
             with self.simulator.rds_lock:
@@ -58,8 +60,32 @@ class SimulatorMiddleware:
                 status_line, headers, body = self._call_app(environ, request.protocol)
         else:
             status_line, headers, body = self._call_app(environ, request.protocol)
-        self.simulator.calls.record(request, started, int(status_line.split(" ", 1)[0]))
+        status = int(status_line.split(" ", 1)[0])
+        if fault is not None and status < 400:  # applied, but the answer is lost
+            return self._answer_fault(fault, environ, request, started, start_response)
+        if fault is not None:  # moto refused the call: nothing was applied, so its refusal is the answer
+            self.simulator.faults.give_back(fault)
+        self.simulator.calls.record(request, started, status)
         start_response(status_line, headers)
+        return [body]
+
+    def _answer_fault(
+        self,
+        fault: FaultRule,
+        environ: dict[str, Any],
+        request: AwsRequest,
+        started: datetime,
+        start_response: Any,
+    ) -> Iterable[bytes]:
+        """The fault's error in the request's protocol, or no answer at all for `drop`."""
+        if fault.drop:
+            self.simulator.calls.record(request, started, 0, fault=fault.label)
+            _drop_connection(environ)
+        status, headers, body = error_response(
+            request.protocol, fault.error, fault.message, fault.status
+        )
+        self.simulator.calls.record(request, started, status, fault=fault.label)
+        start_response(_status_line(status), headers)
         return [body]
 
     def _call_app(
@@ -93,6 +119,23 @@ class SimulatorMiddleware:
             )
             return _status_line(status), headers, body
         return response["status"], response["headers"], b"".join(chunks)
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Close the client's connection before any byte of an answer, then leave the request.
+
+    werkzeug's server hands the socket over as `werkzeug.socket` and treats a ConnectionError
+    raised by the app as a connection the client dropped: it sends nothing and logs nothing.
+    The client sees the connection closed without a response (urllib3's RemoteDisconnected,
+    botocore's ConnectionClosedError), which botocore's standard retry mode retries.
+    """
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        try:
+            connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    raise ConnectionResetError("simulated dropped connection")
 
 
 def _status_line(status: int) -> str:

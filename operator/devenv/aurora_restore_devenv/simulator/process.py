@@ -42,6 +42,7 @@ class SimulatorProcess:
         detached: bool = False,
         databases: bool | None = False,
         data_dir: str | os.PathLike[str] | None = None,
+        restorable_lag: float | None = None,
     ) -> None:
         self.port = port
         self.delay = delay
@@ -55,6 +56,8 @@ class SimulatorProcess:
         # PostgreSQL is installed); their files go to data_dir (default: a temporary directory).
         self.databases = databases
         self.data_dir = Path(data_dir) if data_dir is not None else None
+        # Seconds LatestRestorableTime trails the present (None: the command line's 300).
+        self.restorable_lag = restorable_lag
         self.url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -93,6 +96,8 @@ class SimulatorProcess:
             command.append("--databases" if self.databases else "--no-databases")
         if self.data_dir is not None:
             command += ["--data-dir", str(self.data_dir)]
+        if self.restorable_lag is not None:
+            command += ["--restorable-lag", str(self.restorable_lag)]
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
                 command,

@@ -38,10 +38,12 @@ def install(settings: SimulatorSettings, databases: DatabaseFleet | None = None)
     automated_backups.install()  # adds DescribeDBClusterAutomatedBackups
     hooks = RdsHooks()
     arns.register(hooks)
-    validation.register(hooks)
+    validation.register(hooks, settings)
     lifecycle = RdsLifecycle(settings)
     renames.register(hooks, lifecycle)
+    validation.register_password_resets(hooks, lifecycle)
     lifecycle.install(hooks)
+    lifecycle.faults.register(hooks)  # hides young objects from what pagination pages
     pagination.register(hooks, settings)
     shared_snapshots.register(hooks)
     restore_encryption.register(hooks)

@@ -42,6 +42,7 @@ from moto.rds.models import (
 )
 
 from . import automated_backups
+from .rds_faults import RdsFaults
 from .rds_hooks import Proceed, RdsHooks, RdsRequest
 from .settings import SimulatorSettings
 from .shared_snapshots import find_cluster_snapshot
@@ -89,6 +90,8 @@ class RdsLifecycle:
 
     def __init__(self, settings: SimulatorSettings) -> None:
         self.settings = settings
+        #: Forced statuses, next-create statuses, eventual consistency (the control API sets them).
+        self.faults = RdsFaults()
 
     # -- transitions ---------------------------------------------------------------------
 
@@ -106,8 +109,12 @@ class RdsLifecycle:
         return True
 
     def current_status(self, obj: Any, stored: Callable[[], str]) -> str:
-        """The phase of a running transition, else the stored status (final once done)."""
+        """A forced status (unless the object is being deleted), else the phase of a running
+        transition, else the stored status (final once done)."""
         transition = transition_of(obj)
+        forced = self.faults.forced_status(obj)
+        if forced is not None and not (transition is not None and transition.removes):
+            return forced
         if transition is None:
             return stored()
         phase = transition.phase(self.settings.delay)
@@ -180,21 +187,25 @@ class RdsLifecycle:
     def _install_transition_starts(self) -> None:
         lifecycle = self
 
-        def starting(method_name: str, phase: str):
+        def starting(method_name: str, phase: str, kind: str, identifier_attribute: str):
             moto_method = _original(RDSBackend, method_name)
 
             def create_in_transition(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
                 created = moto_method(backend, *args, **kwargs)
-                lifecycle.start(created, (phase,), "available")
+                identifier = getattr(created, identifier_attribute)
+                final = lifecycle.faults.created(kind, created, identifier, backend)
+                if not lifecycle.start(created, (phase,), final) and final != "available":
+                    created.status = final  # a delay of 0: the failure status at once
                 return created
 
             create_in_transition.__name__ = method_name
             setattr(RDSBackend, method_name, create_in_transition)
 
-        starting("create_db_cluster", "creating")
-        starting("create_db_instance", "creating")
-        starting("create_db_cluster_snapshot", "creating")
-        starting("copy_db_cluster_snapshot", "copying")
+        starting("create_db_cluster", "creating", "cluster", "db_cluster_identifier")
+        starting("create_db_instance", "creating", "instance", "db_instance_identifier")
+        snapshot_id = "db_cluster_snapshot_identifier"
+        starting("create_db_cluster_snapshot", "creating", "cluster-snapshot", snapshot_id)
+        starting("copy_db_cluster_snapshot", "copying", "cluster-snapshot", snapshot_id)
 
     # -- deletions ---------------------------------------------------------------------------
 

@@ -17,52 +17,36 @@ A rename without ApplyImmediately also happens at once (AWS waits for the mainte
 
 from __future__ import annotations
 
-import re
-
 from moto.core.responses import ActionResult
-from moto.rds.exceptions import InvalidParameterValue, RDSClientError
+from moto.rds.exceptions import RDSClientError
 from moto.rds.models import DBCluster, RDSBackend
 
+from . import rulebook
 from .rds_hooks import Proceed, RdsHooks, RdsRequest
 from .rds_lifecycle import RdsLifecycle
 
-# NewDBClusterIdentifier (API reference): 1 to 63 letters, digits or hyphens, a letter first, no
-# hyphen at the end and never two in a row.
-CLUSTER_IDENTIFIER = re.compile(r"[A-Za-z](?:-?[A-Za-z0-9])*")
-MAX_IDENTIFIER_LENGTH = 63
-
 
 def register(hooks: RdsHooks, lifecycle: RdsLifecycle) -> None:
-    """Check the new name before the lifecycle's state check; rename around moto."""
-    hooks.before("modify_db_cluster", require_valid_new_identifier)
+    """Check the new name before the lifecycle's state check; rename around moto. The new name's syntax is the
+    rulebook's `identifier` rule, checked in validation.py with every other identifier."""
     hooks.before("modify_db_cluster", refuse_taken_new_identifier)
     hooks.around("modify_db_cluster", ClusterRenames(lifecycle).rename)
 
 
 def is_valid_cluster_identifier(identifier: str) -> bool:
-    return len(identifier) <= MAX_IDENTIFIER_LENGTH and CLUSTER_IDENTIFIER.fullmatch(identifier) is not None
-
-
-def require_valid_new_identifier(request: RdsRequest) -> None:
-    """The identifier rules above (moto took any string). AWS stores the new identifier in lower
-    case, as moto's cluster attribute does; its cluster dictionary ignores case."""
-    new_identifier = request.params.get("NewDBClusterIdentifier")
-    if new_identifier is None:
-        return
-    if not is_valid_cluster_identifier(new_identifier):
-        raise InvalidParameterValue(
-            "The parameter NewDBClusterIdentifier is not a valid identifier. Identifiers must begin "
-            "with a letter; must contain only ASCII letters, digits, and hyphens; and must not end "
-            "with a hyphen or contain two consecutive hyphens."
-        )
+    return rulebook.is_valid_identifier(identifier)
 
 
 def refuse_taken_new_identifier(request: RdsRequest) -> None:
-    """The user guide: a rename cannot take the name of a cluster that exists (moto overwrote
+    """Rulebook `rename-taken`: a rename cannot take the name of a cluster that exists (moto overwrote
     that cluster). A cluster being deleted still holds its name, as for CreateDBCluster."""
     new_identifier = request.params.get("NewDBClusterIdentifier")
-    if new_identifier is not None and new_identifier in request.backend.clusters:
-        raise RDSClientError("DBClusterAlreadyExistsFault", f"DB cluster {new_identifier} already exists.")
+    if new_identifier is None:
+        return
+    try:
+        rulebook.check_new_cluster_identifier(new_identifier, new_identifier in request.backend.clusters)
+    except rulebook.RuleViolation as violation:
+        raise RDSClientError(violation.code, violation.message) from None
 
 
 class ClusterRenames:

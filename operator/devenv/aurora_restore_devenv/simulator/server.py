@@ -39,7 +39,7 @@ class Simulator:
         #: The clusters' database servers, or None when they are off (--no-databases).
         self.databases = databases
         self.lifecycle = rds_extensions.install(settings, databases)
-        #: Serializes RDS requests and control-API access to RDS state (see middleware).
+        #: Serializes RDS requests and control-API access to RDS state (why: see middleware).
         self.rds_lock = threading.RLock()
 
     def reset(self) -> None:
@@ -52,6 +52,7 @@ class Simulator:
                 self.databases.stop_all()
         self.calls.clear()
         self.faults.clear()
+        self.lifecycle.faults.reset()
         self.settings.restore_initial()
 
 

@@ -20,22 +20,34 @@ class SimulatorSettings:
     #: Server-wide cap on items per page of the paginated RDS describe calls, or None for
     #: AWS's own limit (MaxRecords, default 100).
     page_size: int | None = None
+    #: Seconds LatestRestorableTime trails the present (RDS: about 5 minutes); tests use seconds.
+    restorable_lag: float = 300.0
     #: The values given at start-up, restored by a reset.
     initial: tuple[float, int | None] = field(init=False)
+    initial_restorable_lag: float = field(init=False)
 
     def __post_init__(self) -> None:
         validate_delay(self.delay)
         validate_page_size(self.page_size)
         self.initial = (self.delay, self.page_size)
+        self.initial_restorable_lag = validate_restorable_lag(self.restorable_lag)
 
     def restore_initial(self) -> None:
         self.delay, self.page_size = self.initial
+        self.restorable_lag = self.initial_restorable_lag
 
 
 def validate_delay(seconds: float) -> float:
     """Refuse a negative or non-numeric delay before it breaks status computations."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
         raise ValueError(f"delay must be a number of seconds >= 0, not {seconds!r}")
+    return float(seconds)
+
+
+def validate_restorable_lag(seconds: float) -> float:
+    """Refuse a negative or non-numeric lag of LatestRestorableTime."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        raise ValueError(f"restorable lag must be a number of seconds >= 0, not {seconds!r}")
     return float(seconds)
 
 

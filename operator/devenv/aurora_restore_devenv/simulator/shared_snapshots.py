@@ -16,6 +16,7 @@ from moto.core.responses import ActionResult
 from moto.rds.exceptions import DBClusterSnapshotNotFoundError
 from moto.rds.models import DBClusterSnapshot, RDSBackend, rds_backends
 
+from . import rulebook
 from .arns import RdsArn
 from .rds_hooks import Proceed, RdsHooks, RdsRequest
 
@@ -30,6 +31,28 @@ SHARED_SNAPSHOT_PARAMETERS = {
 def register(hooks: RdsHooks) -> None:
     for action, parameter in SHARED_SNAPSHOT_PARAMETERS.items():
         hooks.around(action, _using_shared_snapshot(parameter))
+    hooks.around("describe_db_cluster_snapshots", include_shared)
+
+
+def include_shared(request: RdsRequest, proceed: Proceed) -> ActionResult:
+    """Rulebook `describe-snapshots-shared`: without SnapshotType, IncludeShared adds the snapshots other
+    accounts shared with the caller (moto listed them only for SnapshotType="shared"), of the cluster asked for."""
+    result = proceed()
+    include = rulebook.includes_shared(request.params.get("SnapshotType"), _true(request.params.get("IncludeShared")))
+    if request.params.get("SnapshotType") or not include or request.params.get("DBClusterSnapshotIdentifier"):
+        return result  # moto lists SnapshotType="shared" itself
+    cluster = request.params.get("DBClusterIdentifier")
+    shared = [
+        snapshot
+        for snapshot in request.backend.get_shared_db_cluster_snapshots()
+        if cluster is None or snapshot.db_cluster_identifier == cluster
+    ]
+    listed = list(result.result.get("DBClusterSnapshots") or [])
+    return ActionResult({**result.result, "DBClusterSnapshots": listed + shared})
+
+
+def _true(value: object) -> bool:
+    return value is True or str(value).lower() == "true"
 
 
 def find_cluster_snapshot(request: RdsRequest, identifier: str) -> DBClusterSnapshot | None:

@@ -1,88 +1,141 @@
-"""Parameter checks that AWS makes and moto does not, where a missing check hides a bug.
+"""The rulebook (rulebook.py) applied to moto's RDS: each hook reads moto's objects and calls a rule's check.
 
-- CreateDBCluster and both restores refuse an identifier that exists (moto silently replaces
-  the cluster): DBClusterAlreadyExistsFault.
-- RestoreDBClusterFromSnapshot refuses an EngineVersion that is no valid target for the
-  snapshot's engine version: InvalidParameterCombination. The rule, simpler than AWS's:
-  the snapshot's own version is always valid; any other must be a known version of the engine
-  (`KNOWN_ENGINE_VERSIONS`), of the same major version, and not lower.
-- CopyDBClusterSnapshot and RestoreDBClusterFromSnapshot refuse a KmsKeyId (key id, key ARN,
-  alias name or alias ARN) that names no enabled key in the KMS of the caller's account and
-  the request's region: KMSKeyNotAccessibleFault (moto crashes on an unknown alias).
-- CopyDBClusterSnapshot of an unencrypted snapshot refuses any KmsKeyId (API reference,
-  CopyDBClusterSnapshot KmsKeyId: "If you copy an unencrypted DB cluster snapshot and specify a
-  value for the KmsKeyId parameter, an error is returned"; it names no code, so the simulator
-  answers InvalidParameterCombination). Encryption is chosen at restore time instead.
-- DeleteDBCluster needs either SkipFinalSnapshot or a FinalDBSnapshotIdentifier.
-- ModifyDBCluster of a missing cluster is DBClusterNotFoundFault (moto crashes), and
-  RotateMasterUserPassword needs a password managed in Secrets Manager (moto crashes).
-  moto removes the cluster while it modifies it; when moto fails, the cluster is put back.
+Beside the rules, two fixes of moto's own handling live here: ModifyDBCluster of a missing cluster and
+RotateMasterUserPassword without a managed password crashed inside moto, and moto removes a cluster while it
+modifies it, so a failing modification lost the cluster; it is put back.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from datetime import datetime, timezone
 
 from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
 from moto.kms.models import kms_backends
-from moto.rds.exceptions import (
-    DBClusterNotFoundError,
-    InvalidParameterCombination,
-    KMSKeyNotAccessibleFault,
-    RDSClientError,
-)
+from moto.rds.exceptions import RDSClientError
+from moto.rds.models import DBCluster
 
+from . import rulebook
+from .arns import RdsArn
 from .rds_hooks import Proceed, RdsHooks, RdsRequest
+from .rds_lifecycle import RdsLifecycle
+from .settings import SimulatorSettings
 from .shared_snapshots import find_cluster_snapshot
 
-# Aurora engine versions a restore may target. Representative, not exhaustive: add versions
-# here when a test needs them. moto's default versions (aurora-postgresql 12.7,
-# aurora-mysql 5.7.mysql_aurora.2.07.2) are included so that clusters created without an
-# EngineVersion can be restored with an explicit one.
-KNOWN_ENGINE_VERSIONS: dict[str, frozenset[str]] = {
-    "aurora-postgresql": frozenset(
-        """
-        11.9 11.21 12.7 12.9 12.15 12.22 13.7 13.9 13.12 13.15 13.18 13.20
-        14.3 14.6 14.9 14.10 14.12 14.15 14.17 15.2 15.3 15.4 15.5 15.6 15.7 15.8 15.10
-        15.12 16.1 16.2 16.3 16.4 16.6 16.8 17.4 17.5
-        """.split()
-    ),
-    "aurora-mysql": frozenset(
-        """
-        5.7.mysql_aurora.2.07.2 5.7.mysql_aurora.2.11.2 5.7.mysql_aurora.2.11.4
-        5.7.mysql_aurora.2.12.0 5.7.mysql_aurora.2.12.1 5.7.mysql_aurora.2.12.2
-        8.0.mysql_aurora.3.04.0 8.0.mysql_aurora.3.04.1 8.0.mysql_aurora.3.04.2
-        8.0.mysql_aurora.3.05.2 8.0.mysql_aurora.3.06.0 8.0.mysql_aurora.3.07.1
-        8.0.mysql_aurora.3.08.0 8.0.mysql_aurora.3.08.1 8.0.mysql_aurora.3.08.2
-        8.0.mysql_aurora.3.09.0
-        """.split()
-    ),
-}
+# Kept importable from here: engine_versions.py and older tests use these names.
+KNOWN_ENGINE_VERSIONS = rulebook.KNOWN_ENGINE_VERSIONS
+engine_version_problem = rulebook.engine_version_problem
+major_version = rulebook.major_version
+version_key = rulebook.version_key
 
 CREATING_ACTIONS = (
     "create_db_cluster",
     "restore_db_cluster_from_snapshot",
     "restore_db_cluster_to_point_in_time",
 )
+# Actions whose Tags parameter tags the resource they create.
+TAGGING_ACTIONS = (
+    "create_db_cluster",
+    "restore_db_cluster_from_snapshot",
+    "restore_db_cluster_to_point_in_time",
+    "create_db_instance",
+    "create_db_cluster_snapshot",
+)
+# moto's placeholder KmsKeyId of a cluster encrypted without a key: RDS uses the AWS managed key (aws/rds) there.
+MOTO_DEFAULT_KEY = "default_kms_key_id"
 
 
-def register(hooks: RdsHooks) -> None:
+class RuleError(RDSClientError):
+    """A RuleViolation in moto's error type: moto answers with the rule's code (and the HTTP status the RDS model
+    gives that code)."""
+
+    def __init__(self, violation: rulebook.RuleViolation) -> None:
+        super().__init__(violation.code, violation.message)
+
+
+def enforced(check: Callable[..., None]) -> Callable[..., None]:
+    """A check of the rulebook that raises moto's error type."""
+
+    def call(*args, **kwargs) -> None:
+        try:
+            check(*args, **kwargs)
+        except rulebook.RuleViolation as violation:
+            raise RuleError(violation) from None
+
+    return call
+
+
+def register(hooks: RdsHooks, settings: SimulatorSettings) -> None:
+    for action, parameters in rulebook.IDENTIFIER_PARAMETERS.items():
+        hooks.before(action, _identifier_check(parameters))
     for action in CREATING_ACTIONS:
         hooks.before(action, refuse_existing_cluster)
+    for action in TAGGING_ACTIONS:
+        hooks.before(action, check_request_tags)
+    hooks.before("copy_db_cluster_snapshot", check_copy_tags)
+    hooks.before("add_tags_to_resource", check_added_tags)
     hooks.before("restore_db_cluster_from_snapshot", check_restore_engine_version)
     hooks.before("restore_db_cluster_from_snapshot", check_kms_key)
+    hooks.before("restore_db_cluster_from_snapshot", check_shared_key_access("SnapshotIdentifier"))
     hooks.before("copy_db_cluster_snapshot", check_kms_key)
-    hooks.before("copy_db_cluster_snapshot", refuse_kms_key_for_unencrypted_copy)
+    hooks.before("copy_db_cluster_snapshot", check_copy_encryption)
+    hooks.before("copy_db_cluster_snapshot", check_shared_key_access("SourceDBClusterSnapshotIdentifier"))
+    hooks.before("modify_db_cluster_snapshot_attribute", check_shareable)
+    hooks.before("describe_db_cluster_snapshots", require_listed_cluster)
+    hooks.before("restore_db_cluster_to_point_in_time", check_restore_time)
     hooks.before("delete_db_cluster", require_final_snapshot_choice)
     hooks.before("modify_db_cluster", require_existing_cluster)
     hooks.before("modify_db_cluster", require_managed_password_to_rotate)
+    hooks.before("modify_db_cluster", check_master_password)
     hooks.around("modify_db_cluster", keep_cluster_when_modify_fails)
+    install_restorable_window(settings)
+
+
+def register_password_resets(hooks: RdsHooks, lifecycle: RdsLifecycle) -> None:
+    """After the rename's hook: a new master password puts the cluster in `resetting-master-credentials`."""
+    hooks.around("modify_db_cluster", _PasswordResets(lifecycle).reset)
+
+
+# -- identifiers and tags ------------------------------------------------------------------------------------------
+
+
+def _identifier_check(parameters: tuple[tuple[str, int], ...]):
+    def check_identifiers(request: RdsRequest) -> None:
+        for parameter, max_length in parameters:
+            enforced(rulebook.check_identifier)(parameter, request.params.get(parameter), max_length)
+
+    return check_identifiers
+
+
+def check_request_tags(request: RdsRequest) -> None:
+    enforced(rulebook.check_tags)(request.params.get("Tags"))
+
+
+def check_copy_tags(request: RdsRequest) -> None:
+    """With CopyTags the copy gets the source's tags as well as the request's."""
+    existing = {}
+    if request.params.get("CopyTags"):
+        source = find_cluster_snapshot(request, request.params.get("SourceDBClusterSnapshotIdentifier") or "")
+        existing = {tag["Key"]: tag["Value"] for tag in (source.tags if source is not None else [])}
+    enforced(rulebook.check_tags)(request.params.get("Tags"), existing)
+
+
+def check_added_tags(request: RdsRequest) -> None:
+    try:
+        current = request.backend.list_tags_for_resource(request.params.get("ResourceName"))
+    except Exception:  # moto answers "not found" itself
+        current = []
+    existing = {tag["Key"]: tag["Value"] for tag in current or []}
+    enforced(rulebook.check_tags)(request.params.get("Tags"), existing)
 
 
 def refuse_existing_cluster(request: RdsRequest) -> None:
     identifier = request.params.get("DBClusterIdentifier")
-    if identifier and identifier in request.backend.clusters:
-        raise RDSClientError("DBClusterAlreadyExistsFault", "DB Cluster already exists")
+    enforced(rulebook.check_cluster_free)(identifier, bool(identifier) and identifier in request.backend.clusters)
+
+
+# -- engine versions and keys ---------------------------------------------------------------------------------------
 
 
 def check_restore_engine_version(request: RdsRequest) -> None:
@@ -93,97 +146,148 @@ def check_restore_engine_version(request: RdsRequest) -> None:
     snapshot = find_cluster_snapshot(request, snapshot_id)
     if snapshot is None:
         return  # moto answers "not found"
-    problem = engine_version_problem(snapshot.engine, snapshot.engine_version, target)
-    if problem:
-        raise InvalidParameterCombination(problem)
-
-
-def engine_version_problem(engine: str, source: str, target: str) -> str | None:
-    """Why `target` is no valid restore target for a `source` snapshot, or None."""
-    if target == source or engine not in KNOWN_ENGINE_VERSIONS:
-        return None
-    if target not in KNOWN_ENGINE_VERSIONS[engine]:
-        return f"Cannot find version {target} for {engine}"
-    if major_version(engine, target) != major_version(engine, source) or version_key(
-        target
-    ) < version_key(source):
-        return f"Cannot upgrade {engine} from {source} to {target}"
-    return None
-
-
-def major_version(engine: str, version: str) -> str:
-    """ "15" for aurora-postgresql 15.4, "8.0" for aurora-mysql 8.0.mysql_aurora.3.05.2."""
-    parts = version.split(".")
-    if engine == "aurora-postgresql" and parts[0].isdigit() and int(parts[0]) >= 10:
-        return parts[0]
-    return ".".join(parts[:2])
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(number) for number in re.findall(r"\d+", version))
+    enforced(rulebook.check_restore_engine_version)(snapshot.engine, snapshot.engine_version, target)
 
 
 def check_kms_key(request: RdsRequest) -> None:
     key_id = request.params.get("KmsKeyId")
-    if key_id and not kms_key_usable(key_id, request.account, request.region):
-        raise KMSKeyNotAccessibleFault(key_id)
-
-
-def refuse_kms_key_for_unencrypted_copy(request: RdsRequest) -> None:
-    """An unencrypted cluster snapshot cannot be encrypted by copying it (module docstring)."""
-    source_id = request.params.get("SourceDBClusterSnapshotIdentifier")
-    if not request.params.get("KmsKeyId") or not source_id:
-        return
-    snapshot = find_cluster_snapshot(request, source_id)
-    if snapshot is not None and not snapshot.storage_encrypted:
-        raise InvalidParameterCombination(
-            "KmsKeyId can't be specified when copying an unencrypted DB cluster snapshot: encrypt the "
-            "cluster when you restore it instead"
-        )
+    enforced(rulebook.check_kms_key_usable)(key_id, bool(key_id) and kms_key_usable(key_id, request.account,
+                                                                                    request.region))
 
 
 def kms_key_usable(key_id: str, account: str, region: str) -> bool:
     """Whether `key_id` names an enabled KMS key in `region` (of the ARN's account, if any)."""
+    key = find_key(key_id, account, region)
+    return key is not None and key.key_state == "Enabled"
+
+
+def find_key(key_id: str, account: str, region: str):
+    """moto's KMS key that a key id, key ARN, alias name or alias ARN names, or None."""
     if key_id.startswith("arn:"):
         parts = key_id.split(":", 5)
         if len(parts) != 6 or parts[2] != "kms" or parts[3] != region:
-            return False
+            return None
         account = parts[4]
     try:
-        key = kms_backends[account][region].describe_key(key_id)
+        return kms_backends[account][region].describe_key(key_id)
     except (KeyError, AttributeError):
         # moto raises KeyError for an unknown key id and AttributeError for an unknown alias.
-        return False
-    return key.key_state == "Enabled"
+        return None
+
+
+def check_copy_encryption(request: RdsRequest) -> None:
+    source_id = request.params.get("SourceDBClusterSnapshotIdentifier")
+    snapshot = find_cluster_snapshot(request, source_id) if source_id else None
+    if snapshot is None:
+        return
+    arn = RdsArn.parse(source_id)
+    enforced(rulebook.check_copy_encryption)(
+        source_encrypted=bool(snapshot.storage_encrypted),
+        kms_key_id=request.params.get("KmsKeyId"),
+        cross_region=arn is not None and arn.region != request.region,
+        shared=arn is not None and arn.account != request.account,
+    )
+
+
+def check_shared_key_access(parameter: str):
+    def require_key_access(request: RdsRequest) -> None:
+        """An encrypted snapshot of another account is only usable with access to the owner's key."""
+        identifier = request.params.get(parameter)
+        arn = RdsArn.parse(identifier) if isinstance(identifier, str) else None
+        if arn is None or arn.account == request.account:
+            return
+        snapshot = find_cluster_snapshot(request, identifier)
+        if snapshot is None or not snapshot.storage_encrypted:
+            return
+        key_id = snapshot.kms_key_id or MOTO_DEFAULT_KEY
+        key = find_key(key_id, arn.account, arn.region)
+        allowed: set[str] = set()
+        if key is not None:
+            allowed |= rulebook.accounts_in_key_policy(key.policy)
+            allowed |= {rulebook.account_of(grant.grantee_principal) or "" for grant in key.grants.values()}
+        enforced(rulebook.check_key_access)(
+            key_id=key_id, key_account=arn.account, caller_account=request.account, allowed_accounts=allowed
+        )
+
+    return require_key_access
+
+
+def check_shareable(request: RdsRequest) -> None:
+    if request.params.get("AttributeName") != "restore":
+        return
+    snapshot = find_cluster_snapshot(request, request.params.get("DBClusterSnapshotIdentifier") or "")
+    if snapshot is None:
+        return
+    key_id = snapshot.kms_key_id or MOTO_DEFAULT_KEY
+    key = find_key(key_id, request.account, request.region)
+    manager = "AWS" if key_id == MOTO_DEFAULT_KEY else getattr(key, "key_manager", None)
+    enforced(rulebook.check_shareable)(
+        encrypted=bool(snapshot.storage_encrypted),
+        key_manager=manager,
+        values_to_add=request.params.get("ValuesToAdd") or [],
+    )
+
+
+# -- listing snapshots ----------------------------------------------------------------------------------------------
+
+
+def require_listed_cluster(request: RdsRequest) -> None:
+    """A DBClusterIdentifier of the caller's own account must name a cluster (ARNs of others are left alone)."""
+    identifier = request.params.get("DBClusterIdentifier")
+    if not identifier or RdsArn.parse(identifier) is not None:
+        return
+    enforced(rulebook.check_snapshot_listing_cluster)(identifier, identifier in request.backend.clusters)
+
+
+# -- point in time ------------------------------------------------------------------------------------------------
+
+
+def install_restorable_window(settings: SimulatorSettings) -> None:
+    """LatestRestorableTime trails the present by `settings.restorable_lag` (moto reported the present)."""
+
+    def latest_restorable_time(cluster: DBCluster) -> datetime:
+        return rulebook.restorable_window(cluster.earliest_restorable_time, utcnow(), settings.restorable_lag)[1]
+
+    DBCluster.latest_restorable_time = property(latest_restorable_time)
+
+
+def check_restore_time(request: RdsRequest) -> None:
+    source = request.backend.clusters.get(request.params.get("SourceDBClusterIdentifier"))
+    restore_to = request.params.get("RestoreToTime")
+    if source is None or not restore_to:
+        return
+    moment = restore_to if isinstance(restore_to, datetime) else datetime.fromisoformat(str(restore_to))
+    if moment.tzinfo is not None:  # moto keeps naive UTC times
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    enforced(rulebook.check_restore_time)(moment, source.earliest_restorable_time, source.latest_restorable_time)
+
+
+# -- deleting and modifying ----------------------------------------------------------------------------------------
 
 
 def require_final_snapshot_choice(request: RdsRequest) -> None:
-    if not request.params.get("SkipFinalSnapshot") and not request.params.get(
-        "FinalDBSnapshotIdentifier"
-    ):
-        raise InvalidParameterCombination(
-            "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."
-        )
+    enforced(rulebook.check_final_snapshot_choice)(
+        bool(request.params.get("SkipFinalSnapshot")), request.params.get("FinalDBSnapshotIdentifier")
+    )
 
 
 def require_existing_cluster(request: RdsRequest) -> None:
     identifier = request.params.get("DBClusterIdentifier")
-    if identifier not in request.backend.clusters:
-        raise DBClusterNotFoundError(identifier)
+    enforced(rulebook.check_cluster_exists)(identifier, identifier in request.backend.clusters)
 
 
 def require_managed_password_to_rotate(request: RdsRequest) -> None:
     cluster = request.backend.clusters.get(request.params.get("DBClusterIdentifier"))
-    if (
-        request.params.get("RotateMasterUserPassword")
-        and cluster is not None
-        and not cluster.manage_master_user_password
-        and not request.params.get("ManageMasterUserPassword")
-    ):
-        raise InvalidParameterCombination(
-            "The master user password can only be rotated when it is managed in Secrets "
-            "Manager (ManageMasterUserPassword)."
-        )
+    if cluster is None:
+        return
+    enforced(rulebook.check_rotation)(
+        rotate=bool(request.params.get("RotateMasterUserPassword")),
+        managed=bool(cluster.manage_master_user_password or request.params.get("ManageMasterUserPassword")),
+    )
+
+
+def check_master_password(request: RdsRequest) -> None:
+    enforced(rulebook.check_master_password)(request.params.get("MasterUserPassword"))
 
 
 def keep_cluster_when_modify_fails(request: RdsRequest, proceed: Proceed) -> ActionResult:
@@ -197,3 +301,24 @@ def keep_cluster_when_modify_fails(request: RdsRequest, proceed: Proceed) -> Act
         if cluster is not None and identifier not in request.backend.clusters:
             request.backend.clusters[identifier] = cluster
         raise
+
+
+class _PasswordResets:
+    """ModifyDBCluster with MasterUserPassword: `resetting-master-credentials` for the delay, as RDS shows it."""
+
+    def __init__(self, lifecycle: RdsLifecycle) -> None:
+        self.lifecycle = lifecycle
+
+    def reset(self, request: RdsRequest, proceed: Proceed) -> ActionResult:
+        # Read before moto, which consumes the parameters.
+        identifier = request.params.get("DBClusterIdentifier")
+        new_password = request.params.get("MasterUserPassword") is not None
+        resets = new_password and not request.params.get("NewDBClusterIdentifier")
+        result = proceed()
+        if not resets or not identifier:
+            return result
+        cluster = request.backend.clusters.get(identifier)
+        if cluster is None or not self.lifecycle.start(cluster, ("resetting-master-credentials",), "available"):
+            return result
+        return ActionResult({**result.result, "DBCluster": cluster})
+
