@@ -48,6 +48,8 @@ def simulator_process(tmp_path_factory):
         # LatestRestorableTime trails the present by 1 s (RDS: about 5 minutes), so that a restoreTime of a second
         # ago, as the point-in-time tests ask for, lies within the restorable window.
         restorable_lag=1.0,
+        # Every statement clients send is in the servers' logs, which tests search for passwords.
+        db_log_statements=True,
     ) as process:
         yield process
 

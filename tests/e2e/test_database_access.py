@@ -2,7 +2,10 @@
 password from each source, users with readWrite/readOnly access, verification, connection Secrets, and no
 password anywhere it must not be."""
 
+import base64
 import json
+import urllib.parse
+from pathlib import Path
 
 import psycopg
 import pymysql
@@ -86,7 +89,8 @@ def test_master_password_from_each_source(api_client, aws, operator, namespace, 
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_users_read_write_and_read_only(api_client, aws, operator, namespace, uniq, db_ca_file, engine, request):
+def test_users_read_write_and_read_only(api_client, aws, operator, namespace, uniq, db_ca_file, engine, request,
+                                       simulator):
     rds = aws.client("rds", region_name="us-east-1")
     make_database_source(rds, f"src-{uniq}", f"snap-{uniq}", engine, SOURCE_PASSWORD, db_ca_file)
     create_secret(api_client, namespace, "passwords", {
@@ -131,6 +135,20 @@ def test_users_read_write_and_read_only(api_client, aws, operator, namespace, un
 
     assert_no_password_leaked(api_client, namespace, "users", request,
                               [SOURCE_PASSWORD, NEW_MASTER_PASSWORD, RW_PASSWORD, RO_PASSWORD])
+    assert_no_password_in_database_log(simulator, f"tgt-{uniq}", engine,
+                                       [SOURCE_PASSWORD, NEW_MASTER_PASSWORD, RW_PASSWORD, RO_PASSWORD])
+
+
+def assert_no_password_in_database_log(simulator, cluster, engine, passwords):
+    """The target server logged every statement (PostgreSQL log_statement=all, MariaDB's general log), the
+    operator's CREATE/ALTER of the users among them, and no password in any form: the operator sends hashes."""
+    server = next(d for d in simulator.databases()["databases"] if d["cluster"] == cluster)
+    log = Path(server["statement_log"]).read_text(errors="replace")
+    assert ("SCRAM-SHA-256$" if engine == "aurora-postgresql" else "mysql_native_password") in log
+    assert "app_rw" in log and "app_ro" in log
+    for password in passwords:
+        for form in (password, urllib.parse.quote(password, safe=""), base64.b64encode(password.encode()).decode()):
+            assert form not in log, f"a password appears in the {engine} server's statement log"
 
 
 def assert_no_password_leaked(api_client, namespace, name, request, passwords):

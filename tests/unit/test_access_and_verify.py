@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from aurora_restore.api.phase import Phase
+from aurora_restore.db import postgres
 from aurora_restore.steps.outcomes import Advance, Fail, Wait
 
 from .conftest import SOURCE_REGION, TARGET, RestoreRun
@@ -437,3 +438,127 @@ def test_a_secrets_manager_master_password_rds_refuses_fails_too(at):
     outcome = run.step()
     assert isinstance(outcome, Fail) and outcome.reason == "InvalidMasterPassword"
     assert outcome.message.startswith("spec.masterPassword.secretsManagerSecretId: ")
+
+
+# Verification queries: one read-only statement each, with a timeout and a row cap. What the servers refuse is
+# tested on real ones (tests/e2e/test_verification.py); here: how their errors are told apart and reported.
+
+class _PgError(Exception):
+    def __init__(self, message: str, sqlstate: str):
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    "error, problem",
+    [
+        (_PgError("cannot insert multiple commands into a prepared statement", "42601"), "refused"),
+        (_PgError("cannot execute INSERT in a read-only transaction", "25006"), "refused"),
+        (_PgError("canceling statement due to statement timeout", "57014"), "timeout"),
+        (_PgError('syntax error at or near "SELEC"', "42601"), None),
+        (_PgError('relation "nope" does not exist', "42P01"), None),
+    ],
+)
+def test_postgres_verification_problems(error, problem):
+    assert postgres.verification_problem(error) == problem
+
+
+@pytest.mark.parametrize(
+    "code, problem",
+    [(1064, "refused"), (1792, "refused"), (1969, "timeout"), (3024, "timeout"), (2013, "timeout"), (1146, None)],
+)
+def test_mysql_verification_problems(code, problem):
+    import pymysql
+
+    from aurora_restore.db import mysql
+
+    assert mysql.verification_problem(pymysql.err.OperationalError(code, "server words")) == problem
+
+
+def test_verification_timeout_is_a_positive_duration():
+    from pydantic import ValidationError
+
+    from aurora_restore.api.models import Verification
+
+    assert Verification.model_validate({"timeout": "1m30s"}).timeout_seconds == 90
+    assert Verification.model_validate({}).timeout_seconds is None
+    for bad in ("0s", "soon", "5"):
+        with pytest.raises(ValidationError):
+            Verification.model_validate({"timeout": bad})
+
+
+class _FakeSqlModule:
+    """Stands in for db.postgres: records each query with its timeout and row cap, answers from `answers`."""
+
+    QUERY_ERRORS = (_PgError,)
+
+    def __init__(self, answers: dict):
+        self.answers = answers
+        self.calls: list[tuple[str, int | None, int | None]] = []
+        self.endpoints = []
+
+    def connect(self, endpoint, credentials, database=None):
+        import contextlib
+
+        self.endpoints.append(endpoint)
+        return contextlib.nullcontext(object())
+
+    def count_rows_read_only(self, conn, query, *, timeout=None, max_rows=None):
+        self.calls.append((query, timeout, max_rows))
+        answer = self.answers.get(query, 1)
+        if isinstance(answer, Exception):
+            raise answer
+        return min(answer, max_rows) if max_rows is not None else answer
+
+    verification_problem = staticmethod(postgres.verification_problem)
+
+
+def _verify_with(at, monkeypatch, answers: dict, verification: dict):
+    from aurora_restore.steps import verify
+
+    fake = _FakeSqlModule(answers)
+    monkeypatch.setattr(verify, "sql_module", lambda engine: fake)
+    run = at(Phase.VERIFYING, {**SECRET_REF, "verification": verification})
+    run.secrets.add(SECRET, {"password": PASSWORD})
+    return run, fake, run.step()
+
+
+def test_verification_passes_its_timeout_and_a_row_cap(at, monkeypatch):
+    from aurora_restore.steps.verify import MAX_ROWS
+
+    run, fake, outcome = _verify_with(at, monkeypatch, {"SELECT id FROM orders": 3}, {
+        "timeout": "5s", "queries": [{"sql": "SELECT id FROM orders", "expectRows": 3}, {"sql": "SELECT 2"}]})
+    assert isinstance(outcome, Advance), outcome
+    assert fake.calls == [("SELECT 1", 5, None), ("SELECT id FROM orders", 5, 4), ("SELECT 2", 5, MAX_ROWS)]
+    # the client waits longer than the server's statement timeout, so the server's words come first
+    assert fake.endpoints[0].timeouts.statement > 5
+
+
+def test_verification_timeout_defaults_to_the_statement_timeout(at, monkeypatch):
+    run, fake, outcome = _verify_with(at, monkeypatch, {}, {"queries": [{"sql": "SELECT 2"}]})
+    assert isinstance(outcome, Advance), outcome
+    assert fake.calls[1][1] == 60
+
+
+@pytest.mark.parametrize(
+    "answer, reason, words",
+    [
+        (_PgError("cannot insert multiple commands into a prepared statement", "42601"), "VerificationQueryRefused",
+         "spec.verification.queries[1] was refused: verification runs one read-only statement per query: cannot "
+         "insert multiple commands into a prepared statement"),
+        (_PgError("cannot execute DROP TABLE in a read-only transaction", "25006"), "VerificationQueryRefused",
+         "spec.verification.queries[1] was refused"),
+        (_PgError("canceling statement due to statement timeout", "57014"), "VerificationTimedOut",
+         "spec.verification.queries[1] ran longer than 2s: canceling statement due to statement timeout"),
+        (_PgError(f"password {PASSWORD} wrong\nsecond line", "XX000"), "VerificationFailed",
+         "spec.verification.queries[1] failed: password ******** wrong"),
+        (7, "VerificationFailed", "spec.verification.queries[1] returned more than 5 row(s), expected 5"),
+    ],
+)
+def test_a_refused_or_slow_verification_query_fails_naming_its_index(at, monkeypatch, answer, reason, words):
+    run, fake, outcome = _verify_with(at, monkeypatch, {"bad": answer}, {
+        "timeout": "2s", "queries": [{"sql": "SELECT 2"}, {"sql": "bad", "expectRows": 5}, {"sql": "never"}]})
+    assert isinstance(outcome, Fail) and outcome.reason == reason, outcome
+    assert outcome.message == words or outcome.message.startswith(words)
+    assert [call[0] for call in fake.calls] == ["SELECT 1", "SELECT 2", "bad"]
+    assert_password_never_shown(run)

@@ -464,6 +464,22 @@ class Verification(ApiModel):
 
     database: str | None = Field(default=None, description="Database to run the queries in (default: the cluster's).")
     queries: list[VerificationQuery] = Field(default_factory=list, description="Queries to run, in order.")
+    timeout: str | None = Field(
+        default=None, min_length=2, pattern=DURATION_PATTERN,
+        description="Longest each query may run (e.g. 30s, 5m; default: the operator's database statement "
+        "timeout, 60s).",
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value).total_seconds() <= 0:
+            raise ValueError("spec.verification.timeout must be longer than zero")
+        return value
+
+    @property
+    def timeout_seconds(self) -> int | None:
+        return int(parse_duration(self.timeout).total_seconds()) if self.timeout else None
 
 
 class AuroraRestoreSpec(ApiModel):

@@ -1,5 +1,6 @@
 """MySQL (aurora-mysql): users, grants, read-only verification queries; values always as query parameters."""
 
+import hashlib
 import ssl
 
 import pymysql
@@ -67,10 +68,21 @@ def connect(endpoint: Endpoint, credentials: Credentials, database: str | None =
 
 
 def upsert_user(conn: pymysql.Connection, name: str, password: str) -> None:
-    """CREATE USER IF NOT EXISTS, then ALTER USER so a changed password is applied on every run."""
+    """CREATE USER IF NOT EXISTS, then ALTER USER so a changed password is applied on every run.
+
+    The server is sent the password's mysql_native_password hash, never the password, in the one form that both
+    MySQL 8 (Aurora MySQL 3) and MariaDB take: `IDENTIFIED WITH mysql_native_password AS '<hash>'`. A statement
+    that fails, or one in the general log or the audit log, shows no password."""
+    hashed = native_password_hash(password)
     with conn.cursor() as cursor:
-        cursor.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (name, password))
-        cursor.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (name, password))
+        cursor.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED WITH mysql_native_password AS %s", (name, hashed))
+        cursor.execute("ALTER USER %s@'%%' IDENTIFIED WITH mysql_native_password AS %s", (name, hashed))
+
+
+def native_password_hash(password: str) -> str:
+    """What MySQL's PASSWORD() gave for mysql_native_password: '*' and the upper-case hex SHA1(SHA1(password))
+    of the password's UTF-8 bytes (the connection's character set, utf8mb4, which PyMySQL sends it in)."""
+    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
 
 
 def grant(conn: pymysql.Connection, name: str, access: str, database: str, owner: str) -> None:
@@ -85,17 +97,63 @@ def grant(conn: pymysql.Connection, name: str, access: str, database: str, owner
         cursor.execute("GRANT " + PRIVILEGES[access] + " ON " + quoted_database + ".* TO %s@'%%'", (name,))
 
 
-def count_rows_read_only(conn: pymysql.Connection, query: str) -> int:
-    with conn.cursor() as cursor:
+def is_mariadb(conn: pymysql.Connection) -> bool:
+    """MariaDB (the local environment) rather than MySQL (Aurora MySQL): their statement timeouts differ."""
+    return "mariadb" in (conn.get_server_info() or "").lower()
+
+
+def count_rows_read_only(
+    conn: pymysql.Connection, query: str, *, timeout: int | None = None, max_rows: int | None = None
+) -> int:
+    """Run a user's verification query in a read-only transaction, always rolled back, and count its rows.
+
+    One statement only, enforced by the server: the connection has no CLIENT.MULTI_STATEMENTS flag (PyMySQL's
+    default), so `SELECT 1; DROP ...` is a syntax error (1064). The session too is read-only (SET SESSION
+    TRANSACTION READ ONLY), so a DDL statement, which commits the transaction implicitly, is refused (1792) as
+    well. Rows are read unbuffered, at most `max_rows`. `timeout` (seconds): MariaDB max_statement_time, MySQL
+    max_execution_time (which limits SELECT only).
+    """
+    with conn.cursor(pymysql.cursors.SSCursor) as cursor:
+        if timeout is not None:
+            if is_mariadb(conn):
+                cursor.execute("SET SESSION max_statement_time = %s", (float(timeout),))
+            else:
+                cursor.execute("SET SESSION max_execution_time = %s", (int(timeout * 1000),))
+        cursor.execute("SET SESSION TRANSACTION READ ONLY")
         cursor.execute("START TRANSACTION READ ONLY")
         try:
             cursor.execute(query)
-            return len(cursor.fetchall()) if cursor.description else 0
+            if not cursor.description:
+                return 0
+            return len(cursor.fetchmany(max_rows)) if max_rows is not None else len(cursor.fetchall())
         finally:
-            cursor.execute("ROLLBACK")
+            try:
+                cursor.execute("ROLLBACK")
+            except pymysql.Error:  # the connection is lost (e.g. read timeout): the error raised already says so
+                pass
 
 
 QUERY_ERRORS = (pymysql.Error,)
+PARSE_ERROR = 1064  # also what several statements give without CLIENT.MULTI_STATEMENTS
+READ_ONLY_TRANSACTION = 1792  # ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+STATEMENT_TIMEOUT_ERRORS = frozenset(
+    {
+        1969,  # MariaDB ER_STATEMENT_TIMEOUT: max_statement_time exceeded
+        3024,  # MySQL ER_QUERY_TIMEOUT: max_execution_time exceeded
+        2013,  # CR_SERVER_LOST: no answer within the read timeout
+    }
+)
+
+
+def verification_problem(error: Exception) -> str | None:
+    """"refused" (several statements, a syntax error, or a write in the read-only transaction), "timeout", or
+    None (another error) for an error of count_rows_read_only."""
+    code = error.args[0] if getattr(error, "args", None) else None
+    if code in (PARSE_ERROR, READ_ONLY_TRANSACTION):
+        return "refused"
+    if code in STATEMENT_TIMEOUT_ERRORS:
+        return "timeout"
+    return None
 
 
 def is_deterministic(error: Exception) -> bool:

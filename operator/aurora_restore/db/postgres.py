@@ -1,5 +1,7 @@
 """PostgreSQL (aurora-postgresql): users, grants with default privileges, read-only verification queries."""
 
+from contextlib import closing
+
 import psycopg
 from psycopg import sql
 
@@ -17,6 +19,8 @@ DETERMINISTIC_SQLSTATE_CLASSES = frozenset({"22", "42", "0L", "0P"})
 
 TABLE_PRIVILEGES = {"readOnly": "SELECT", "readWrite": "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES"}
 SEQUENCE_PRIVILEGES = {"readOnly": "SELECT", "readWrite": "USAGE, SELECT, UPDATE"}
+# Passwords are sent as verifiers of this algorithm (what password_encryption means in the server).
+SCRAM_ALGORITHM = b"scram-sha-256"
 
 
 def connect(endpoint: Endpoint, credentials: Credentials, database: str | None = None) -> psycopg.Connection:
@@ -51,14 +55,26 @@ def connect(endpoint: Endpoint, credentials: Credentials, database: str | None =
 
 
 def upsert_user(conn: psycopg.Connection, name: str, password: str) -> None:
-    """CREATE ROLE or ALTER ROLE ... LOGIN PASSWORD: re-running sets the (possibly changed) password again."""
+    """CREATE ROLE or ALTER ROLE ... LOGIN PASSWORD: re-running sets the (possibly changed) password again.
+
+    The server is sent the password's SCRAM-SHA-256 verifier, never the password: a statement that fails, or
+    one logged by log_statement, shows no password in the server's log (nor in CloudWatch Logs)."""
+    verifier = scram_verifier(conn, name, password)
     with conn.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
         verb = "ALTER" if cursor.fetchone() else "CREATE"
-        # Utility statements take no bind parameters: the password is quoted by the driver (sql.Literal).
+        # Utility statements take no bind parameters: the verifier is quoted by the driver (sql.Literal).
         cursor.execute(
-            sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
+            sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(verifier))
         )
+
+
+def scram_verifier(conn: psycopg.Connection, name: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of `password`, computed here by libpq (PQencryptPasswordConn, what psql's
+    \\password uses): `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` with a random salt and
+    SASLprep applied to the password as the server does. The server stores it as it is."""
+    encrypted = conn.pgconn.encrypt_password(password.encode(), name.encode(), SCRAM_ALGORITHM)
+    return encrypted.decode("ascii")
 
 
 def grant(conn: psycopg.Connection, name: str, access: str, database: str, owner: str) -> None:
@@ -92,15 +108,43 @@ def grant(conn: psycopg.Connection, name: str, access: str, database: str, owner
             )
 
 
-def count_rows_read_only(conn: psycopg.Connection, query: str) -> int:
-    """Run a user's verification query in a read-only transaction and count the rows it returns."""
-    with conn.transaction(), conn.cursor() as cursor:
+def count_rows_read_only(
+    conn: psycopg.Connection, query: str, *, timeout: int | None = None, max_rows: int | None = None
+) -> int:
+    """Run a user's verification query in a read-only transaction, always rolled back, and count its rows.
+
+    One statement only, enforced by the server: cursor.stream() sends the query with the extended protocol, which
+    refuses several commands ("cannot insert multiple commands into a prepared statement"), so no `; COMMIT; ...`
+    can leave the read-only transaction. Rows come one at a time; after `max_rows` the query is cancelled.
+    `timeout` (seconds) is the transaction's statement_timeout.
+    """
+    with conn.transaction(force_rollback=True), conn.cursor() as cursor:
         cursor.execute("SET TRANSACTION READ ONLY")
-        cursor.execute(query)
-        return len(cursor.fetchall()) if cursor.description else 0
+        if timeout is not None:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", (f"{int(timeout * 1000)}ms",))
+        rows = 0
+        with closing(cursor.stream(query)) as stream:
+            for _ in stream:
+                rows += 1
+                if max_rows is not None and rows >= max_rows:
+                    break
+        return rows
 
 
 QUERY_ERRORS = (psycopg.Error,)
+READ_ONLY_VIOLATION = "25006"  # read_only_sql_transaction
+QUERY_CANCELED = "57014"  # statement_timeout (or a cancel)
+
+
+def verification_problem(error: Exception) -> str | None:
+    """"refused" (several statements, or a write in the read-only transaction), "timeout", or None (another
+    error) for an error of count_rows_read_only."""
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    if sqlstate == READ_ONLY_VIOLATION or (sqlstate == "42601" and "multiple commands" in str(error)):
+        return "refused"
+    if sqlstate == QUERY_CANCELED:
+        return "timeout"
+    return None
 
 
 def is_deterministic(error: Exception) -> bool:

@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> None:
         help="where the database servers, snapshot dumps and CA live "
         "(default: a temporary directory, removed at exit)",
     )
+    parser.add_argument(
+        "--db-log-statements",
+        action="store_true",
+        help="log every SQL statement the clients send: log_statement=all for PostgreSQL (in its "
+        "server.log), the general log for MariaDB (general.log); the simulator's own statements are not logged",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
@@ -76,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     from .databases import DatabaseSetupError, create_fleet
 
     try:
-        databases = create_fleet(args.databases, args.data_dir, warn=log.warning)
+        databases = create_fleet(
+            args.databases, args.data_dir, warn=log.warning, log_statements=args.db_log_statements
+        )
     except (DatabaseSetupError, OSError) as error:
         parser.error(str(error))
     if databases is not None:

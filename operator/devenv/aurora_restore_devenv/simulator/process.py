@@ -43,6 +43,7 @@ class SimulatorProcess:
         databases: bool | None = False,
         data_dir: str | os.PathLike[str] | None = None,
         restorable_lag: float | None = None,
+        db_log_statements: bool = False,
     ) -> None:
         self.port = port
         self.delay = delay
@@ -58,6 +59,8 @@ class SimulatorProcess:
         self.data_dir = Path(data_dir) if data_dir is not None else None
         # Seconds LatestRestorableTime trails the present (None: the command line's 300).
         self.restorable_lag = restorable_lag
+        # Every SQL statement clients send goes to the servers' logs (`--db-log-statements`).
+        self.db_log_statements = db_log_statements
         self.url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -98,6 +101,8 @@ class SimulatorProcess:
             command += ["--data-dir", str(self.data_dir)]
         if self.restorable_lag is not None:
             command += ["--restorable-lag", str(self.restorable_lag)]
+        if self.db_log_statements:
+            command.append("--db-log-statements")
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
                 command,

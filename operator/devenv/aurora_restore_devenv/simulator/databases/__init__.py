@@ -26,10 +26,11 @@ __all__ = ["DatabaseFleet", "DatabaseSetupError", "create_fleet"]
 
 
 def create_fleet(
-    enabled: bool | None, data_dir: Path | None, warn: Callable[[str], None]
+    enabled: bool | None, data_dir: Path | None, warn: Callable[[str], None], log_statements: bool = False
 ) -> DatabaseFleet | None:
     """The fleet for `--databases` (True), `--no-databases` (False) or neither (None: on when PostgreSQL
-    is installed); None when databases are off. Missing engines are reported through `warn`."""
+    is installed); None when databases are off. Missing engines are reported through `warn`.
+    `log_statements` (`--db-log-statements`): the servers log every statement their clients send."""
     if enabled is False:
         return None
     postgres = find_postgres()
@@ -42,4 +43,4 @@ def create_fleet(
         return None
     if mariadb is None:
         warn(f"no MariaDB server found: aurora-mysql clusters get no database server; {hint}")
-    return DatabaseFleet(data_dir, postgres, mariadb)
+    return DatabaseFleet(data_dir, postgres, mariadb, log_statements=log_statements)

@@ -93,9 +93,12 @@ class DatabaseFleet:
         data_dir: Path | None,
         postgres: PostgresBinaries | None,
         mariadb: MariadbBinaries | None,
+        log_statements: bool = False,
     ) -> None:
         self.postgres = postgres
         self.mariadb = mariadb
+        #: Whether the servers log every statement of their clients (not the simulator's own).
+        self.log_statements = log_statements
         try:
             self.user = ServerUser.for_this_process()
         except KeyError:
@@ -148,6 +151,7 @@ class DatabaseFleet:
         else:
             assert self.mariadb is not None
             server = MariadbServer(self.mariadb, paths, free_port(), self.user, self.tls)
+        server.log_statements = self.log_statements
         database = ClusterDatabase(self, server, serial, cluster_identifier, account, region)
         with self._lock:
             self._databases[serial] = database
@@ -348,6 +352,8 @@ class ClusterDatabase:
             "error": self.error,
             "directory": str(self.server.paths.directory),
             "socket_directory": str(self.server.paths.run_dir),
+            # Where the statements clients send are logged (with --db-log-statements), else None.
+            "statement_log": str(self.server.statement_log) if self.server.log_statements else None,
         }
 
     # -- on the worker ----------------------------------------------------------------------------

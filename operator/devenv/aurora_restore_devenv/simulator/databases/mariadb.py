@@ -63,6 +63,11 @@ class MariadbServer(DatabaseServer):
     def config_path(self) -> Path:
         return self.paths.directory / CONFIG_FILE
 
+    @property
+    def statement_log(self) -> Path:
+        """The general log (with `log_statements`)."""
+        return self.paths.directory / "general.log"
+
     # -- data directory ---------------------------------------------------------------------------
 
     @staticmethod
@@ -105,7 +110,8 @@ class MariadbServer(DatabaseServer):
         """This server's data directory (a copy of the template) and configuration file."""
         subprocess.run(["cp", "-a", str(template), str(self.paths.data)], check=True, stdin=subprocess.DEVNULL)
         self.config_path.write_text(
-            server_config(self.paths.data, socket=self.socket, port=self.port, tls=self.tls)
+            server_config(self.paths.data, socket=self.socket, port=self.port, tls=self.tls,
+                          general_log=self.statement_log if self.log_statements else None)
         )
         self.config_path.chmod(0o644)
         private = self.paths.directory / "tls"
@@ -125,7 +131,8 @@ class MariadbServer(DatabaseServer):
     def server_command(self) -> list[str]:
         # A changed port (after PortInUse) must reach the configuration file.
         self.config_path.write_text(
-            server_config(self.paths.data, socket=self.socket, port=self.port, tls=self.tls)
+            server_config(self.paths.data, socket=self.socket, port=self.port, tls=self.tls,
+                          general_log=self.statement_log if self.log_statements else None)
         )
         return [self.binaries.server, f"--defaults-file={self.config_path}"]
 
@@ -159,8 +166,9 @@ class MariadbServer(DatabaseServer):
         self.execute([f"ALTER USER {literal(username)}@'%' IDENTIFIED BY {literal(password)}"], secrets=(password,))
 
     def execute(self, statements: list[str], secrets: tuple[str, ...] = ()) -> None:
-        """Run SQL statements as root over the socket; stop at an error. Passwords go through stdin."""
-        script = "".join(f"{statement};\n" for statement in statements).encode()
+        """Run SQL statements as root over the socket; stop at an error. Passwords go through stdin, and the
+        general log leaves these statements out (sql_log_off), as Aurora's logs leave out RDS's own."""
+        script = "".join(f"{statement};\n" for statement in ["SET SESSION sql_log_off = 1", *statements]).encode()
         run_client(self._client(), "mariadb", input=script, secrets=secrets)
 
     # -- snapshots --------------------------------------------------------------------------------
@@ -215,8 +223,11 @@ class MariadbServer(DatabaseServer):
         return [self.binaries.client, "--no-defaults", f"--socket={self.socket}", "--user=root"]
 
 
-def server_config(data: Path, socket: Path | None, port: int | None, tls: TlsFiles | None) -> str:
-    """A complete option file (the server reads no other: it is passed with --defaults-file)."""
+def server_config(
+    data: Path, socket: Path | None, port: int | None, tls: TlsFiles | None, general_log: Path | None = None
+) -> str:
+    """A complete option file (the server reads no other: it is passed with --defaults-file); with
+    `general_log`, every statement of the clients is logged there."""
     lines = [
         "[mariadbd]",
         f"datadir={data}",
@@ -251,6 +262,8 @@ def server_config(data: Path, socket: Path | None, port: int | None, tls: TlsFil
             f"ssl-cert={private / 'server.pem'}",
             f"ssl-key={private / 'server.key'}",
         ]
+    if general_log is not None:
+        lines += ["general_log=1", f"general_log_file={general_log}"]
     return "\n".join(lines) + "\n"
 
 

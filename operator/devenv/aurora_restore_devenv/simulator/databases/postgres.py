@@ -121,6 +121,7 @@ class PostgresServer(DatabaseServer):
             str(self.port),
             "-k",
             str(self.paths.run_dir),
+            *(["-c", "log_statement=all"] if self.log_statements else []),
         ]
 
     def is_ready(self) -> bool:
@@ -162,9 +163,10 @@ class PostgresServer(DatabaseServer):
     def execute(self, statements: list[str], secrets: tuple[str, ...] = (), database: str = DEFAULT_DATABASE) -> None:
         """Run SQL statements as the bootstrap superuser, each in its own transaction; stop at an error.
 
-        The statements go through stdin, so passwords never show in a process list.
+        The statements go through stdin, so passwords never show in a process list, and are not logged (as
+        RDS's own statements are not in Aurora's log): only clients' statements are, with log_statement.
         """
-        script = "".join(f"{statement};\n" for statement in statements).encode()
+        script = "".join(f"{statement};\n" for statement in ["SET log_statement = 'none'", *statements]).encode()
         run_client(self._psql(database) + ["--file", "-"], "psql", input=script, secrets=secrets)
 
     # -- snapshots --------------------------------------------------------------------------------

@@ -72,6 +72,13 @@ class DatabaseServer(ABC):
         self.port = port
         self.user = user
         self.process: subprocess.Popen[bytes] | None = None
+        #: Log every statement that clients send (the simulator's own statements are not logged).
+        self.log_statements = False
+
+    @property
+    def statement_log(self) -> Path:
+        """The file that logged statements go to (with `log_statements`): the server's log by default."""
+        return self.paths.log
 
     @property
     def pid(self) -> int | None:
