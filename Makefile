@@ -31,7 +31,7 @@ test: binaries
 	bash .ci/lint
 	$(BIN)/python -m pytest
 
-# Regenerate the CRD from the models, for the repository and the chart (tests keep both equal to the models).
+# Regenerate the CRDs from the models, for the repository and the chart (tests keep both equal to the models).
 crds: setup
-	$(BIN)/aurora-restore crd > crds/aurorarestores.dbrestore.io.yaml
-	cp crds/aurorarestores.dbrestore.io.yaml helm/aurora-restore-operator/crds/
+	$(BIN)/aurora-restore crd --out crds
+	$(BIN)/aurora-restore crd --out helm/aurora-restore-operator/crds

@@ -49,6 +49,7 @@ from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
 from aurora_restore.api.phase import TERMINAL_PHASES, Phase
 from aurora_restore_devenv.controlplane import ControlPlane, find_binaries
 from aurora_restore_devenv.crds import install_crds
+from aurora_restore_devenv.environment import LOCAL_POLICY_NAME, PERMISSIVE_POLICY, apply_policy
 from aurora_restore_devenv.environment import aws_environment, operator_aws_environment
 from aurora_restore_devenv.operator_process import OperatorProcess
 from aurora_restore_devenv.simulator import SimulatorClient, SimulatorProcess
@@ -156,6 +157,7 @@ class Environment:
         self.api_client = config.new_client_from_config(str(self.control_plane.kubeconfig_path))
         self.api_client.user_agent = BENCHMARK_USER_AGENT
         install_crds(self.api_client)
+        apply_policy(self.api_client, LOCAL_POLICY_NAME, PERMISSIVE_POLICY)  # the restores need a policy
         # Established is not quite served: a list right after it can still answer 429 "storage is (re)initializing".
         wait_until(self._restores_listable, "AuroraRestores listable", timeout=30)
         for namespace in (RESTORE_NAMESPACE, LEASE_NAMESPACE):
@@ -174,6 +176,7 @@ class Environment:
                 **operator_aws_environment(operator_aws_url, self.workdir),
                 "AURORA_RESTORE_POLL_INTERVAL_SECONDS": str(self.poll_interval),
                 "AURORA_RESTORE_LEASE_NAMESPACE": LEASE_NAMESPACE,
+                "AURORA_RESTORE_DB_TLS_VERIFY": "false",  # the simulator runs no database servers here
             },
             self.workdir / "operator.log",
         ).start()

@@ -3,12 +3,17 @@
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _crd(args: argparse.Namespace) -> int:
-    from .api.crd import render_crds
+    from .api.crd import build_crds, render_crd, render_crds
 
-    sys.stdout.write(render_crds())
+    if args.out is None:
+        sys.stdout.write(render_crds())
+        return 0
+    for crd in build_crds():
+        (Path(args.out) / f"{crd['metadata']['name']}.yaml").write_text(render_crd(crd))
     return 0
 
 
@@ -23,7 +28,19 @@ def _iam_policy(args: argparse.Namespace) -> int:
     elif args.source_role:
         policy = iam_policy.source_role_policy(args.account, args.partition)
     else:
-        policy = iam_policy.operator_policy(args.account, args.partition, args.assumable_role or None)
+        secrets_tag = None
+        if args.secrets_tag is not None:
+            key, equals, value = args.secrets_tag.partition("=")
+            if not equals:
+                print("aurora-restore: --secrets-tag takes KEY=VALUE", file=sys.stderr)
+                return 2
+            secrets_tag = (key, value)
+        try:
+            policy = iam_policy.operator_policy(args.account, args.partition, args.assumable_role or None,
+                                                secrets_prefix=args.secrets_prefix, secrets_tag=secrets_tag)
+        except ValueError as error:
+            print(f"aurora-restore: {error}", file=sys.stderr)
+            return 2
     print(iam_policy.render(policy))
     return 0
 
@@ -33,12 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     crd = commands.add_parser("crd", help="print the CustomResourceDefinitions generated from the models")
+    crd.add_argument("--out", metavar="DIR", help="write each CRD to DIR/<name>.yaml instead of printing them all")
     crd.set_defaults(func=_crd)
+
+    from .aws import iam_policy  # light: json and re only
 
     iam = commands.add_parser("iam-policy", help="print the least-privilege IAM policy (or trust policy)")
     iam.add_argument("--account", default="*", help="AWS account id for resource ARNs (default *)")
     iam.add_argument("--partition", default="aws")
     iam.add_argument("--assumable-role", action="append", help="role ARN (glob) the operator may assume; repeatable")
+    iam.add_argument("--secrets-prefix", default=iam_policy.DEFAULT_SECRETS_PREFIX, metavar="PREFIX",
+                     help="Secrets Manager secrets (masterPassword.secretsManagerSecretId) may be read only when "
+                          f"their name starts with PREFIX (default {iam_policy.DEFAULT_SECRETS_PREFIX}; '' for any "
+                          "name, with --secrets-tag)")
+    iam.add_argument("--secrets-tag", metavar="KEY=VALUE",
+                     help="and only when they carry this tag")
     iam.add_argument("--source-role", action="store_true", help="the policy of a cross-account source role")
     iam.add_argument("--trust", action="store_true", help="the IRSA trust policy of the operator's role")
     iam.add_argument("--oidc-provider-arn", help="with --trust: the cluster's OIDC provider ARN")

@@ -25,6 +25,7 @@ from .aws.side import AwsSide
 from .db.connection import Timeouts, Tls
 from .k8s.events import EventRecorder
 from .k8s.leases import TargetLease
+from .k8s.policies import ClusterPolicies
 from .k8s.resources import AuroraRestores
 from .k8s.secrets import Secrets
 from .k8s.share_leases import ShareLease
@@ -56,6 +57,7 @@ class Runtime:
     restores: AuroraRestores
     events: EventRecorder
     api_client: client.ApiClient
+    policies: ClusterPolicies
     # "namespace/name" of the restores whose daemon is in a turn right now (reading, stepping, writing): the
     # deletion handler waits for that turn, so a cancel never races an AWS call in flight.
     stepping: set[str] = field(default_factory=set)
@@ -87,6 +89,7 @@ class Runtime:
             restores=AuroraRestores(api_client),
             events=EventRecorder(api_client, settings.operator_id),
             api_client=api_client,
+            policies=ClusterPolicies(api_client),
         )
 
 
@@ -261,14 +264,15 @@ def build_context(
         ),
         now=now,
         default_tags=runtime.settings.default_tags,
-        allowed_roles=runtime.settings.roles_allowed_in(metadata["namespace"]),
+        policies=runtime.policies,
         secrets=Secrets(runtime.api_client, metadata["namespace"]),
-        db_tls=Tls(ca_file=runtime.settings.db_ca_bundle),
+        db_tls=Tls(ca_file=runtime.settings.db_ca_bundle if runtime.settings.db_tls_verify else None),
         db_timeouts=Timeouts(connect=runtime.settings.database_connect_timeout_seconds,
                              statement=runtime.settings.database_statement_timeout_seconds),
         resource=obj,
         share_grants=lambda snapshot_arn, account: ShareLease(
             runtime.api_client, runtime.settings.lease_namespace, snapshot_arn, account, runtime.restores),
+        restores=runtime.restores,
     )
 
 

@@ -1,7 +1,7 @@
 """The phase machine: which step runs in which phase, and how a step's outcome changes the status.
 
     Pending ──► ResolvingSnapshot ──► Preflight ──► SharingSnapshot ──► CopyingSnapshot ──┐
-    (roles,      (snapshot, or the     │  │ (other account)   (other region     ▲          │
+    (policy,     (snapshot, or the     │  │ (other account)   (other region     ▲          │
      lease)       point-in-time        │  └──────────────────── or account) ───┘          │
                   window)              │  same region and account ──────────────────────►│
                                        ▼                                                 ▼
@@ -29,10 +29,13 @@
                                                          progress, remove what the restore made and did not
                                                          finish; the resource then disappears)
 
-Each step observes AWS before acting, so running a step again after a crash is harmless. The dispatcher turns
-RetryableError into a Wait with backoff and TerminalError into Fail; it never raises for either. spec.timeout
-no longer applies once a swap has begun (the swap and what follows are finished, never left halfway), nor on
-the ways out (CleaningUpAfterFailure, Cancelling).
+An AuroraRestorePolicy must allow the restore (steps/policy.py): checked in Pending before any AWS call, in
+Preflight against what AWS shows, in SwappingTarget before the first rename and in RetiringPrevious before the
+replaced cluster is deleted; a refusal is NotAllowedByPolicy, and so Failed. Each step observes AWS before
+acting, so running a step again after a crash is harmless. The dispatcher turns RetryableError into a Wait with
+backoff and TerminalError into Fail; it never raises for either. spec.timeout no longer applies once a swap has
+begun (the swap and what follows are finished, never left halfway), nor on the ways out (CleaningUpAfterFailure,
+Cancelling).
 """
 
 from collections.abc import Callable

@@ -54,6 +54,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
         operator_settings,
         _load_kubernetes_config(operator_settings.worker_threads, operator_settings.kubernetes_timeout_seconds),
     )
+    if not operator_settings.db_tls_verify:
+        logger.warning("AURORA_RESTORE_DB_TLS_VERIFY is false: TLS to the restored databases is encrypted but "
+                       "unverified: a server impersonating a database (a man in the middle) would go unnoticed")
     logger.info("aurora-restore-operator started")
 
 

@@ -1,9 +1,13 @@
 """Operator settings: one object, read from AURORA_RESTORE_* environment variables once at start-up."""
 
 import os
+import ssl
 
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where the image carries the RDS CA bundle (the Dockerfile's rds-ca stage, checked against its sha256).
+IMAGE_CA_BUNDLE = "/etc/aurora-restore/rds-ca-bundle.pem"
 
 
 class Settings(BaseSettings):
@@ -21,18 +25,19 @@ class Settings(BaseSettings):
         default_factory=lambda: os.environ.get("POD_NAMESPACE", "default"),
         description="Namespace of the per-target Leases (one place, so restores in any namespace serialise).",
     )
-    allowed_roles: dict[str, list[str]] = Field(
-        default_factory=dict,
-        description='IAM roles restores may assume, per namespace ("*" for every namespace), as globs: JSON '
-        '{"team-a": ["arn:aws:iam::111122223333:role/restore-*"]}. Default: none, only the operator\'s identity.',
-    )
     history_limit: int = Field(default=20, ge=1, description="How many phases status.history keeps.")
     default_tags: dict[str, str] = Field(
         default_factory=dict, description='Tags added to the restored cluster and its instances (JSON: {"team": "data"}).'
     )
-    db_ca_bundle: str | None = Field(
-        default=None,
-        description="PEM file of CAs to verify database TLS against (the RDS bundle); unset: encrypted, unverified.",
+    db_ca_bundle: str = Field(
+        default=IMAGE_CA_BUNDLE,
+        description="PEM file of the CAs that restored databases' TLS certificates must chain to: by default the "
+        "RDS CA bundle the image carries.",
+    )
+    db_tls_verify: bool = Field(
+        default=True,
+        description="Verify each database's certificate against db_ca_bundle and its host name. false: encrypted "
+        "but unverified (a server impersonating the database goes unnoticed); logged as a warning at start.",
     )
     worker_threads: int = Field(
         default=32,
@@ -66,13 +71,30 @@ class Settings(BaseSettings):
         "statement_timeout; MySQL read and write timeouts)."
     )
 
-    @field_validator("db_ca_bundle")
-    @classmethod
-    def _ca_bundle_readable(cls, value: str | None) -> str | None:
-        if value is not None and not os.access(value, os.R_OK):
-            raise ValueError(f"AURORA_RESTORE_DB_CA_BUNDLE {value!r} is not a readable file")
-        return value
+    @model_validator(mode="after")
+    def _ca_bundle_loads(self) -> "Settings":
+        """A bundle that cannot be used stops start-up, rather than every database connection failing later.
+        Loaded as connections load it; an empty path would make Python trust the system's CAs instead."""
+        if not self.db_tls_verify:
+            return self
+        problem = "it is empty" if not self.db_ca_bundle else None
+        if problem is None:
+            try:
+                ssl.create_default_context(cafile=self.db_ca_bundle)
+            except OSError as error:  # ssl.SSLError too: a file without PEM certificates
+                problem = error.strerror or str(error)
+        if problem:
+            raise ValueError(
+                f"AURORA_RESTORE_DB_CA_BUNDLE {self.db_ca_bundle!r} is not a readable PEM file of CA certificates "
+                f"({problem}); it verifies database TLS (AURORA_RESTORE_DB_TLS_VERIFY=false turns that off)"
+            )
+        return self
 
-    def roles_allowed_in(self, namespace: str) -> list[str]:
-        """The role patterns a restore in `namespace` may assume."""
-        return [*self.allowed_roles.get(namespace, []), *self.allowed_roles.get("*", [])]
+    @model_validator(mode="before")
+    @classmethod
+    def _no_retired_settings(cls, values):
+        """A retired variable still set would silently stop applying: refuse to start instead."""
+        if "AURORA_RESTORE_ALLOWED_ROLES" in os.environ:
+            raise ValueError("AURORA_RESTORE_ALLOWED_ROLES is retired: the roles a namespace may assume are now "
+                             "`roles` of an AuroraRestorePolicy (docs/security.md, moving from allowedRoles)")
+        return values

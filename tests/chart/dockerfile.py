@@ -26,3 +26,19 @@ def exec_form(keyword: str) -> list[str]:
     values = [arguments for name, arguments in instructions() if name == keyword]
     assert values, f"the Dockerfile has no {keyword}"
     return json.loads(values[-1])
+
+
+def stage(name: str | None) -> list[tuple[str, str]]:
+    """The instructions of the build stage `FROM ... AS name` (None: the last stage, which is the image), its FROM
+    first."""
+    stages: list[list[tuple[str, str]]] = []
+    for keyword, arguments in instructions():
+        if keyword == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((keyword, arguments))
+    if name is None:
+        return stages[-1]
+    named = [found for found in stages if found[0][1].split()[-2:] == ["AS", name]]
+    assert named, f"the Dockerfile has no stage {name!r}"
+    return named[0]

@@ -25,6 +25,7 @@ from kubernetes import client
 
 from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
 from aurora_restore_devenv.operator_process import OperatorProcess, free_port
+from aurora_restore_devenv.simulator.databases.tls import ensure_certificates
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/aurora-restore-operator"  # the simulator's default account
 REGION = "us-east-1"
@@ -189,6 +190,17 @@ def test_install_creates_the_operator_objects(helm, control_plane, admin_client)
     assert any(c.type == "Established" and c.status == "True" for c in crd.status.conditions)
 
 
+def image_ca_bundle(tmp_path) -> dict[str, str]:
+    """A stand-in for the image's RDS CA bundle: these restores connect to no database, but the operator needs a
+    bundle to start."""
+    return {"AURORA_RESTORE_DB_CA_BUNDLE": str(ensure_certificates(tmp_path / "ca").ca_certificate)}
+
+
+def allow_restores_in(namespace: str) -> dict:
+    """The chart's policy for these tests: restores of `namespace` may create any cluster from any snapshot."""
+    return {"namespaces": [namespace], "targets": [{}], "sources": [{}]}
+
+
 def test_operator_restores_as_the_service_account_of_a_namespaced_install(
     helm, control_plane, admin_client, simulator_url, rds, tmp_path
 ):
@@ -196,11 +208,13 @@ def test_operator_restores_as_the_service_account_of_a_namespaced_install(
     release, release_namespace = "aurora-restore-ns", unique("ars")
     watched = create_namespace(admin_client, unique("team"))
     helm.install(control_plane.kubeconfig_path, release, release_namespace,
-                 {"watchNamespaces": [watched], "aws": {"roleArn": ROLE_ARN, "region": REGION}})
+                 {"watchNamespaces": [watched], "aws": {"roleArn": ROLE_ARN, "region": REGION},
+                  "policy": {"create": True, "spec": allow_restores_in(watched)}})
     env = {
         **container_environment(installed_container(admin_client, release_namespace, release), release_namespace),
         **irsa_environment(control_plane, release_namespace, release, tmp_path, simulator_url),
         **FAST_SETTINGS,
+        **image_ca_bundle(tmp_path),
     }
     assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == release_namespace
     # Secrets (passwords in, connection Secrets out) only in the watched namespace; never listed.
@@ -227,8 +241,10 @@ def test_image_command_with_the_chart_arguments_restores_cluster_wide(
 ):
     """The Dockerfile's ENTRYPOINT with the args and env of a cluster-wide install, as its ServiceAccount."""
     release, release_namespace = "aurora-restore-cw", unique("ars")
+    watched = unique("team")
     helm.install(control_plane.kubeconfig_path, release, release_namespace,
-                 {"aws": {"roleArn": ROLE_ARN, "region": REGION}, "settings": {"defaultTags": {"team": "data"}}})
+                 {"aws": {"roleArn": ROLE_ARN, "region": REGION}, "settings": {"defaultTags": {"team": "data"}},
+                  "policy": {"create": True, "spec": allow_restores_in(watched)}})
     container = installed_container(admin_client, release_namespace, release)
     assert "command" not in container
     entrypoint = exec_form("ENTRYPOINT")  # the chart's args replace the image's CMD
@@ -246,8 +262,9 @@ def test_image_command_with_the_chart_arguments_restores_cluster_wide(
         **container_environment(container, release_namespace),
         **irsa_environment(control_plane, release_namespace, release, tmp_path, simulator_url),
         **FAST_SETTINGS,
+        **image_ca_bundle(tmp_path),
     }
-    watched = create_namespace(admin_client, unique("team"))
+    create_namespace(admin_client, watched)
     log_path = tmp_path / "operator.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -5,6 +5,8 @@ import json
 import pytest
 from helm_cli import CHART, REPO, HelmError, find, operator_container
 
+from aurora_restore.settings import Settings
+
 ROLE_ARN = "arn:aws:iam::123456789012:role/aurora-restore-operator"
 
 VARIANTS = {
@@ -12,10 +14,11 @@ VARIANTS = {
     "watch-namespaces": {"watchNamespaces": ["team-a", "team-b"]},
     "irsa-and-region": {"aws": {"roleArn": ROLE_ARN, "region": "eu-west-1"}},
     "metrics": {"metrics": {"enabled": True, "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}},
+    "policy": {"policy": {"create": True, "spec": {"namespaces": ["team-*"], "targets": [{"clusterIdentifier": "stage-*"}],
+                                                   "sources": [{"region": "us-east-1"}]}}},
     "no-network-policy": {"networkPolicy": {"enabled": False}, "podDisruptionBudget": {"enabled": False}},
     "settings": {
-        "settings": {"pollIntervalSeconds": 10, "defaultTags": {"cost-center": "data", "env": "stage"},
-                     "allowedRoles": {"team-a": ["arn:aws:iam::111122223333:role/restore-*"]}},
+        "settings": {"pollIntervalSeconds": 10, "defaultTags": {"cost-center": "data", "env": "stage"}},
         "dbCaBundle": {"configMapName": "rds-ca-bundle"},
         "logFormat": "json",
         "image": {"repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/aurora-restore", "tag": "1.2.3",
@@ -32,7 +35,9 @@ WATCH_RULES = [
 CRD_RULE = {
     "apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]
 }
-NAMESPACES_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
+POLICIES_RULE = {"apiGroups": ["dbrestore.io"], "resources": ["aurorarestorepolicies"], "verbs": ["list"]}
+NAMESPACE_LABELS_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}
+NAMESPACES_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}
 LEASE_RULES = [
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
 ]
@@ -49,7 +54,7 @@ def test_lint_and_template_are_clean(helm, values):
     for obj in objects:
         assert obj["metadata"]["name"].startswith("aurora-restore-"), obj["metadata"]["name"]
         assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "aurora-restore-operator"
-        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "AuroraRestorePolicy"):
             assert obj["metadata"]["namespace"], obj["kind"]
 
 
@@ -82,7 +87,7 @@ def test_default_deployment_is_locked_down(helm):
     assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == "ops"
     assert env["AURORA_RESTORE_POLL_INTERVAL_SECONDS"] == "30"
     assert json.loads(env["AURORA_RESTORE_DEFAULT_TAGS"]) == {}
-    assert json.loads(env["AURORA_RESTORE_ALLOWED_ROLES"]) == {}
+    assert "AURORA_RESTORE_ALLOWED_ROLES" not in env  # retired: AuroraRestorePolicy roles[]
     assert "AWS_REGION" not in env and "AURORA_RESTORE_DB_CA_BUNDLE" not in env
 
     service_account = find(objects, "ServiceAccount")
@@ -99,7 +104,6 @@ def test_settings_image_and_region_come_from_values(helm):
     assert env["AURORA_RESTORE_POLL_INTERVAL_SECONDS"] == "10"
     assert json.loads(env["AURORA_RESTORE_DEFAULT_TAGS"]) == {"cost-center": "data", "env": "stage"}
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
-    assert json.loads(env["AURORA_RESTORE_ALLOWED_ROLES"]) == {"team-a": ["arn:aws:iam::111122223333:role/restore-*"]}
     assert env["AURORA_RESTORE_DB_CA_BUNDLE"] == "/etc/aurora-restore/db-ca/global-bundle.pem"
     assert {"name": "db-ca", "mountPath": "/etc/aurora-restore/db-ca", "readOnly": True} in container["volumeMounts"]
     volumes = find(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
@@ -112,9 +116,27 @@ def test_settings_image_and_region_come_from_values(helm):
     assert annotations == {"eks.amazonaws.com/role-arn": ROLE_ARN}
 
 
+def test_database_tls_is_verified_unless_a_boolean_value_turns_it_off(helm, monkeypatch):
+    """By default verified against the image's RDS CA bundle (no AURORA_RESTORE_DB_CA_BUNDLE, nothing mounted);
+    `settings.dbTlsVerify: false` turns it off, in words the operator's settings read as false."""
+    container = operator_container(helm.template())
+    env = env_of(container)
+    assert env["AURORA_RESTORE_DB_TLS_VERIFY"] == "true" and "AURORA_RESTORE_DB_CA_BUNDLE" not in env
+    assert [mount["name"] for mount in container["volumeMounts"]] == ["tmp"]
+
+    env = env_of(operator_container(helm.template({"settings": {"dbTlsVerify": False}})))
+    assert env["AURORA_RESTORE_DB_TLS_VERIFY"] == "false"
+    monkeypatch.setenv("AURORA_RESTORE_DB_TLS_VERIFY", env["AURORA_RESTORE_DB_TLS_VERIFY"])
+    assert Settings().db_tls_verify is False
+
+    with pytest.raises(HelmError) as error:  # a string such as "no" is refused, never taken for true
+        helm.template({"settings": {"dbTlsVerify": "no"}})
+    assert "at '/settings/dbTlsVerify': got string, want boolean" in error.value.stderr
+
+
 def test_cluster_wide_rbac(helm):
     objects = helm.template()
-    assert find(objects, "ClusterRole")["rules"] == [CRD_RULE, *WATCH_RULES]
+    assert find(objects, "ClusterRole")["rules"] == [CRD_RULE, POLICIES_RULE, NAMESPACE_LABELS_RULE, *WATCH_RULES]
     binding = find(objects, "ClusterRoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "aurora-restore-operator", "namespace": "ops"}]
     assert find(objects, "Role", namespace="ops")["rules"] == LEASE_RULES
@@ -126,7 +148,7 @@ def test_namespaced_rbac_has_one_role_per_watched_namespace(helm):
     assert operator_container(objects)["args"] == [
         "--namespace=team-a", "--namespace=team-b", "--namespace=ops", "--log-format=full"
     ]
-    assert find(objects, "ClusterRole")["rules"] == [CRD_RULE, NAMESPACES_RULE]
+    assert find(objects, "ClusterRole")["rules"] == [CRD_RULE, POLICIES_RULE, NAMESPACES_RULE]
     for namespace in ("team-a", "team-b", "ops"):
         role = find(objects, "Role", name="aurora-restore-operator", namespace=namespace)
         assert role["rules"] == WATCH_RULES
@@ -204,9 +226,24 @@ BAD_VALUES = {
     "log format": ({"logFormat": "xml"}, "at '/logFormat': value must be one of 'plain', 'full', 'json'"),
     "image digest": ({"image": {"digest": "latest"}}, "at '/image/digest': 'latest' does not match pattern '^(sha256:"),
     "name prefix": ({"fullnameOverride": "restorer"}, "at '/fullnameOverride': 'restorer' does not match"),
-    "allowed role": ({"settings": {"allowedRoles": {"team-a": ["restore-*"]}}},
-                     "at '/settings/allowedRoles/team-a/0': 'restore-*' does not match"),
+    "retired allowed roles": ({"settings": {"allowedRoles": {"team-a": ["restore-*"]}}},
+                              "additional properties 'allowedRoles' not allowed"),
+    "policy key": ({"policy": {"enabled": True}}, "additional properties 'enabled' not allowed"),
+    "policy covering nothing": ({"policy": {"create": True}}, "at '/policy/spec'"),
 }
+
+
+def test_no_policy_by_default_one_from_values_when_asked(helm):
+    assert not [obj for obj in helm.template() if obj["kind"] == "AuroraRestorePolicy"]
+    spec = {"namespaces": ["*"], "targets": [{}], "sources": [{}], "roles": ["*"], "secretsManagerSecrets": ["*"],
+            "replace": {"allowed": True, "onlyClustersCreatedByOperator": False}, "allowFinalSnapshotSkip": True}
+    policy = find(helm.template({"policy": {"create": True, "spec": spec}}), "AuroraRestorePolicy")
+    assert policy["apiVersion"] == "dbrestore.io/v1alpha1"
+    assert policy["metadata"]["name"] == "aurora-restore-operator" and "namespace" not in policy["metadata"]
+    assert policy["spec"] == spec
+    named = find(helm.template({"policy": {"create": True, "name": "team-a", "spec": {"namespaces": ["a"]}}}),
+                 "AuroraRestorePolicy")
+    assert named["metadata"]["name"] == "team-a"
 
 
 @pytest.mark.parametrize("values,expected", BAD_VALUES.values(), ids=BAD_VALUES.keys())

@@ -1,5 +1,5 @@
 """Every manifest in examples/ (top level) passes strict server-side validation against the real apiserver,
-as `kubectl apply --dry-run=server` would check it."""
+as `kubectl apply --dry-run=server` would check it; the single-tenant policy is the local environment's."""
 
 from pathlib import Path
 
@@ -24,5 +24,12 @@ def test_example_passes_server_side_validation(resources, manifest):
     assert documents
     for obj in documents:
         resource = resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        resource.create(body=obj, namespace=obj["metadata"]["namespace"],
+        resource.create(body=obj, namespace=obj["metadata"].get("namespace"),
                         query_params=[("dryRun", "All"), ("fieldValidation", "Strict")])
+
+
+def test_the_single_tenant_policy_is_the_one_the_local_environment_installs():
+    from aurora_restore_devenv.environment import PERMISSIVE_POLICY
+
+    [policy] = yaml.safe_load_all((EXAMPLES / "policy-single-tenant.yaml").read_text())
+    assert policy["spec"] == PERMISSIVE_POLICY

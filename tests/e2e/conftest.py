@@ -1,7 +1,6 @@
 """End-to-end fixtures: a real kube-apiserver + etcd and the AWS simulator for the session, and per test a fresh
 namespace with its own operator process (so a test can kill it with SIGKILL and start it again)."""
 
-import json
 import os
 import uuid
 from pathlib import Path
@@ -17,7 +16,7 @@ from aurora_restore_devenv.crds import install_crds
 from aurora_restore_devenv.controlplane.binaries import find_helm
 from aurora_restore_devenv.environment import OPERATOR_ROLE_ARN, operator_aws_environment
 from aurora_restore_devenv.simulator import SimulatorClient, SimulatorProcess
-from restores import ALLOWED_ROLE_PATTERN, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, CallWindow
+from restores import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, SESSION_POLICY, CallWindow, create_policy
 from aurora_restore_devenv.operator_process import OperatorProcess, free_port
 
 SIMULATED_RDS_DELAY_SECONDS = 1.0
@@ -75,13 +74,19 @@ def aws(simulator_url):
 
 
 @pytest.fixture
-def namespace(api_client):
-    """A fresh namespace per test (namespaces never finish deleting without a controller-manager)."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
+def namespace(api_client, request):
+    """A fresh namespace per test (namespaces never finish deleting without a controller-manager): t-..., which
+    the session's policy covers; p-... for tests marked `own_policies`, which bring their own."""
+    prefix = "p" if request.node.get_closest_marker("own_policies") else "t"
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     client.CoreV1Api(api_client).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
+    from secret_scan import SESSION
+
     objects = client.CustomObjectsApi(api_client)
-    for item in objects.list_namespaced_custom_object(GROUP, VERSION, name, PLURAL)["items"]:
+    restores = objects.list_namespaced_custom_object(GROUP, VERSION, name, PLURAL)["items"]
+    SESSION.record_restores(restores)  # deleted next: the session's secret scan reads their statuses later
+    for item in restores:
         objects.patch_namespaced_custom_object(
             GROUP, VERSION, name, PLURAL, item["metadata"]["name"], {"metadata": {"finalizers": None}}
         )
@@ -102,13 +107,19 @@ def operator_kubeconfig(control_plane, api_client, tmp_path_factory) -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def session_policy(api_client) -> str:
+    """The AuroraRestorePolicy under which every test namespace restores (restores.SESSION_POLICY)."""
+    create_policy(api_client, "e2e-test-namespaces", SESSION_POLICY)
+    return "e2e-test-namespaces"
+
+
 @pytest.fixture
-def operator_env(operator_kubeconfig, simulator_url, namespace, tmp_path, db_ca_file):
+def operator_env(operator_kubeconfig, simulator_url, namespace, tmp_path, db_ca_file, session_policy):
     """Web-identity credentials only (IRSA against the simulator's STS), as in a pod; the chart's RBAC."""
     return {
         "KUBECONFIG": str(operator_kubeconfig),
         **operator_aws_environment(simulator_url, tmp_path),
-        "AURORA_RESTORE_ALLOWED_ROLES": json.dumps({namespace: [ALLOWED_ROLE_PATTERN]}),
         "AURORA_RESTORE_DB_CA_BUNDLE": db_ca_file,
         "AURORA_RESTORE_METRICS_PORT": str(free_port()),
         "AURORA_RESTORE_POLL_INTERVAL_SECONDS": OPERATOR_POLL_SECONDS,
@@ -131,6 +142,9 @@ def operator(operator_env, namespace, tmp_path, request, aws_calls):
     finds no leftovers."""
     process = OperatorProcess(operator_env, tmp_path / "operator.log", namespace=None).start()
     yield process
+    from secret_scan import SESSION
+
+    SESSION.record_operator(request.node.nodeid, process.log_path, operator_env["AURORA_RESTORE_METRICS_PORT"])
     process.stop()
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         print(f"--- operator log ({process.log_path}) ---\n" + process.log_path.read_text()[-20000:])

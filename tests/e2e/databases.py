@@ -2,11 +2,13 @@
 
 import base64
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pymysql
 from kubernetes import client
+from secret_scan import SESSION
 
 ROWS = [(1, "espresso"), (2, "flat white"), (3, "cortado")]
 
@@ -28,7 +30,9 @@ def execute(conn, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 def make_database_source(rds, cluster: str, snapshot: str, engine: str, password: str, ca_file: str) -> None:
-    """A source cluster whose database `orders` holds ROWS in table `orders`, and an available snapshot of it."""
+    """A source cluster whose database `orders` holds ROWS in table `orders`, and an available snapshot of it.
+    Its master password is in no Secret, so it is handed to the session's secret scan."""
+    SESSION.remember_password(password, "make_database_source's master password")
     rds.create_db_cluster(
         DBClusterIdentifier=cluster, Engine=engine, MasterUsername="admin_user", MasterUserPassword=password,
         DatabaseName="orders",
@@ -62,3 +66,16 @@ def create_secret(api_client, namespace: str, name: str, data: dict[str, str]) -
 def read_secret(api_client, namespace: str, name: str) -> dict[str, str]:
     secret = client.CoreV1Api(api_client).read_namespaced_secret(name, namespace)
     return {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
+
+
+def user_exists(engine: str, conn, name: str) -> bool:
+    """Whether the server has a user (PostgreSQL: role) of this name, asked over a master connection."""
+    if engine == "aurora-postgresql":
+        return execute(conn, "SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)) != []
+    return execute(conn, "SELECT 1 FROM mysql.user WHERE user = %s", (name,)) != []
+
+
+def statement_log(simulator, cluster: str) -> str:
+    """What the cluster's server logged of its clients' statements (the simulator runs with db_log_statements)."""
+    server = next(d for d in simulator.databases()["databases"] if d["cluster"] == cluster)
+    return Path(server["statement_log"]).read_text(errors="replace")

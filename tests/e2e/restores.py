@@ -1,17 +1,32 @@
 """What e2e tests do with AuroraRestores and the simulated AWS: create, wait, look."""
 
+import secrets
 import time
 from typing import Any
 
 from kubernetes import client
+from secret_scan import SESSION
 
 from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
+from aurora_restore.api.policy import POLICY_KIND, POLICY_PLURAL
 
-# The roles the e2e operator lets each test namespace assume.
+# The roles the session's policy lets each test namespace assume.
 ALLOWED_ROLE_PATTERN = "arn:aws:iam::*:role/aurora-restore-*"
+# The session's policy: the `namespace` fixture's namespaces (t-...) may do everything, with those roles. Policy
+# tests make namespaces it does not cover (p-...) and policies of their own.
+SESSION_POLICY = {
+    "namespaces": ["t-*"], "targets": [{}], "sources": [{}], "roles": [ALLOWED_ROLE_PATTERN],
+    "secretsManagerSecrets": ["*"], "replace": {"allowed": True, "onlyClustersCreatedByOperator": False},
+    "allowFinalSnapshotSkip": True,
+}
+# What the account owner tags a cluster the operator did not create with, so that a policy may let it be replaced.
+REPLACEABLE = {"dbrestore.io/replaceable": "true"}
 # Where the chart is installed for the e2e session; the operator runs as its ServiceAccount.
 OPERATOR_NAMESPACE = "aurora-restore-system"
 OPERATOR_SERVICE_ACCOUNT = "aurora-restore-operator"
+# make_source's master password, which restored clusters keep: long and random, so that the secret scan finds it
+# only where it leaked, never by chance.
+SOURCE_MASTER_PASSWORD = f"src-{secrets.token_urlsafe(24)}"
 
 
 def create_restore(api_client, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -19,6 +34,16 @@ def create_restore(api_client, namespace: str, name: str, spec: dict[str, Any]) 
     return client.CustomObjectsApi(api_client).create_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, body
     )
+
+
+def create_policy(api_client, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A cluster-scoped AuroraRestorePolicy (what a cluster admin writes)."""
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": POLICY_KIND, "metadata": {"name": name}, "spec": spec}
+    return client.CustomObjectsApi(api_client).create_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, body)
+
+
+def delete_policy(api_client, name: str) -> None:
+    client.CustomObjectsApi(api_client).delete_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, name)
 
 
 def get_restore(api_client, namespace: str, name: str) -> dict[str, Any]:
@@ -89,15 +114,18 @@ def make_source(
     engine: str = "aurora-postgresql",
     engine_version: str = "15.4",
     kms_key_id: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> None:
-    """A source cluster with manual snapshots, all available."""
+    """A source cluster with manual snapshots, all available (an existing target to replace: tags=REPLACEABLE)."""
     params: dict[str, Any] = {
         "DBClusterIdentifier": cluster,
         "Engine": engine,
         "EngineVersion": engine_version,
         "MasterUsername": "admin_user",
-        "MasterUserPassword": "source-password-1",
+        "MasterUserPassword": SOURCE_MASTER_PASSWORD,
+        "Tags": [{"Key": key, "Value": value} for key, value in (tags or {}).items()],
     }
+    SESSION.remember_password(SOURCE_MASTER_PASSWORD, "make_source's master password")
     if kms_key_id:
         params.update(StorageEncrypted=True, KmsKeyId=kms_key_id)
     rds.create_db_cluster(**params)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 from restores import (
+    REPLACEABLE,
     CallWindow,
     create_restore,
     delete_and_wait_gone,
@@ -226,7 +227,7 @@ def test_point_in_time_restore_to_another_region_is_rejected(api_client, namespa
     assert refused.value.status == 422 and "pointInTime restores in the source cluster's region" in refused.value.body
 
 
-def test_a_role_outside_the_namespace_allowance_is_refused(api_client, operator, namespace, uniq, simulator):
+def test_a_role_no_policy_allows_is_refused(api_client, operator, namespace, uniq, simulator, session_policy):
     window = CallWindow(simulator)
     role = "arn:aws:iam::123456789012:role/someone-elses-role"
     create_restore(api_client, namespace, "role", {
@@ -234,8 +235,9 @@ def test_a_role_outside_the_namespace_allowance_is_refused(api_client, operator,
         "target": {"clusterIdentifier": f"tgt-{uniq}", "roleArn": role},
     })
     status = wait_for_phase(api_client, namespace, "role", {"Succeeded", "Failed"})["status"]
-    assert status["failure"]["reason"] == "RoleNotAllowed" and status["failure"]["phase"] == "Pending"
-    assert role in status["failure"]["message"] and namespace in status["failure"]["message"]
+    assert status["failure"]["reason"] == "NotAllowedByPolicy" and status["failure"]["phase"] == "Pending"
+    assert f"policy {session_policy}: spec.target.roleArn {role!r} is not among its roles" in status["failure"]["message"]
+    assert namespace in status["failure"]["message"]
     assert [c for c in window.calls(service="sts", action="AssumeRole")] == []
     assert window.calls(service="rds") == []
 
@@ -258,7 +260,7 @@ def _listing(aws, source_account) -> dict:
 def test_dry_run_plans_and_changes_nothing(api_client, aws, source_account, operator, namespace, uniq, simulator):
     rds = aws.client("rds", region_name="us-east-1")
     make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
-    make_source(rds, f"tgt-{uniq}", [])
+    make_source(rds, f"tgt-{uniq}", [], tags=REPLACEABLE)
     customer_key(aws, "us-west-2", f"alias/tgt-{uniq}")
     before = _listing(aws, source_account)
     window = CallWindow(simulator)

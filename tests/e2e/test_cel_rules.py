@@ -1,4 +1,4 @@
-"""Every CEL rule of the CRD, enforced by the real kube-apiserver: for each, a spec it accepts and the nearest spec it
+"""Every CEL rule of the CRDs, enforced by the real kube-apiserver: for each, a spec it accepts and the nearest spec it
 refuses with that rule's message. A rule added to the CRD without cases here fails the coverage test.
 
 Creates are server-side dry runs: the apiserver validates them completely and stores nothing."""
@@ -10,7 +10,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
-from aurora_restore.api.crd import build_crd
+from aurora_restore.api.crd import build_crd, build_policy_crd
+from aurora_restore.api.policy import POLICY_KIND, POLICY_PLURAL
 
 BASE = {"source": {"region": "us-east-1", "snapshotIdentifier": "a"}, "target": {"clusterIdentifier": "c"}}
 PASSWORD = {"secretRef": {"name": "master", "key": "password"}}
@@ -78,8 +79,9 @@ CASES = {
 }
 
 
-def crd_rules() -> list[str]:
-    """The message of every x-kubernetes-validations rule anywhere in the CRD's schema."""
+def crd_rules(crd: dict | None = None) -> list[str]:
+    """The message of every x-kubernetes-validations rule anywhere in the CRD's schema (AuroraRestore's unless
+    another is given)."""
     messages: list[str] = []
 
     def walk(node):
@@ -91,7 +93,7 @@ def crd_rules() -> list[str]:
             for value in node:
                 walk(value)
 
-    walk(build_crd())
+    walk(crd or build_crd())
     return messages
 
 
@@ -129,3 +131,33 @@ def test_spec_is_immutable_but_metadata_is_not(api_client, namespace):
             GROUP, VERSION, namespace, PLURAL, "immutable", {"spec": {"target": {"clusterIdentifier": "d"}}}
         )
     assert error.value.status == 422 and IMMUTABLE in error.value.body
+
+
+# AuroraRestorePolicy's rule message -> (a spec it accepts, the nearest spec it refuses)
+POLICY_CASES = {
+    "spec needs namespaces or namespaceSelector: a policy that covers no namespace allows nothing": (
+        {"namespaces": ["team-a"]}, {"namespaces": [], "targets": [{}]}),
+}
+
+
+def test_every_rule_of_the_policy_crd_has_cases():
+    assert sorted(crd_rules(build_policy_crd())) == sorted(POLICY_CASES)
+
+
+@pytest.mark.parametrize("message", sorted(POLICY_CASES))
+def test_policy_rule_accepts_and_refuses(api_client, message):
+    accepted, refused = POLICY_CASES[message]
+    objects = client.CustomObjectsApi(api_client)
+
+    def create(name: str, body_spec: dict) -> None:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": POLICY_KIND, "metadata": {"name": name},
+                "spec": body_spec}
+        objects.create_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, body, dry_run="All")
+
+    create("accepted", accepted)
+    create("by-selector", {"namespaceSelector": {"matchLabels": {"team": "a"}}})
+    with pytest.raises(ApiException) as error:
+        create("refused", refused)
+    assert error.value.status == 422
+    assert message in error.value.body.replace('\\"', '"'), error.value.body
+

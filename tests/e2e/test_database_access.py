@@ -43,12 +43,12 @@ def test_master_password_from_each_source(api_client, aws, operator, namespace, 
         create_secret(api_client, namespace, "master", {"password": NEW_MASTER_PASSWORD})
         master = {"secretRef": {"name": "master", "key": "password"}}
     elif source == "secretsManagerJson":
-        secrets_manager.create_secret(Name=f"master-{uniq}",
+        secrets_manager.create_secret(Name=f"aurora-restore/master-{uniq}",
                                       SecretString=json.dumps({"username": "x", "password": NEW_MASTER_PASSWORD}))
-        master = {"secretsManagerSecretId": f"master-{uniq}"}
+        master = {"secretsManagerSecretId": f"aurora-restore/master-{uniq}"}
     elif source == "secretsManagerPlain":
-        secrets_manager.create_secret(Name=f"master-{uniq}", SecretString=NEW_MASTER_PASSWORD)
-        master = {"secretsManagerSecretId": f"master-{uniq}"}
+        secrets_manager.create_secret(Name=f"aurora-restore/master-{uniq}", SecretString=NEW_MASTER_PASSWORD)
+        master = {"secretsManagerSecretId": f"aurora-restore/master-{uniq}"}
     else:
         master = {"manageInSecretsManager": True}
 

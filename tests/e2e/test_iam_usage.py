@@ -1,4 +1,7 @@
-"""The IAM policies grant exactly what the operator used across this e2e session (simulator request log)."""
+"""The IAM policies grant exactly what the operator used across this e2e session (simulator request log).
+
+The log shows actions only: that destructive actions are conditioned on tags or limited to named resources is
+checked in tests/unit/test_iam_policy.py."""
 
 import pytest
 from restores import ALLOWED_ROLE_PATTERN

@@ -8,6 +8,8 @@ import pytest
 from databases import ROWS, connect, execute, make_database_source
 from kubernetes import client
 from restores import (
+    REPLACEABLE,
+    SOURCE_MASTER_PASSWORD,
     CallWindow,
     create_restore,
     delete_and_wait_gone,
@@ -22,14 +24,17 @@ from restores import (
 from aurora_restore.api import GROUP, PLURAL, VERSION
 
 UID_TAG = "dbrestore.io/restore-uid"
-SOURCE_PASSWORD = "source-password-1"  # make_source's and the restored clusters' master password
+# make_source's (so make_target's) and the restored clusters' master password: one, so rows_at reads both.
+SOURCE_PASSWORD = SOURCE_MASTER_PASSWORD
 
 
 def make_target(rds, identifier: str, instance: str) -> dict:
-    """An existing target cluster with one instance, as a user's own cluster would be."""
-    make_source(rds, identifier, [])
+    """An existing target cluster with one instance, as a user's own cluster would be, both tagged replaceable by
+    the account owner."""
+    make_source(rds, identifier, [], tags=REPLACEABLE)
     rds.create_db_instance(DBInstanceIdentifier=instance, DBClusterIdentifier=identifier,
-                           Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+                           Engine="aurora-postgresql", DBInstanceClass="db.r6g.large",
+                           Tags=[{"Key": key, "Value": value} for key, value in REPLACEABLE.items()])
     wait_until(lambda: rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0]["DBInstanceStatus"]
                == "available", what=f"instance {instance} available")
     return target_state(rds, identifier)
@@ -268,7 +273,7 @@ def test_kill_during_cleanup_after_a_failure_then_restart_leaves_nothing(api_cli
 def test_a_restore_of_the_target_from_itself(api_client, aws, operator, namespace, uniq, source_kind):
     """The source cluster is the target: refused with Fail, swapped safely with Replace."""
     rds = aws.client("rds", region_name="us-east-1")
-    make_source(rds, f"tgt-{uniq}", [f"snap-{uniq}"])
+    make_source(rds, f"tgt-{uniq}", [f"snap-{uniq}"], tags=REPLACEABLE)
     kind = ({"latest": {"clusterIdentifier": f"tgt-{uniq}", "snapshotType": "manual"}} if source_kind == "latest"
             else {"pointInTime": {"clusterIdentifier": f"tgt-{uniq}", "useLatestRestorableTime": True}})
     spec = {"source": {"region": "us-east-1", **kind},

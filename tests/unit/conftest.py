@@ -8,7 +8,7 @@ Passwords come from `run.secrets` (the namespace's Secrets) and `run.secrets_man
 The target is the harness's own account (ACCOUNT_ID); a spec with source.accountId reads its source from that
 account of the same world (`cloud.account(SOURCE_ACCOUNT)`). KMS, EC2 and the target identity are the fakes of
 fake_account.py, taken from the account and region each side acts in, as driver.build_context does.
-`allowed_roles` is the operator's allowedRoles setting for the restore's namespace (none by default).
+`policies` are the cluster's AuroraRestorePolicies as {name: spec}; by default one allowing everything.
 """
 
 import copy
@@ -24,9 +24,13 @@ from aurora_restore.db.connection import Tls
 from aurora_restore.machine import accept, apply_outcome, run_step
 from aurora_restore.steps.context import RestoreContext
 from aurora_restore.steps.outcomes import Outcome
+from aurora_restore_devenv.simulator.databases.tls import ensure_certificates
+from aurora_restore.steps.policy import Coverage, NamedPolicy, covers
+from aurora_restore.api.policy import AuroraRestorePolicySpec
 
 from .fake_account import FakeEc2, FakeIdentity, FakeKms
 from .fake_rds import ACCOUNT_ID, FakeCloud, FakeLock, FakeRds, InMemoryShareGrant
+from .fake_held_secrets import FakeHeldSecrets, FakeRestores
 from .fake_secrets import FakeSecrets, FakeSecretsManager
 
 SOURCE_REGION = "eu-west-1"
@@ -74,6 +78,28 @@ def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# The tag an account owner puts on a cluster the operator did not create, to let a policy allow replacing it.
+REPLACEABLE = {"dbrestore.io/replaceable": "true"}
+# Allows everything a restore in any namespace may ask for (as `aurora-restore-dev up` installs for the local environment).
+PERMISSIVE_POLICY = {
+    "namespaces": ["*"], "targets": [{}], "sources": [{}], "roles": ["*"], "secretsManagerSecrets": ["*"],
+    "replace": {"allowed": True, "onlyClustersCreatedByOperator": False}, "allowFinalSnapshotSkip": True,
+}
+
+
+class FakePolicies:
+    """The policies of the harness's world, covering namespaces as k8s/policies.py does (the same `covers`)."""
+
+    def __init__(self, policies: dict[str, dict[str, Any]], labels: dict[str, str]):
+        self.policies = [NamedPolicy(name, AuroraRestorePolicySpec.model_validate(spec))
+                         for name, spec in policies.items()]
+        self.labels = labels
+
+    def covering(self, namespace: str) -> Coverage:
+        covering = [p for p in self.policies if covers(p.spec, namespace, self.labels)]
+        return Coverage(covering=covering, others=sorted(p.name for p in self.policies if p not in covering))
+
+
 @dataclass
 class FakeSide:
     """RestoreContext.source / .target over the fakes of one account: the same shape as aws/side.py."""
@@ -107,11 +133,13 @@ class RestoreRun:
     now: datetime = START
     phases: list[Phase] = field(default_factory=lambda: [Phase.PENDING])
     outcomes: list[Outcome] = field(default_factory=list)
-    secrets: FakeSecrets | None = None  # None: an empty FakeSecrets of `namespace`
+    secrets: FakeSecrets | None = None  # None: an empty FakeHeldSecrets of `namespace`
+    restores: FakeRestores = field(default_factory=FakeRestores)  # the other AuroraRestores, by name
     secrets_manager: FakeSecretsManager = field(default_factory=FakeSecretsManager)
     db_tls: Tls = field(default_factory=Tls)
     resource: dict[str, Any] | None = None  # None: the AuroraRestore object built from name, namespace and uid
-    allowed_roles: list[str] = field(default_factory=list)
+    policies: dict[str, dict[str, Any]] = field(default_factory=lambda: {"permissive": PERMISSIVE_POLICY})
+    namespace_labels: dict[str, str] = field(default_factory=dict)
     # None: the fakes of the account and region each side acts in (source KMS: the source's; the rest: the target's;
     # staging: the target account in the source region, where a shared snapshot is copied before crossing regions)
     staging: FakeRds | None = None
@@ -125,7 +153,7 @@ class RestoreRun:
 
     def __post_init__(self):
         if self.secrets is None:
-            self.secrets = FakeSecrets(self.namespace)
+            self.secrets = FakeHeldSecrets(self.namespace)
         self.staging = self.staging or self.target.cloud.rds(self.source.region)
         self.staging_kms = self.staging_kms or self.target.cloud.kms(self.source.region)
         self.source_kms = self.source_kms or self.source.cloud.kms(self.source.region)
@@ -164,11 +192,12 @@ class RestoreRun:
             target_lock=self.lock,
             now=self.now,
             default_tags={"cost-center": "data"},
-            allowed_roles=self.allowed_roles,
+            policies=FakePolicies(self.policies, self.namespace_labels),
             secrets=self.secrets,
             db_tls=self.db_tls,
             resource=self.resource,
             share_grants=lambda arn, account: InMemoryShareGrant(self.share_counts, arn, account),
+            restores=self.restores,
         )
 
     def step(self) -> Outcome:
@@ -214,6 +243,17 @@ class RestoreRun:
             assert not self.phase.is_terminal, f"ended in {self.phase} ({self.status.message}) before {phase}"
             self.step()
         raise AssertionError(f"never reached {phase}; stuck in {self.phase}: {self.status.message}")
+
+
+@pytest.fixture(scope="session")
+def stand_in_ca_bundle(tmp_path_factory) -> str:
+    """A loadable CA bundle standing in for the RDS one the image carries (Settings() needs one to start)."""
+    return str(ensure_certificates(tmp_path_factory.mktemp("ca")).ca_certificate)
+
+
+@pytest.fixture(autouse=True)
+def image_ca_bundle(monkeypatch, stand_in_ca_bundle):
+    monkeypatch.setenv("AURORA_RESTORE_DB_CA_BUNDLE", stand_in_ca_bundle)
 
 
 @pytest.fixture

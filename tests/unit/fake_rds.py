@@ -366,8 +366,10 @@ class FakeRds:
         database_name: str | None = None,
         restorable: tuple[datetime, datetime] | str | None = (RESTORABLE_FROM, RESTORABLE_UNTIL),
         global_cluster: str | None = None,
+        instance_tags: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """A cluster (with `instances` available instances) that exists before the restore starts.
+        """A cluster (with `instances` available instances) that exists before the restore starts. Its instances
+        carry `instance_tags`, by default the cluster's tags (as an owner tags both to allow a Replace).
 
         `restorable`: its EarliestRestorableTime and LatestRestorableTime (None: neither is described; LIVE: from
         now to `restorable_lag` before the present, never before its creation, as the simulator does).
@@ -383,7 +385,8 @@ class FakeRds:
         if global_cluster:
             cluster["GlobalClusterIdentifier"] = global_cluster
         for number in range(1, instances + 1):
-            instance = self._new_instance(f"{identifier.lower()}-instance-{number}", cluster, "db.r6g.large", {})
+            instance = self._new_instance(f"{identifier.lower()}-instance-{number}", cluster, "db.r6g.large",
+                                          (tags or {}) if instance_tags is None else instance_tags)
             instance["DBInstanceStatus"] = "available"
         return copy.deepcopy(cluster)
 

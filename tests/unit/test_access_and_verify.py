@@ -19,7 +19,7 @@ from aurora_restore.api.phase import Phase
 from aurora_restore.db import postgres
 from aurora_restore.steps.outcomes import Advance, Fail, Wait
 
-from .conftest import SOURCE_REGION, TARGET, RestoreRun
+from .conftest import REPLACEABLE, SOURCE_REGION, TARGET, RestoreRun
 
 # Tricky but within what RDS takes for a master password (printable ASCII without /, ", @ or spaces).
 PASSWORD = "Xq7'm4st3r:p-w%?#&!"
@@ -51,7 +51,7 @@ def at(restore, closed_port) -> Callable[..., RestoreRun]:
     def build(phase: Phase, changes: dict | None = None, *, engine: str = "aurora-postgresql", **fields) -> RestoreRun:
         run = restore(changes, **fields)
         run.target.endpoint_host = LOOPBACK
-        run.target.add_cluster(TARGET, instances=2, engine=engine)
+        run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2, engine=engine)
         run.target.clusters[TARGET]["Port"] = closed_port
         run.status = run.status.model_copy(update={"phase": phase})
         run.phases = [phase]
@@ -496,12 +496,21 @@ class _FakeSqlModule:
         self.answers = answers
         self.calls: list[tuple[str, int | None, int | None]] = []
         self.endpoints = []
+        self.users = []
+        self.verifier_calls = []
 
     def connect(self, endpoint, credentials, database=None):
         import contextlib
 
         self.endpoints.append(endpoint)
+        self.users.append(credentials.username)
         return contextlib.nullcontext(object())
+
+    def create_verifier(self, conn, name, password, database):
+        self.verifier_calls.append(("create", name, database))
+
+    def drop_verifier(self, conn, name, database):
+        self.verifier_calls.append(("drop", name, database))
 
     def count_rows_read_only(self, conn, query, *, timeout=None, max_rows=None):
         self.calls.append((query, timeout, max_rows))
@@ -511,6 +520,7 @@ class _FakeSqlModule:
         return min(answer, max_rows) if max_rows is not None else answer
 
     verification_problem = staticmethod(postgres.verification_problem)
+    is_deterministic = staticmethod(postgres.is_deterministic)
 
 
 def _verify_with(at, monkeypatch, answers: dict, verification: dict):
@@ -531,7 +541,9 @@ def test_verification_passes_its_timeout_and_a_row_cap(at, monkeypatch):
     assert isinstance(outcome, Advance), outcome
     assert fake.calls == [("SELECT 1", 5, None), ("SELECT id FROM orders", 5, 4), ("SELECT 2", 5, MAX_ROWS)]
     # the client waits longer than the server's statement timeout, so the server's words come first
-    assert fake.endpoints[0].timeouts.statement > 5
+    assert fake.endpoints[1].timeouts.statement > 5  # [0] is the master's connection that creates the verifier
+    assert fake.users == ["postgres", "aurora_restore_verifier", "postgres"]
+    assert [call[0] for call in fake.verifier_calls] == ["create", "drop"]
 
 
 def test_verification_timeout_defaults_to_the_statement_timeout(at, monkeypatch):

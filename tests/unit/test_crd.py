@@ -6,15 +6,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from aurora_restore.api.crd import build_crd, render_crds
+from aurora_restore.api.crd import build_crd, build_crds, build_policy_crd, render_crd, render_crds
 from aurora_restore.api.models import RDS_IDENTIFIER_PATTERN, AuroraRestoreSpec
 
 REPO = Path(__file__).resolve().parents[2]
-CRD_FILE = REPO / "crds" / "aurorarestores.dbrestore.io.yaml"
-REGENERATE = (
-    'python -c "from aurora_restore.api.crd import render_crds; print(render_crds(), end=\'\')" '
-    "> crds/aurorarestores.dbrestore.io.yaml"
-)
+REGENERATE = "make crds (aurora-restore crd --out crds, and --out helm/aurora-restore-operator/crds)"
 
 
 def root_schema() -> dict:
@@ -35,13 +31,38 @@ def walk(schema: dict, path: str):
 # --- the generated file --------------------------------------------------------------------------------------------
 
 
-def test_committed_crd_matches_the_models():
-    assert CRD_FILE.exists(), f"{CRD_FILE.relative_to(REPO)} is missing; generate it with: {REGENERATE}"
-    assert CRD_FILE.read_text() == render_crds(), f"the CRD is stale; regenerate it with: {REGENERATE}"
+@pytest.mark.parametrize("crd", build_crds(), ids=lambda crd: crd["metadata"]["name"])
+def test_committed_crd_matches_the_models(crd):
+    path = REPO / "crds" / f"{crd['metadata']['name']}.yaml"
+    assert path.exists(), f"{path.relative_to(REPO)} is missing; generate it with: {REGENERATE}"
+    assert path.read_text() == render_crd(crd), f"the CRD is stale; regenerate it with: {REGENERATE}"
 
 
-def test_rendered_crd_is_one_yaml_document_equal_to_build_crd():
-    assert list(yaml.safe_load_all(render_crds())) == [build_crd()]
+def test_crds_directory_holds_exactly_the_generated_crds():
+    assert sorted(p.name for p in (REPO / "crds").glob("*.yaml")) == sorted(
+        f"{crd['metadata']['name']}.yaml" for crd in build_crds())
+
+
+def test_rendered_crds_are_the_yaml_documents_of_build_crds():
+    assert list(yaml.safe_load_all(render_crds())) == build_crds()
+
+
+def test_policy_crd_is_cluster_scoped_without_status():
+    crd = build_policy_crd()
+    assert crd["metadata"]["name"] == "aurorarestorepolicies.dbrestore.io"
+    assert crd["spec"]["scope"] == "Cluster"
+    assert crd["spec"]["names"]["kind"] == "AuroraRestorePolicy"
+    [version] = crd["spec"]["versions"]
+    assert "subresources" not in version
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert set(spec["properties"]) == {
+        "namespaces", "namespaceSelector", "targets", "sources", "roles", "secretsManagerSecrets", "replace",
+        "instanceClasses", "maxInstances", "allowFinalSnapshotSkip"}
+    assert spec["properties"]["replace"]["properties"]["allowed"]["default"] is False
+    assert spec["properties"]["replace"]["properties"]["onlyClustersCreatedByOperator"]["default"] is True
+    assert spec["properties"]["allowFinalSnapshotSkip"]["default"] is False
+    missing = [path for path, node in walk(spec, "spec") if not node.get("description")]
+    assert missing == []
 
 
 def test_crd_names_and_printer_columns():

@@ -42,7 +42,7 @@ def foreign(cloud):
 @pytest.fixture
 def cross_account(restore):
     def build(changes: dict | None = None, **fields):
-        return restore(changes or from_source_account(), allowed_roles=[SOURCE_ROLE], **fields)
+        return restore(changes or from_source_account(), **fields)
 
     return build
 

@@ -1,15 +1,19 @@
 """How the operator reaches a database, without one: URIs, redaction, and connections the kernel refuses."""
 
 import socket
+import ssl
 from urllib.parse import unquote, urlsplit
 
+import psycopg
+import pymysql
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from aurora_restore.db import mysql, postgres
-from aurora_restore.db.connection import Credentials, Endpoint, Tls, redact
+from aurora_restore.db.connection import Credentials, Endpoint, Tls, redact, unreachable
 from aurora_restore.db.engines import connection_uri, sql_module
 from aurora_restore.errors import RestoreError, RetryableError, TerminalError
+from aurora_restore_devenv.simulator.databases.tls import ensure_certificates
 
 PASSWORD = "Xq7 m@ster:p/w%?#&é"
 LOOPBACK = "127.0.0.1"
@@ -138,3 +142,85 @@ def test_an_unreadable_ca_bundle_is_an_operator_error_not_a_crash(closed_port, t
     endpoint = Endpoint(engine, LOOPBACK, closed_port, "postgres", Tls(ca_file=str(tmp_path / "absent.pem")))
     with pytest.raises(RestoreError):
         MODULES[engine].connect(endpoint, Credentials("postgres", PASSWORD))
+
+
+# --- TLS: verified with a CA bundle, encrypted only without one ----------------------------------------------------
+
+
+@pytest.fixture
+def ca_file(tmp_path) -> str:
+    return str(ensure_certificates(tmp_path / "ca").ca_certificate)
+
+
+@pytest.fixture
+def driver_parameters(monkeypatch):
+    """What each module hands its driver: psycopg's connect parameters, and a real PyMySQL connection object
+    built from its parameters without connecting (its SSL context is the one a connection would use)."""
+    seen = {}
+    monkeypatch.setattr(psycopg, "connect", lambda **params: seen.setdefault("postgres", params))
+    monkeypatch.setattr(pymysql, "connect", lambda **params: seen.setdefault(
+        "mysql", pymysql.connections.Connection(**params, defer_connect=True)))
+    return seen
+
+
+def test_with_a_ca_bundle_postgres_verifies_the_chain_and_the_host_name(driver_parameters, ca_file):
+    postgres.connect(Endpoint("aurora-postgresql", "db.example", 5432, "postgres", Tls(ca_file)),
+                     Credentials("master", PASSWORD))
+    params = driver_parameters["postgres"]
+    assert (params["sslmode"], params["sslrootcert"]) == ("verify-full", ca_file)
+
+
+def test_without_a_ca_bundle_postgres_is_encrypted_but_unverified(driver_parameters):
+    postgres.connect(Endpoint("aurora-postgresql", "db.example", 5432, "postgres", Tls()),
+                     Credentials("master", PASSWORD))
+    params = driver_parameters["postgres"]
+    assert params["sslmode"] == "require" and "sslrootcert" not in params
+
+
+def test_with_a_ca_bundle_mysql_requires_tls_a_certificate_of_that_ca_and_the_host_name(driver_parameters, ca_file):
+    mysql.connect(Endpoint("aurora-mysql", "db.example", 3306, None, Tls(ca_file)), Credentials("master", PASSWORD))
+    connection = driver_parameters["mysql"]
+    assert connection._ssl_required, "no fallback to a plain connection"
+    assert connection.ctx.verify_mode == ssl.CERT_REQUIRED and connection.ctx.check_hostname
+    [trusted] = connection.ctx.get_ca_certs()
+    assert dict(entry[0] for entry in trusted["subject"])["commonName"] == "aurora-restore simulator CA"
+
+
+def test_without_a_ca_bundle_mysql_is_encrypted_but_unverified(driver_parameters):
+    mysql.connect(Endpoint("aurora-mysql", "db.example", 3306, None, Tls()), Credentials("master", PASSWORD))
+    connection = driver_parameters["mysql"]
+    assert connection._ssl_required, "no fallback to a plain connection"
+    assert connection.ctx.verify_mode == ssl.CERT_NONE and not connection.ctx.check_hostname
+
+
+# What the drivers raised when a simulated server's certificate chained to another CA (tests/e2e/test_database_tls.py
+# meets them for real), and libpq's words for a certificate of another host.
+CERTIFICATE_ERRORS = {
+    "postgresql": psycopg.OperationalError(
+        'connection failed: connection to server at "127.0.0.1", port 5432 failed: SSL error: certificate verify '
+        "failed"),
+    "postgresql-host": psycopg.OperationalError(
+        'connection to server at "10.0.0.7", port 5432 failed: server certificate for "other.example" does not '
+        'match host name "db.example"'),
+    "mysql": pymysql.err.OperationalError(
+        2003, "Can't connect to MySQL server on 'db.example' ([SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+        f"failed: self-signed certificate in certificate chain (_ssl.c:1006)) {PASSWORD}"),
+}
+
+
+@pytest.mark.parametrize("error", CERTIFICATE_ERRORS.values(), ids=CERTIFICATE_ERRORS.keys())
+def test_a_certificate_that_does_not_verify_is_told_apart_naming_the_bundle(ca_file, error):
+    endpoint = Endpoint("aurora-postgresql", "db.example", 5432, "postgres", Tls(ca_file))
+    unverified = unreachable(endpoint, error, Credentials("master", PASSWORD))
+    assert isinstance(unverified, RetryableError), "a fixed bundle and a restarted operator let the restore go on"
+    assert unverified.reason == "DatabaseCertificateUnverified"
+    assert unverified.message.startswith(
+        f"the TLS certificate of db.example:5432 does not verify against the CA bundle {ca_file} "
+        "(AURORA_RESTORE_DB_CA_BUNDLE): ")
+    assert PASSWORD not in unverified.message
+
+
+def test_other_connection_failures_stay_unreachable(ca_file):
+    endpoint = Endpoint("aurora-postgresql", "db.example", 5432, "postgres", Tls(ca_file))
+    error = psycopg.OperationalError('connection to server at "10.0.0.7", port 5432 failed: Connection refused')
+    assert unreachable(endpoint, error, Credentials("master", PASSWORD)).reason == "DatabaseUnreachable"

@@ -11,7 +11,7 @@ from aurora_restore.steps import names
 from aurora_restore.steps.context import RESTORE_NAME_TAG, RESTORE_UID_TAG, SNAPSHOT_ROLE_TAG
 from aurora_restore.steps.outcomes import Advance
 
-from .conftest import KMS_KEY, OTHER_REGION, POLL, SOURCE_REGION, TARGET, UID
+from .conftest import REPLACEABLE, KMS_KEY, OTHER_REGION, POLL, SOURCE_REGION, TARGET, UID
 
 LONGEST_TARGET = "a" + "b-" * 30 + "cd"  # 63 characters, legal, with hyphens where a cut may fall
 UIDS = [UID, "00000000-0000-4000-8000-000000000000", "ffffffff-ffff-4fff-bfff-ffffffffffff"]
@@ -70,7 +70,7 @@ def test_a_restore_onto_its_own_source_is_refused_unless_replace(restore, source
     kind = ({"latest": {"clusterIdentifier": TARGET}} if source_kind == "latest"
             else {"pointInTime": {"clusterIdentifier": TARGET, "useLatestRestorableTime": True}})
     source.add_snapshot("staging-nightly", TARGET)
-    source.add_cluster(TARGET, instances=1)
+    source.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     refused = restore({"source": {"snapshotIdentifier": None, **kind}})
     status = refused.run()
     assert (status.phase, status.failure.reason) == (Phase.FAILED, "SourceIsTarget")
@@ -90,11 +90,11 @@ def test_a_restore_onto_its_own_source_is_refused_unless_replace(restore, source
 @pytest.mark.parametrize(
     "setup, reason",
     [
-        (lambda rds: rds.add_cluster(TARGET, instances=1, deletion_protection=True), "TargetDeletionProtected"),
-        (lambda rds: rds.add_cluster(TARGET, instances=1, global_cluster="orders-global"), "TargetInGlobalDatabase"),
-        (lambda rds: (rds.add_cluster(TARGET), rds.add_cluster(f"{TARGET}-previous-7d3f9a2e")), "ClusterNameTaken"),
-        (lambda rds: (rds.add_cluster(TARGET), rds.add_cluster(f"{TARGET}-restore-7d3f9a2e")), "ClusterNameTaken"),
-        (lambda rds: (rds.add_cluster(TARGET), rds.add_snapshot(f"{TARGET}-final-7d3f9a2e", "x")), "SnapshotNameTaken"),
+        (lambda rds: rds.add_cluster(TARGET, tags=REPLACEABLE, instances=1, deletion_protection=True), "TargetDeletionProtected"),
+        (lambda rds: rds.add_cluster(TARGET, tags=REPLACEABLE, instances=1, global_cluster="orders-global"), "TargetInGlobalDatabase"),
+        (lambda rds: (rds.add_cluster(TARGET, tags=REPLACEABLE), rds.add_cluster(f"{TARGET}-previous-7d3f9a2e")), "ClusterNameTaken"),
+        (lambda rds: (rds.add_cluster(TARGET, tags=REPLACEABLE), rds.add_cluster(f"{TARGET}-restore-7d3f9a2e")), "ClusterNameTaken"),
+        (lambda rds: (rds.add_cluster(TARGET, tags=REPLACEABLE), rds.add_snapshot(f"{TARGET}-final-7d3f9a2e", "x")), "SnapshotNameTaken"),
     ],
 )
 def test_preflight_refuses_what_would_make_the_swap_fail_before_touching_anything(restore, cloud, setup, reason):
@@ -107,7 +107,7 @@ def test_preflight_refuses_what_would_make_the_swap_fail_before_touching_anythin
 
 def test_preflight_refuses_a_taken_instance_name(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE)
     run.target.add_cluster("elsewhere", instances=1)
     run.target.instances[f"{TARGET}-7d3f9a2e-1"] = {**run.target.instances["elsewhere-instance-1"],
                                                     "DBInstanceIdentifier": f"{TARGET}-7d3f9a2e-1"}
@@ -139,7 +139,7 @@ def owned(cloud, uid=UID) -> list[str]:
 def test_cancel_removes_everything_the_restore_made_and_leaves_the_target(restore, cloud, phase):
     run = restore({"target": {"region": OTHER_REGION}, "copy": {"kmsKeyId": KMS_KEY},
                    "existingTarget": {"policy": "Replace"}})
-    existing = run.target.add_cluster(TARGET, instances=1)
+    existing = run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.run_until(phase)
     run.step()
     status = cancel(run)
@@ -152,7 +152,7 @@ def test_cancel_removes_everything_the_restore_made_and_leaves_the_target(restor
 
 def test_a_cancel_during_the_swap_finishes_it_and_keeps_both_clusters(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.send_first_rename()
     status = cancel(run)
     assert status.phase == Phase.CANCELLED
@@ -190,7 +190,7 @@ def aws_terminal():
 
 def test_a_cancel_while_retiring_finishes_deleting_the_previous_cluster(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=2)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2)
     run.run_until(Phase.RETIRING_PREVIOUS)
     run.step()  # the previous cluster's instances are being deleted
     status = cancel(run)
@@ -202,7 +202,7 @@ def test_a_cancel_while_retiring_finishes_deleting_the_previous_cluster(restore,
 
 def test_a_cancel_mid_swap_that_cannot_finish_rolls_the_swap_back(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    old = run.target.add_cluster(TARGET, instances=1)
+    old = run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.send_first_rename()
     run.target.clusters[f"{TARGET}-restore-7d3f9a2e"]["Status"] = "incompatible-parameters"
     status = cancel(run)

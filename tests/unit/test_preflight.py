@@ -4,7 +4,7 @@ import pytest
 
 from aurora_restore.api.phase import Phase
 
-from .conftest import KMS_KEY, OTHER_REGION, SNAPSHOT, SOURCE_REGION, TARGET, UID
+from .conftest import REPLACEABLE, KMS_KEY, OTHER_REGION, SNAPSHOT, SOURCE_REGION, TARGET, UID
 
 COPY_ID = f"aurora-restore-{UID}"
 CROSS_REGION = {"target": {"region": OTHER_REGION}, "copy": {"kmsKeyId": KMS_KEY}}
@@ -25,7 +25,7 @@ def test_three_problems_are_reported_together_numbered_and_nothing_is_changed(re
             "copy": {"kmsKeyId": UNKNOWN_KEY},
         }
     )
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     status = run.run()
 
     assert status.phase == Phase.FAILED
@@ -58,10 +58,10 @@ def no_setup(run):
 @pytest.mark.parametrize(
     ("changes", "setup", "reason", "detail"),
     [
-        ({}, lambda run: run.target.add_cluster(TARGET), "TargetExists", "spec.existingTarget.policy"),
+        ({}, lambda run: run.target.add_cluster(TARGET, tags=REPLACEABLE), "TargetExists", "spec.existingTarget.policy"),
         (
             {"existingTarget": {"policy": "Replace"}},
-            lambda run: run.target.add_cluster(TARGET, instances=1, deletion_protection=True),
+            lambda run: run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1, deletion_protection=True),
             "TargetDeletionProtected",
             "deletion protection enabled",
         ),
@@ -175,7 +175,7 @@ def test_dry_run_plans_copy_replace_restore_instances_and_cleanup_without_changi
     restore, source, cloud, lock_holders
 ):
     run = restore({**CROSS_REGION, "existingTarget": {"policy": "Replace"}, "dryRun": True})
-    run.target.add_cluster(TARGET, instances=2)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2)
     status = run.run()
 
     assert run.phases == [Phase.PENDING, Phase.RESOLVING_SNAPSHOT, Phase.PREFLIGHT, Phase.PLANNED]
@@ -253,7 +253,7 @@ def test_dry_run_in_one_region_plans_the_restore_from_the_snapshot_and_every_ins
 
 def test_dry_run_with_a_problem_fails_instead_of_planning(restore, cloud):
     run = restore({"dryRun": True})
-    run.target.add_cluster(TARGET)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE)
     status = run.run()
     assert (status.phase, status.failure.reason) == (Phase.FAILED, "TargetExists")
     assert status.plan is None

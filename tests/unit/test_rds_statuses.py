@@ -8,7 +8,7 @@ from aurora_restore.steps.context import RESTORE_UID_TAG
 from aurora_restore.steps.outcomes import Wait
 from aurora_restore.steps.rds_statuses import FAILURE_STATUSES
 
-from .conftest import KMS_KEY, OTHER_REGION, SOURCE_ACCOUNT, SOURCE_REGION, SOURCE_ROLE, TARGET, UID
+from .conftest import REPLACEABLE, KMS_KEY, OTHER_REGION, SOURCE_ACCOUNT, SOURCE_REGION, SOURCE_ROLE, TARGET, UID
 from .fake_rds import ACCOUNT_ID, aws_error
 
 STATUSES = sorted(FAILED_STATUSES)
@@ -69,7 +69,7 @@ def test_an_instance_in_a_failure_status_fails_the_restore_with_its_reason(resto
 
 def test_the_encryption_key_is_named_and_a_temporary_cluster_is_removed(restore):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.target.settles_as["cluster"] = "inaccessible-encryption-credentials"
     run.run_until(Phase.RESTORING_CLUSTER)
     run.step()  # the restore call
@@ -131,7 +131,7 @@ def at_phase(restore, phase: Phase, changes: dict):
     `phase`, as an earlier turn of the machine would have left it; the master password is there."""
     run = restore(changes)
     run.secrets.add(MASTER_SECRET, {"password": "a-Good-master-pw1"})
-    run.target.add_cluster(TARGET, instances=2)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2)
     run.status = run.status.model_copy(update={"phase": phase})
     run.phases = [phase]
     return run
@@ -190,7 +190,7 @@ def test_a_failure_status_after_the_password_change_fails_configuring_access_and
     untouched and the temporary cluster is deleted."""
     run = restore({**DATABASE_ACCESS, "existingTarget": {"policy": "Replace"}})
     run.secrets.add(MASTER_SECRET, {"password": "a-Good-master-pw1"})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.run_until(Phase.CONFIGURING_ACCESS)
     run.step()  # the password is refused: ModifyDBCluster MasterUserPassword
     assert run.phase == Phase.CONFIGURING_ACCESS and len(run.cloud.calls_to("modify_cluster")) == 1
@@ -289,7 +289,7 @@ def test_a_share_copy_someone_else_made_in_the_source_account_is_not_adopted(res
     run = restore({
         "source": {"snapshotIdentifier": AUTOMATED, "accountId": SOURCE_ACCOUNT, "roleArn": SOURCE_ROLE},
         "copy": {"kmsKeyId": SOURCE_ACCOUNT_KEY},
-    }, allowed_roles=[SOURCE_ROLE])
+    })
     taken_by_someone_else(foreign, "copy_snapshot", "DBClusterSnapshotAlreadyExistsFault",
                           lambda params: {**params, "tags": {}})
     result = run.run()
@@ -317,7 +317,7 @@ def test_a_cluster_broken_once_renamed_to_the_target_fails_the_swap_instead_of_w
     """spec.timeout no longer applies once the swap began: a new cluster that turns to a failure status during
     its rename to the target identifier must fail the restore, and the replaced cluster keeps its new name."""
     run = restore({"existingTarget": {"policy": "Replace"}})
-    old = run.target.add_cluster(TARGET, instances=1)
+    old = run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.send_first_rename()
     while len(run.cloud.calls_to("rename_cluster")) < 2:  # the first rename settles; the second one is sent
         run.step()

@@ -12,7 +12,7 @@ from aurora_restore.api.phase import Phase
 from aurora_restore.machine import run_step
 from aurora_restore.steps.outcomes import Fail
 
-from .conftest import KMS_KEY, OTHER_REGION, TARGET, UID
+from .conftest import REPLACEABLE, KMS_KEY, OTHER_REGION, TARGET, UID
 EVERYTHING = {
     "target": {"region": OTHER_REGION, "instances": {"count": 3}},
     "copy": {"kmsKeyId": KMS_KEY},
@@ -51,7 +51,7 @@ EXPECTED_MUTATIONS = Counter(
 def test_a_crash_after_every_step_creates_no_duplicates(restore, cloud, ticks, crash):
     cloud.ticks = ticks
     run = restore(EVERYTHING)
-    run.target.add_cluster(TARGET, instances=2)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2)
     status = run.run(crash_every_step=crash)
 
     assert status.phase == Phase.SUCCEEDED, status.message
@@ -79,7 +79,7 @@ def test_a_crash_after_every_step_creates_no_duplicates(restore, cloud, ticks, c
 )
 def test_running_a_step_twice_from_the_same_status_acts_once(restore, cloud, phase):
     run = restore(EVERYTHING)
-    run.target.add_cluster(TARGET, instances=2)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2)
     run.run_until(phase)
     if phase == Phase.SWAPPING_TARGET:
         run.step()  # the swap's first turn only records that it starts

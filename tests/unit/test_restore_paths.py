@@ -11,7 +11,7 @@ from aurora_restore.aws.rds import tags_of
 from aurora_restore.steps.context import MANAGED_BY_TAG, RESTORE_NAME_TAG, RESTORE_UID_TAG
 from aurora_restore.steps.outcomes import Advance, Wait
 
-from .conftest import KMS_KEY, OTHER_REGION, POLL, SAME_REGION_PHASES, SNAPSHOT, SOURCE_REGION, START, TARGET, UID
+from .conftest import REPLACEABLE, KMS_KEY, OTHER_REGION, POLL, SAME_REGION_PHASES, SNAPSHOT, SOURCE_REGION, START, TARGET, UID
 from .fake_rds import aws_error, throttling
 
 COPY_ID = f"aurora-restore-{UID}"
@@ -422,7 +422,7 @@ def test_latest_with_no_match_fails_naming_the_filters_and_touches_nothing(resto
 def test_a_pinned_snapshot_still_creating_waits_and_stays_chosen(restore, source, cloud):
     source.add_snapshot("nightly-2025-03-01", created=at(0), status="creating", settles_after=3, tags={"env": "prod"})
     run = restore({**LATEST, "existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.run_until(Phase.RESOLVING_SNAPSHOT)
 
     outcome = run.step()
@@ -462,7 +462,7 @@ def test_a_pinned_snapshot_that_disappears_fails(restore, source):
 
 def test_existing_target_with_policy_fail_fails_and_deletes_nothing(restore, cloud):
     run = restore()
-    run.target.add_cluster(TARGET, instances=2)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2)
     status = run.run()
     assert status.phase == Phase.FAILED
     assert status.failure.reason == "TargetExists"
@@ -475,7 +475,7 @@ def test_existing_target_with_policy_fail_fails_and_deletes_nothing(restore, clo
 
 def test_replace_restores_beside_the_target_verifies_then_swaps_and_retires_the_previous_cluster(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    old = run.target.add_cluster(TARGET, instances=2, tags={"owner": "old"})
+    old = run.target.add_cluster(TARGET, instances=2, tags={**REPLACEABLE, "owner": "old"})
     status = run.run()
     assert status.phase == Phase.SUCCEEDED, status.message
 
@@ -518,7 +518,7 @@ def test_replace_restores_beside_the_target_verifies_then_swaps_and_retires_the_
 
 def test_the_existing_target_is_untouched_until_verification_passed(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=2)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2)
     run.run_until(Phase.SWAPPING_TARGET)
     touched = [c for c in cloud.mutations if TARGET in (c.params.get("identifier"), c.params.get("DBClusterIdentifier"))
                or str(c.params.get("DBInstanceIdentifier", "")).startswith(f"{TARGET}-instance")]
@@ -532,7 +532,7 @@ def test_a_replace_that_fails_before_the_swap_leaves_the_target_as_it_was_and_no
     restore, cloud, failing
 ):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=2)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2)
     before = copy.deepcopy((run.target.clusters[TARGET], run.target.instances))
     refusal = aws_error("InvalidParameterCombination", "refused", action=failing, region=SOURCE_REGION)
     run.target.fail(failing, refusal)
@@ -548,7 +548,7 @@ def test_a_replace_that_fails_before_the_swap_leaves_the_target_as_it_was_and_no
 
 def test_the_timeout_no_longer_applies_once_the_swap_began(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}, "timeout": "30m"})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.target.ticks_by_kind["rename"] = 3
     run.send_first_rename()
     run.now += timedelta(hours=1)
@@ -561,7 +561,7 @@ def test_the_timeout_no_longer_applies_once_the_swap_began(restore, cloud):
 
 def test_a_timeout_before_the_swap_fails_and_leaves_the_target(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}, "timeout": "30m"})
-    old = run.target.add_cluster(TARGET, instances=1)
+    old = run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.run_until(Phase.SWAPPING_TARGET)
     run.now += timedelta(hours=1)
     status = run.run()
@@ -574,7 +574,7 @@ def test_a_timeout_before_the_swap_fails_and_leaves_the_target(restore, cloud):
 @pytest.mark.parametrize("broken", ["incompatible-parameters", "gone"])
 def test_the_target_is_never_renamed_away_while_its_successor_is_broken(restore, cloud, broken):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    old = run.target.add_cluster(TARGET, instances=1)
+    old = run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.run_until(Phase.SWAPPING_TARGET)
     temporary = f"{TARGET}-restore-7d3f9a2e"
     if broken == "gone":
@@ -591,7 +591,7 @@ def test_the_target_is_never_renamed_away_while_its_successor_is_broken(restore,
 
 def test_a_successor_broken_after_the_first_rename_gets_the_previous_cluster_renamed_back(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    old = run.target.add_cluster(TARGET, instances=1)
+    old = run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.send_first_rename()
     run.target.clusters[f"{TARGET}-restore-7d3f9a2e"]["Status"] = "inaccessible-encryption-credentials"
     status = run.run()
@@ -602,7 +602,7 @@ def test_a_successor_broken_after_the_first_rename_gets_the_previous_cluster_ren
 
 def test_a_refused_rollback_keeps_trying_instead_of_failing_with_the_target_away(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.send_first_rename()
     denied = aws_error("AccessDenied", "not allowed", action="rename_cluster")
     run.target.fail("rename_cluster", denied, times=50)  # the second rename, then every rollback attempt
@@ -618,7 +618,7 @@ def test_a_refused_rollback_keeps_trying_instead_of_failing_with_the_target_away
 
 def test_a_failure_after_the_first_rename_renames_the_previous_cluster_back(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    old = run.target.add_cluster(TARGET, instances=1)
+    old = run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.send_first_rename()
     run.target.fail("rename_cluster", aws_error("InvalidParameterCombination", "refused", action="rename_cluster"))
     status = run.run()
@@ -632,7 +632,7 @@ def test_keep_previous_succeeds_after_the_swap_and_deletes_the_previous_cluster_
     from aurora_restore.machine import has_work, run_aftercare
 
     run = restore({"existingTarget": {"policy": "Replace", "keepPrevious": "2h"}})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     status = run.run()
     previous = f"{TARGET}-previous-7d3f9a2e"
     assert status.phase == Phase.SUCCEEDED
@@ -660,7 +660,7 @@ def test_keep_previous_succeeds_after_the_swap_and_deletes_the_previous_cluster_
 
 def test_replace_without_final_snapshot_skips_it(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace", "finalSnapshot": False}})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     status = run.run()
     assert status.phase == Phase.SUCCEEDED
     assert cloud.calls_to("delete_cluster")[0].params["final_snapshot_identifier"] is None
@@ -670,7 +670,7 @@ def test_replace_without_final_snapshot_skips_it(restore, cloud):
 
 def test_replace_refuses_a_cluster_with_deletion_protection(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=1, deletion_protection=True)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1, deletion_protection=True)
     status = run.run()
     assert (status.phase, status.failure.reason) == (Phase.FAILED, "TargetDeletionProtected")
     assert "deletion protection" in status.failure.message
@@ -679,14 +679,14 @@ def test_replace_refuses_a_cluster_with_deletion_protection(restore, cloud):
 
 def test_nothing_is_replaced_when_the_snapshot_does_not_exist(restore, cloud):
     run = restore({"source": {"snapshotIdentifier": "missing"}, "existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     assert run.run().phase == Phase.FAILED
     assert cloud.mutations == []
 
 
 def test_retiring_waits_while_the_previous_cluster_is_deleting(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.target.ticks_by_kind["cluster-delete"] = 3
     run.run_until(Phase.RETIRING_PREVIOUS)
     messages = []
@@ -732,7 +732,7 @@ def test_a_retryable_error_waits_with_backoff_and_the_restore_continues(restore,
 )
 def test_throttling_anywhere_only_delays_the_restore(restore, source, cloud, action):
     run = restore({**CROSS_REGION, "existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     for region in (source, run.target):
         region.fail(action, throttling(action, region.region), times=2)
     status = run.run()
@@ -764,7 +764,7 @@ def test_a_cluster_appearing_between_describe_and_restore_is_looked_at_again(res
 def test_a_cluster_made_by_someone_else_during_the_restore_is_left_alone(restore, cloud):
     run = restore()
     run.run_until(Phase.RESTORING_CLUSTER)
-    run.target.add_cluster(TARGET)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE)
     status = run.run()
     assert (status.phase, status.failure.reason) == (Phase.FAILED, "TargetTaken")
     assert not cloud.calls_to("restore_cluster_from_snapshot")
@@ -913,7 +913,7 @@ def test_each_advance_moves_exactly_one_phase_forward(restore):
 
 def test_instances_already_being_deleted_are_not_deleted_again(restore, cloud):
     run = restore({"existingTarget": {"policy": "Replace"}})
-    run.target.add_cluster(TARGET, instances=2)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2)
     run.target.ticks_by_kind["instance-delete"] = 4
     run.target.delete_instance(f"{TARGET}-instance-1")  # someone started on it already
     cloud.calls.clear()

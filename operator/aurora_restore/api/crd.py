@@ -1,6 +1,7 @@
-"""Build the AuroraRestore CustomResourceDefinition from the pydantic models.
+"""Build the CustomResourceDefinitions (AuroraRestore, AuroraRestorePolicy) from the pydantic models.
 
-crds/ holds the rendered output and a test keeps the two equal, so the schema is written in exactly one place.
+crds/ holds the rendered output, one file per CRD, and a test keeps them equal, so each schema is written in
+exactly one place.
 The JSON schema pydantic emits is turned into a Kubernetes structural schema: references inlined, optional
 fields plain (no anyOf null), titles dropped, only scalar defaults kept (the apiserver applies them).
 """
@@ -11,6 +12,7 @@ import yaml
 
 from . import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from .models import AuroraRestoreSpec, AuroraRestoreStatus
+from .policy import POLICY_KIND, POLICY_PLURAL, POLICY_SHORT_NAMES, POLICY_SINGULAR, AuroraRestorePolicySpec
 
 SPEC_RULES = [
     {
@@ -91,6 +93,19 @@ PRINTER_COLUMNS = [
 ]
 
 
+POLICY_SPEC_RULES = [
+    {
+        "rule": "(has(self.namespaces) && size(self.namespaces) > 0) || has(self.namespaceSelector)",
+        "message": "spec needs namespaces or namespaceSelector: a policy that covers no namespace allows nothing",
+    },
+]
+POLICY_PRINTER_COLUMNS = [
+    {"name": "Namespaces", "type": "string", "jsonPath": ".spec.namespaces"},
+    {"name": "Replace", "type": "boolean", "jsonPath": ".spec.replace.allowed"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
 def structural_schema(model: type, rules_by_path: dict[tuple[str, ...], list] | None = None) -> dict[str, Any]:
     """The model's JSON schema as a Kubernetes structural schema, with CEL rules attached by field path."""
     schema = model.model_json_schema(by_alias=True, mode="validation")
@@ -152,50 +167,67 @@ def build_crd() -> dict[str, Any]:
     """The CRD manifest for aurorarestores.dbrestore.io."""
     spec_schema = structural_schema(AuroraRestoreSpec, RULES_BY_PATH)
     spec_schema["x-kubernetes-validations"] = SPEC_RULES
-    status_schema = structural_schema(AuroraRestoreStatus)
+    return _crd(
+        KIND, PLURAL, SINGULAR, SHORT_NAMES, "Namespaced", PRINTER_COLUMNS,
+        "AuroraRestore restores one Amazon Aurora cluster from a snapshot.",
+        spec_schema, structural_schema(AuroraRestoreStatus),
+    )
+
+
+def build_policy_crd() -> dict[str, Any]:
+    """The CRD manifest for aurorarestorepolicies.dbrestore.io: cluster-scoped, written by cluster admins."""
+    spec_schema = structural_schema(AuroraRestorePolicySpec)
+    spec_schema["x-kubernetes-validations"] = POLICY_SPEC_RULES
+    return _crd(
+        POLICY_KIND, POLICY_PLURAL, POLICY_SINGULAR, POLICY_SHORT_NAMES, "Cluster", POLICY_PRINTER_COLUMNS,
+        "AuroraRestorePolicy decides what the AuroraRestores of some namespaces may restore, replace and read.",
+        spec_schema, None,
+    )
+
+
+def build_crds() -> list[dict[str, Any]]:
+    return [build_crd(), build_policy_crd()]
+
+
+def _crd(kind: str, plural: str, singular: str, short_names: list[str], scope: str, columns: list[dict],
+         description: str, spec_schema: dict, status_schema: dict | None) -> dict[str, Any]:
+    properties = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                  "spec": spec_schema}
+    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
+    if status_schema is not None:
+        properties["status"] = status_schema
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = columns
+    version["schema"] = {"openAPIV3Schema": {"type": "object", "description": description, "required": ["spec"],
+                                             "properties": properties}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": scope,
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": SHORT_NAMES,
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": short_names,
                 "categories": ["aurora"],
             },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "AuroraRestore restores one Amazon Aurora cluster from a snapshot.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
-                            },
-                        }
-                    },
-                }
-            ],
+            "versions": [version],
         },
     }
 
 
+HEADER = "# Generated from the pydantic models by `aurora-restore crd`; do not edit by hand.\n"
+
+
+def render_crd(crd: dict[str, Any]) -> str:
+    """One CRD as committed under crds/<name>.yaml (and the chart's crds/)."""
+    return HEADER + yaml.safe_dump(crd, sort_keys=False, width=120)
+
+
 def render_crds() -> str:
-    """The YAML committed under crds/ (and the chart's crds/)."""
-    header = "# Generated from the pydantic models by `aurora-restore crd`; do not edit by hand.\n"
-    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
+    """Every CRD, as one YAML stream (what `aurora-restore crd` prints)."""
+    return "---\n".join(render_crd(crd) for crd in build_crds())

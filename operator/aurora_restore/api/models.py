@@ -16,6 +16,9 @@ from .phase import Phase
 # The tags the operator puts on every cluster and instance it creates (steps/context.py sets them; a unit test
 # keeps the two lists equal), counted against AWS's 50 tags per resource.
 OPERATOR_TAG_KEYS = ("managed-by", "dbrestore.io/restore-uid", "dbrestore.io/restore")
+# Set by an AWS account owner on a cluster it did not let the operator create, to let a policy allow replacing it
+# (steps/policy.py); never by the operator (its IAM policy forbids the key).
+REPLACEABLE_TAG = "dbrestore.io/replaceable"
 
 # RDS identifiers: 1-63 letters, digits or hyphens, starting with a letter, no "--", not ending with "-".
 # Written without look-arounds: both pydantic and the apiserver (Go RE2) must accept it.
@@ -340,6 +343,9 @@ class Target(ApiModel):
             if len(value) > 256 or value.lower().startswith("aws:"):
                 raise ValueError(f"spec.target.tags[{key!r}]: values are at most 256 characters and may not start "
                                  "with 'aws:'")
+            if key.lower() == REPLACEABLE_TAG:  # the operator's IAM policy refuses it: say so before any copy
+                raise ValueError(f"spec.target.tags key {key!r} is the account owner's to set on a cluster it lets "
+                                 "be replaced; the operator never sets it")
         return tags
 
     @model_validator(mode="after")
@@ -455,7 +461,11 @@ class DatabaseUser(ApiModel):
 class VerificationQuery(ApiModel):
     """A read-only query that must succeed on the restored database."""
 
-    sql: str = Field(min_length=1, description="SQL run in a read-only transaction as the master user.")
+    sql: str = Field(
+        min_length=1,
+        description="One SQL statement, run in a read-only transaction as aurora_restore_verifier, a user with "
+        "read access only that the operator creates for verification and drops after it.",
+    )
     expect_rows: int | None = Field(default=None, ge=0, description="The number of rows it must return.")
 
 
@@ -743,6 +753,10 @@ class AuroraRestoreStatus(ApiModel):
     message: str | None = Field(default=None, description="What the operator is doing or waiting for.")
     observed_generation: int | None = Field(default=None, description="The spec generation acted on.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Progressing and Failed.")
+    policy: str | None = Field(
+        default=None, description="The AuroraRestorePolicy that allowed this restore (checked in Pending, again in "
+        "Preflight and before deleting a replaced cluster)."
+    )
     started_at: datetime | None = Field(default=None, description="When the restore started.")
     completed_at: datetime | None = Field(default=None, description="When it reached Succeeded or Failed.")
     snapshot: SnapshotStatus | None = Field(default=None, description="The source snapshot chosen.")

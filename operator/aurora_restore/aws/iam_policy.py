@@ -3,20 +3,44 @@
 `operator_policy` is for the operator's own role (IRSA), `source_role_policy` for a role in another account that
 shares snapshots with it, `trust_policy` lets the operator's ServiceAccount assume its role. The actions listed
 are exactly the API calls the operator makes (tests/e2e proves it from the simulator's request log), plus the
-permissions AWS checks on the side of some calls (IMPLIED_BY), each tied to the call that needs it.
+permissions AWS checks on the side of some calls (IMPLIED_BY), each tied to the call that needs it. What the
+request log cannot show, the conditions, docs/security.md explains: destructive calls only on resources tagged
+by the operator or tagged replaceable by the account owner, secrets only under a prefix (or with a tag).
 """
 
 import json
+import re
 from typing import Any
 
-MANAGED_BY_CONDITION = {"StringEquals": {"aws:ResourceTag/managed-by": "aurora-restore-operator"}}
-REQUEST_TAG_CONDITION = {"StringEquals": {"aws:RequestTag/managed-by": "aurora-restore-operator"}}
+# The tags the conditions test: the operator's own (steps/context.py MANAGED_BY_TAG/VALUE), on everything it
+# creates, and the one the account owner sets on a cluster the operator may replace (steps/policy.py), which the
+# operator never sets.
+MANAGED_BY_TAG, MANAGED_BY_VALUE = "managed-by", "aurora-restore-operator"
+REPLACEABLE_TAG, REPLACEABLE_VALUE = "dbrestore.io/replaceable", "true"
+MANAGED_BY_CONDITION = {"StringEquals": {f"aws:ResourceTag/{MANAGED_BY_TAG}": MANAGED_BY_VALUE}}
+REPLACEABLE_CONDITION = {"StringEquals": {f"aws:ResourceTag/{REPLACEABLE_TAG}": REPLACEABLE_VALUE}}
+REQUEST_TAG_CONDITION = {"StringEquals": {f"aws:RequestTag/{MANAGED_BY_TAG}": MANAGED_BY_VALUE}}
+# Compared without case, as IAM compares condition key names (the <key> of aws:ResourceTag/<key> among them).
+NEVER_TAGS_REPLACEABLE = {"ForAllValues:StringNotEqualsIgnoreCase": {"aws:TagKeys": [REPLACEABLE_TAG]}}
+
+# Where Secrets Manager passwords (spec.masterPassword.secretsManagerSecretId) may be read by default.
+DEFAULT_SECRETS_PREFIX = "aurora-restore/"
+# RDS names the master secrets it manages (manageInSecretsManager) `rds!cluster-<uuid>`; users cannot create
+# names with "!", so the pattern covers only secrets RDS made.
+RDS_MANAGED_SECRETS = "rds!cluster-*"
+SECRET_NAME_CHARACTERS = re.compile(r"^[A-Za-z0-9/_+=.@-]*$")  # what CreateSecret accepts in a Name
+# Final snapshots of the replaced cluster are named `<target>-final-<uid8>` (steps/names.py final_snapshot).
+FINAL_SNAPSHOTS = "*-final-????????"  # names.final_snapshot: <target>-final-<uid8>
 
 # Permissions AWS checks in addition to the action called, and the calls that need them.
 IMPLIED_BY: dict[str, set[str]] = {
-    # Creating with Tags= needs the tagging permission too.
+    # Creating with Tags= needs the tagging permission too; DeleteDBCluster lists it as a dependent action (the
+    # final snapshot copies the cluster's tags when CopyTagsToSnapshot is set).
     "rds:AddTagsToResource": {"rds:CopyDBClusterSnapshot", "rds:RestoreDBClusterFromSnapshot",
-                              "rds:RestoreDBClusterToPointInTime", "rds:CreateDBInstance"},
+                              "rds:RestoreDBClusterToPointInTime", "rds:CreateDBInstance", "rds:DeleteDBCluster"},
+    # DeleteDBCluster with FinalDBSnapshotIdentifier takes a snapshot: a dependent action in the Service
+    # Authorization Reference.
+    "rds:CreateDBClusterSnapshot": {"rds:DeleteDBCluster"},
     # Copies and restores with a customer-managed key let RDS use the key through a grant.
     "kms:CreateGrant": {"rds:CopyDBClusterSnapshot", "rds:RestoreDBClusterFromSnapshot",
                         "rds:RestoreDBClusterToPointInTime"},
@@ -33,9 +57,31 @@ def _statement(sid: str, actions: list[str], resources: list[str], condition: di
     return statement
 
 
-def operator_policy(account: str = "*", partition: str = "aws", assumable_roles: list[str] | None = None) -> dict:
-    """The policy of the operator's own role, in the target account."""
+def operator_policy(
+    account: str = "*",
+    partition: str = "aws",
+    assumable_roles: list[str] | None = None,
+    secrets_prefix: str = DEFAULT_SECRETS_PREFIX,
+    secrets_tag: tuple[str, str] | None = None,
+) -> dict:
+    """The policy of the operator's own role, in the target account.
+
+    Destructive calls are allowed only on what carries the operator's tag or the account owner's replaceable
+    tag; Secrets Manager reads only under `secrets_prefix` (and, given `secrets_tag`, only secrets with that
+    tag) plus the master secrets RDS manages. Raises ValueError for a prefix no secret name can have, or for
+    neither a prefix nor a tag (which would allow reading every secret).
+    """
+    if not SECRET_NAME_CHARACTERS.match(secrets_prefix):
+        raise ValueError(f"secrets prefix {secrets_prefix!r}: a secret name has only letters, digits and /_+=.@-")
+    if not secrets_prefix and not secrets_tag:
+        raise ValueError("an empty secrets prefix without a secrets tag would allow reading every secret")
+    if secrets_tag is not None and not secrets_tag[0]:
+        raise ValueError("the secrets tag needs a key (KEY=VALUE)")
     rds = f"arn:{partition}:rds:*:{account}"
+    secret = f"arn:{partition}:secretsmanager:*:{account}:secret"
+    clusters, instances, snapshots = f"{rds}:cluster:*", f"{rds}:db:*", f"{rds}:cluster-snapshot:*"
+    secrets_condition = ({"StringEquals": {f"secretsmanager:ResourceTag/{secrets_tag[0]}": secrets_tag[1]}}
+                         if secrets_tag else None)
     statements = [
         _statement(
             "Describe",  # RDS, EC2 and KMS describe calls without resource-level permissions
@@ -49,23 +95,41 @@ def operator_policy(account: str = "*", partition: str = "aws", assumable_roles:
             "RestoreAndCreate",
             ["rds:RestoreDBClusterFromSnapshot", "rds:RestoreDBClusterToPointInTime", "rds:CreateDBInstance",
              "rds:CopyDBClusterSnapshot"],
-            [f"{rds}:cluster:*", f"{rds}:cluster-snapshot:*", f"{rds}:db:*", f"{rds}:subgrp:*",
-             f"{rds}:cluster-pg:*", f"{rds}:pg:*", f"{rds}:og:*"],
+            [clusters, snapshots, instances, f"{rds}:subgrp:*", f"{rds}:cluster-pg:*", f"{rds}:pg:*",
+             f"{rds}:og:*"],
         ),
-        _statement("TagOnCreate", ["rds:AddTagsToResource"],
-                   [f"{rds}:cluster:*", f"{rds}:cluster-snapshot:*", f"{rds}:db:*"], REQUEST_TAG_CONDITION),
-        # Only what the operator restored carries its tag: it modifies and cleans up nothing else.
-        _statement("ChangeOwnResources", ["rds:ModifyDBCluster", "rds:DeleteDBClusterSnapshot"],
-                   [f"{rds}:cluster:*", f"{rds}:cluster-snapshot:*"], MANAGED_BY_CONDITION),
-        # existingTarget.policy Replace renames away (the swap), then deletes, the user's cluster it was told to
-        # replace (not tagged).
-        _statement("ReplaceTarget", ["rds:ModifyDBCluster", "rds:DeleteDBInstance", "rds:DeleteDBCluster"],
-                   [f"{rds}:cluster:*", f"{rds}:db:*", f"{rds}:cluster-snapshot:*"]),
+        # AddTagsToResource takes aws:RequestTag/<key> and aws:TagKeys (Service Authorization Reference): every
+        # tagging carries the operator's tag and never the replaceable tag, which only the account owner sets.
+        _statement("TagOnCreate", ["rds:AddTagsToResource"], [clusters, snapshots, instances],
+                   {**REQUEST_TAG_CONDITION, **NEVER_TAGS_REPLACEABLE}),
+        # The resource types cluster, db and cluster-snapshot take aws:ResourceTag/<key> (also spelt
+        # rds:cluster-tag/<key>, rds:db-tag/<key>, rds:cluster-snapshot-tag/<key>); ModifyDBCluster needs only
+        # cluster, DeleteDBInstance db, DeleteDBClusterSnapshot cluster-snapshot. So the operator changes and
+        # deletes only what it created (its temporary and restored clusters, their instances, its copies)...
+        _statement("ChangeOwnResources",
+                   ["rds:ModifyDBCluster", "rds:DeleteDBCluster", "rds:DeleteDBInstance",
+                    "rds:DeleteDBClusterSnapshot", "rds:CreateDBClusterSnapshot"],
+                   [clusters, instances, snapshots], MANAGED_BY_CONDITION),
+        # ...and what the account owner tagged replaceable: the existing target of a Replace, renamed away by the
+        # swap (ModifyDBCluster), then its instances and itself deleted by RetiringPrevious.
+        _statement("ReplaceTaggedClusters",
+                   ["rds:ModifyDBCluster", "rds:DeleteDBCluster", "rds:DeleteDBInstance",
+                    "rds:CreateDBClusterSnapshot"],
+                   [clusters, instances], REPLACEABLE_CONDITION),
+        # DeleteDBCluster also needs cluster-snapshot: the final snapshot it creates, which has no tags yet to
+        # test, so it is limited by name; taking it needs CreateDBClusterSnapshot, and AddTagsToResource when the
+        # cluster copies its tags to snapshots.
+        _statement("FinalSnapshotOfDelete",
+                   ["rds:DeleteDBCluster", "rds:CreateDBClusterSnapshot", "rds:AddTagsToResource"],
+                   [f"{rds}:cluster-snapshot:{FINAL_SNAPSHOTS}"]),
         _statement("UseKeysThroughRds", ["kms:CreateGrant"], [f"arn:{partition}:kms:*:{account}:key/*"],
                    {"StringLike": {"kms:ViaService": "rds.*.amazonaws.com"}, "Bool": {"kms:GrantIsForAWSResource": "true"}}),
-        _statement("MasterPasswords", ["secretsmanager:GetSecretValue", "secretsmanager:CreateSecret",
-                                       "secretsmanager:TagResource"],
-                   [f"arn:{partition}:secretsmanager:*:{account}:secret:*"]),
+        # GetSecretValue acts on the Secret resource type, which takes secretsmanager:ResourceTag/<key>.
+        _statement("ReadMasterPasswords", ["secretsmanager:GetSecretValue"], [f"{secret}:{secrets_prefix}*"],
+                   secrets_condition),
+        _statement("RdsManagedMasterPasswords", ["secretsmanager:GetSecretValue", "secretsmanager:CreateSecret",
+                                                 "secretsmanager:TagResource"],
+                   [f"{secret}:{RDS_MANAGED_SECRETS}"]),
     ]
     if assumable_roles:
         statements.append(_statement("AssumeAllowedRoles", ["sts:AssumeRole"], assumable_roles))

@@ -8,6 +8,9 @@ from . import mysql, postgres
 
 ENGINES: dict[str, ModuleType] = {"aurora-postgresql": postgres, "aurora-mysql": mysql}
 URI_SCHEMES = {"aurora-postgresql": "postgresql", "aurora-mysql": "mysql"}
+# The database user Verifying creates, runs the queries as, and drops (steps/verify.py). Within every engine's
+# limits (MySQL: 32 characters); a spec.users[] entry may not take it, or verification would drop that user.
+VERIFIER_USER = "aurora_restore_verifier"
 
 
 def sql_module(engine: str) -> ModuleType:
@@ -18,13 +21,16 @@ def sql_module(engine: str) -> ModuleType:
 
 def user_name_problems(engine: str, users) -> list[tuple[str, str]]:
     """(field, message) for every spec.users[i].name the engine cannot take as it is, found before any
-    connection (PostgreSQL would cut a long name short without an error)."""
+    connection (PostgreSQL would cut a long name short without an error), and the verifier's name."""
     module = ENGINES.get(engine)
     if module is None:
         return []
     problems = []
     for index, user in enumerate(users):
-        problem = module.user_name_problem(user.name)
+        if user.name == VERIFIER_USER:
+            problem = f"{VERIFIER_USER!r} is the user the operator creates and drops for verification"
+        else:
+            problem = module.user_name_problem(user.name)
         if problem:
             problems.append((f"spec.users[{index}].name", f"spec.users[{index}].name: {problem}"))
     return problems

@@ -85,7 +85,7 @@ def native_password_hash(password: str) -> str:
     return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
 
 
-def grant(conn: pymysql.Connection, name: str, access: str, database: str, owner: str) -> None:
+def grant(conn: pymysql.Connection, name: str, access: str, database: str, owner: str | None) -> None:
     """Exactly `access` on `database`.* (MySQL grants on db.* cover tables created later too)."""
     quoted_database = "`" + database.replace("`", "``") + "`"
     with conn.cursor() as cursor:
@@ -95,6 +95,22 @@ def grant(conn: pymysql.Connection, name: str, access: str, database: str, owner
             if error.args[0] != NO_SUCH_GRANT:
                 raise
         cursor.execute("GRANT " + PRIVILEGES[access] + " ON " + quoted_database + ".* TO %s@'%%'", (name,))
+
+
+def create_verifier(conn: pymysql.Connection, name: str, password: str, database: str | None) -> None:
+    """A fresh user for one verification attempt: a user of that name left by an earlier attempt is dropped first,
+    so the queries never run with privileges someone added to it since. Then `password` (sent as its hash) and
+    what a readOnly user gets on `database`.* (SELECT, SHOW VIEW); nothing without a database."""
+    drop_verifier(conn, name, database)
+    upsert_user(conn, name, password)
+    if database:
+        grant(conn, name, "readOnly", database, owner=None)
+
+
+def drop_verifier(conn: pymysql.Connection, name: str, database: str | None) -> None:
+    """DROP USER IF EXISTS, which takes the user's privileges with it: harmless to repeat after a kill."""
+    with conn.cursor() as cursor:
+        cursor.execute("DROP USER IF EXISTS %s@'%%'", (name,))
 
 
 def is_mariadb(conn: pymysql.Connection) -> bool:
@@ -136,6 +152,17 @@ def count_rows_read_only(
 QUERY_ERRORS = (pymysql.Error,)
 PARSE_ERROR = 1064  # also what several statements give without CLIENT.MULTI_STATEMENTS
 READ_ONLY_TRANSACTION = 1792  # ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+PRIVILEGE_ERRORS = frozenset(
+    {
+        ACCESS_DENIED,  # 1045 from a statement: e.g. SELECT ... INTO OUTFILE without the FILE privilege
+        1044,  # ER_DBACCESS_DENIED_ERROR
+        1095,  # ER_KILL_DENIED_ERROR: KILL of another user's session
+        1142,  # ER_TABLEACCESS_DENIED_ERROR: e.g. LOCK TABLES ... WRITE, or a table outside the database
+        1143,  # ER_COLUMNACCESS_DENIED_ERROR
+        1227,  # ER_SPECIFIC_ACCESS_DENIED_ERROR: e.g. SET GLOBAL, which a read-only transaction allows
+        1370,  # ER_PROCACCESS_DENIED_ERROR
+    }
+)
 STATEMENT_TIMEOUT_ERRORS = frozenset(
     {
         1969,  # MariaDB ER_STATEMENT_TIMEOUT: max_statement_time exceeded
@@ -146,11 +173,13 @@ STATEMENT_TIMEOUT_ERRORS = frozenset(
 
 
 def verification_problem(error: Exception) -> str | None:
-    """"refused" (several statements, a syntax error, or a write in the read-only transaction), "timeout", or
-    None (another error) for an error of count_rows_read_only."""
+    """"refused" (several statements, a syntax error, or a write in the read-only transaction), "privilege" (the
+    verification user may not), "timeout", or None (another error) for an error of count_rows_read_only."""
     code = error.args[0] if getattr(error, "args", None) else None
     if code in (PARSE_ERROR, READ_ONLY_TRANSACTION):
         return "refused"
+    if code in PRIVILEGE_ERRORS:
+        return "privilege"
     if code in STATEMENT_TIMEOUT_ERRORS:
         return "timeout"
     return None

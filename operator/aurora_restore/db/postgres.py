@@ -14,8 +14,9 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 NAME_LIMIT_BYTES = 63
 # SQLSTATE classes of errors that the same statement gives every time: retrying cannot help. 22 data exception,
 # 42 syntax error or access rule violation (42622 name too long, 42939 reserved name, 42501 insufficient
-# privilege), 0L invalid grantor, 0P invalid role specification.
-DETERMINISTIC_SQLSTATE_CLASSES = frozenset({"22", "42", "0L", "0P"})
+# privilege), 0L invalid grantor, 0P invalid role specification, 2B dependent objects still exist (a role that
+# cannot be dropped while it holds privileges or owns objects).
+DETERMINISTIC_SQLSTATE_CLASSES = frozenset({"22", "42", "0L", "0P", "2B"})
 
 TABLE_PRIVILEGES = {"readOnly": "SELECT", "readWrite": "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES"}
 SEQUENCE_PRIVILEGES = {"readOnly": "SELECT", "readWrite": "USAGE, SELECT, UPDATE"}
@@ -77,18 +78,15 @@ def scram_verifier(conn: psycopg.Connection, name: str, password: str) -> str:
     return encrypted.decode("ascii")
 
 
-def grant(conn: psycopg.Connection, name: str, access: str, database: str, owner: str) -> None:
-    """Privileges on every user schema of the connected database, including tables `owner` creates later."""
+def grant(conn: psycopg.Connection, name: str, access: str, database: str, owner: str | None) -> None:
+    """Privileges on every user schema of the connected database, including tables `owner` creates later
+    (owner None: the present ones only, for a user that lives no longer than one step)."""
     role = sql.Identifier(name)
     tables = sql.SQL(TABLE_PRIVILEGES[access])
     sequences = sql.SQL(SEQUENCE_PRIVILEGES[access])
     with conn.cursor() as cursor:
         cursor.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), role))
-        cursor.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname <> ALL(%s) AND nspname NOT LIKE 'pg\\_%%'",
-            (list(SYSTEM_SCHEMAS),),
-        )
-        for (schema_name,) in cursor.fetchall():
+        for schema_name in user_schemas(cursor):
             schema = sql.Identifier(schema_name)
             usage = "USAGE, CREATE" if access == "readWrite" else "USAGE"
             cursor.execute(sql.SQL("GRANT " + usage + " ON SCHEMA {} TO {}").format(schema, role))
@@ -96,6 +94,8 @@ def grant(conn: psycopg.Connection, name: str, access: str, database: str, owner
                 cursor.execute(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(schema, role))
             cursor.execute(sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA {} TO {}").format(tables, schema, role))
             cursor.execute(sql.SQL("GRANT {} ON ALL SEQUENCES IN SCHEMA {} TO {}").format(sequences, schema, role))
+            if owner is None:
+                continue
             cursor.execute(
                 sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON TABLES TO {}").format(
                     sql.Identifier(owner), schema, tables, role
@@ -106,6 +106,48 @@ def grant(conn: psycopg.Connection, name: str, access: str, database: str, owner
                     sql.Identifier(owner), schema, sequences, role
                 )
             )
+
+
+def user_schemas(cursor: psycopg.Cursor) -> list[str]:
+    """The schemas of the connected database that are not PostgreSQL's own."""
+    cursor.execute(
+        "SELECT nspname FROM pg_namespace WHERE nspname <> ALL(%s) AND nspname NOT LIKE 'pg\\_%%'",
+        (list(SYSTEM_SCHEMAS),),
+    )
+    return [schema_name for (schema_name,) in cursor.fetchall()]
+
+
+def create_verifier(conn: psycopg.Connection, name: str, password: str, database: str) -> None:
+    """A fresh role for one verification attempt, made by the master user (CREATEROLE, not a superuser).
+
+    A role of that name left by an earlier attempt is dropped first (drop_verifier), so the queries never run
+    with privileges someone added to it since. Then LOGIN with `password` (sent as its SCRAM verifier), CONNECT
+    on `database`, USAGE on its user schemas and SELECT on their present tables and sequences: what a readOnly
+    user gets, without default privileges, which would outlive the role. On PostgreSQL 16 and later the creator
+    holds ADMIN on the role it created, which ALTER and DROP ROLE need."""
+    drop_verifier(conn, name, database)
+    upsert_user(conn, name, password)
+    grant(conn, name, "readOnly", database, owner=None)
+
+
+def drop_verifier(conn: psycopg.Connection, name: str, database: str) -> None:
+    """Revoke what create_verifier granted in the connected database `database`, then DROP ROLE IF EXISTS.
+
+    Any statement may be the last before a kill: each is harmless to repeat, and the next attempt starts here.
+    The explicit REVOKEs are needed because a role that holds privileges cannot be dropped (2BP01); DROP OWNED
+    BY would need the master to be a member of the role."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+        if cursor.fetchone() is None:
+            return
+        role = sql.Identifier(name)
+        for schema_name in user_schemas(cursor):
+            schema = sql.Identifier(schema_name)
+            cursor.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(schema, role))
+            cursor.execute(sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(schema, role))
+            cursor.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(schema, role))
+        cursor.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(sql.Identifier(database), role))
+        cursor.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
 
 
 def count_rows_read_only(
@@ -134,14 +176,18 @@ def count_rows_read_only(
 QUERY_ERRORS = (psycopg.Error,)
 READ_ONLY_VIOLATION = "25006"  # read_only_sql_transaction
 QUERY_CANCELED = "57014"  # statement_timeout (or a cancel)
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def verification_problem(error: Exception) -> str | None:
-    """"refused" (several statements, or a write in the read-only transaction), "timeout", or None (another
-    error) for an error of count_rows_read_only."""
+    """"refused" (several statements, or a write in the read-only transaction), "privilege" (the verification
+    user may not: e.g. LOCK TABLE, which a read-only transaction allows), "timeout", or None (another error) for an
+    error of count_rows_read_only."""
     sqlstate = getattr(error, "sqlstate", None) or ""
     if sqlstate == READ_ONLY_VIOLATION or (sqlstate == "42601" and "multiple commands" in str(error)):
         return "refused"
+    if sqlstate == INSUFFICIENT_PRIVILEGE:
+        return "privilege"
     if sqlstate == QUERY_CANCELED:
         return "timeout"
     return None

@@ -15,6 +15,7 @@ from ..errors import TerminalError
 from .context import RestoreContext
 from .deletion import tear_down_cluster
 from .outcomes import Advance, Outcome, Wait
+from .policy import REASON as NOT_ALLOWED_BY_POLICY
 from .swap import retire_previous, roll_back_swap, swap_in_progress, swap_target
 
 # Nothing in AWS is made before these phases end: failing or cancelling in one makes no AWS call at all (a role
@@ -61,7 +62,8 @@ def cancel(ctx: RestoreContext) -> Outcome:
     A swap in progress is finished first (the new cluster is verified by then; rolled back if it cannot finish),
     and so is the deletion of the previous cluster once RetiringPrevious began. Then the copies, the share grant
     and an unfinished cluster are removed: the temporary cluster of a Replace, or a cluster restored into the
-    target identifier that had not passed Verifying. A replaced cluster is never touched. Next: Cancelled.
+    target identifier that had not passed Verifying. A replaced cluster is never touched (and the previous one is
+    kept when no policy allows deleting it any more). Next: Cancelled.
     """
     record = ctx.status.cancellation or CancellationStatus(phase=ctx.status.phase or Phase.PENDING,
                                                            requested_at=ctx.now)
@@ -81,18 +83,26 @@ def cancel(ctx: RestoreContext) -> Outcome:
                            updates={**outcome.updates, **updates})
         return Wait(f"swap finished before cancelling: {outcome.message}", delay=0,
                     updates={**outcome.updates, **updates})
+    kept = ""
     if record.phase == Phase.RETIRING_PREVIOUS and ctx.status.replaced_cluster.deleted_at is None:
-        # The user asked for the previous cluster to go and the swap is done: finish, never leave it half-deleted.
-        outcome = retire_previous(ctx)
-        return Wait(f"finishing the deletion of the previous cluster before cancelling: {outcome.message}",
-                    updates={**outcome.updates, **updates}, delay=0 if isinstance(outcome, Advance) else None)
+        # The user asked for the previous cluster to go and the swap is done: finish, never leave it half-deleted;
+        # unless no policy allows deleting it any more (checked before the first deletion): then it stays.
+        try:
+            outcome = retire_previous(ctx)
+        except TerminalError as error:
+            if error.reason != NOT_ALLOWED_BY_POLICY:
+                raise
+            kept = f"; the previous cluster {ctx.status.replaced_cluster.renamed_to} is kept: {error.message}"
+        else:
+            return Wait(f"finishing the deletion of the previous cluster before cancelling: {outcome.message}",
+                        updates={**outcome.updates, **updates}, delay=0 if isinstance(outcome, Advance) else None)
     updates.update(remove_intermediates(ctx))
     pending = remove_temporary_cluster(ctx)
     if not pending and record.phase not in FINISHED_CLUSTER_PHASES and not ctx.replacing:
         pending = remove_owned_cluster(ctx, ctx.target_identifier, "partly restored cluster")
     if pending:
         return Wait(pending, updates=updates)
-    return Advance(Phase.CANCELLED, f"cancelled in {record.phase}; what this restore made is removed",
+    return Advance(Phase.CANCELLED, f"cancelled in {record.phase}; what this restore made is removed{kept}",
                    updates=updates)
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..api.models import AuroraRestoreSpec, AuroraRestoreStatus
 from ..aws.ec2 import Ec2Gateway
@@ -12,6 +12,10 @@ from ..aws.kms import KmsGateway
 from ..aws.rds import RdsGateway, tags_of
 from ..db.connection import Timeouts, Tls
 from . import names
+
+if TYPE_CHECKING:
+    from ..k8s.secrets import SecretHolder, SecretWriter
+    from .policy import Coverage
 
 MANAGED_BY_TAG = "managed-by"
 MANAGED_BY_VALUE = "aurora-restore-operator"
@@ -27,7 +31,16 @@ class SecretReader(Protocol):
 
     def read_key(self, name: str, key: str, field: str) -> str | None: ...
 
-    def write(self, name: str, data: dict[str, str], owner: dict[str, Any] | None) -> None: ...
+    def holder_of(self, name: str) -> "SecretHolder | None": ...
+
+    def write(self, name: str, data: dict[str, str], owner: dict[str, Any] | None, writer: "SecretWriter",
+              checked: "SecretHolder | None") -> None: ...
+
+
+class RestoreReader(Protocol):
+    """AuroraRestores by name, as plain dicts; None when absent (k8s/resources.py; a dict in unit tests)."""
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
 
 class SecretStringReader(Protocol):
@@ -42,6 +55,12 @@ class ShareGrants(Protocol):
     def join(self, holder: str, already_shared) -> bool: ...
 
     def leave(self, holder: str, unshare, keep: bool = False) -> bool: ...
+
+
+class PolicyBook(Protocol):
+    """The cluster's AuroraRestorePolicies, read when asked (k8s/policies.py; a list in unit tests)."""
+
+    def covering(self, namespace: str) -> "Coverage": ...
 
 
 class TargetLock(Protocol):
@@ -81,13 +100,14 @@ class RestoreContext:
     target_lock: TargetLock
     now: datetime
     default_tags: dict[str, str]
-    allowed_roles: list[str] = field(default_factory=list)  # glob patterns for this namespace
+    policies: PolicyBook  # what the cluster admin's AuroraRestorePolicies allow (steps/policy.py)
     secrets: SecretReader | None = None
     db_tls: Tls = field(default_factory=Tls)
     db_timeouts: Timeouts = field(default_factory=Timeouts)
     resource: dict[str, Any] | None = None  # the AuroraRestore object, for ownerReferences
     # (snapshot ARN, account) -> the count of restores needing that share (cross-account manual snapshots)
     share_grants: Callable[[str, str], ShareGrants] | None = None
+    restores: RestoreReader | None = None  # who holds a connection Secret this restore wants (steps/publish.py)
 
     @property
     def staging(self) -> Side:

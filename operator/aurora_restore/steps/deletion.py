@@ -28,6 +28,7 @@ def tear_down_cluster(
     final_snapshot_identifier: str | None,
     label: str = "cluster",
     keep_automated_backups: bool = False,
+    instances: list[dict[str, Any]] | None = None,
 ) -> TearDownPass:
     """One pass of deleting `cluster` and its instances; the caller sees it is done when the cluster is gone.
 
@@ -41,7 +42,8 @@ def tear_down_cluster(
         # renaming, creating, backing-up (also the final snapshot of a delete already sent)...: AWS refuses
         # DeleteDBCluster until it settles, so look again rather than ask.
         return TearDownPass(f"waiting for {label} {identifier} ({status}) to settle before deleting it")
-    instances = rds.list_cluster_instances(identifier)
+    if instances is None:  # else the caller listed them in this pass
+        instances = rds.list_cluster_instances(identifier)
     live = [i["DBInstanceIdentifier"] for i in instances if i.get("DBInstanceStatus") != DELETING]
     for instance in live:
         rds.delete_instance(instance)

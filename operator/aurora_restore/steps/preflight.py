@@ -14,6 +14,8 @@ from .cluster import restore_kms_key
 from .context import RestoreContext
 from .snapshot import staged_copy_key
 from .outcomes import Advance, Fail, Outcome
+from .publish import check_connection_secrets
+from .policy import allowing_policy
 
 
 def run_preflight(ctx: RestoreContext) -> Outcome:
@@ -22,19 +24,23 @@ def run_preflight(ctx: RestoreContext) -> Outcome:
 
     An existing target with policy Replace is recorded in status.replacedCluster: from then on the restore
     builds its cluster under a temporary identifier. Next: SharingSnapshot (cross-account), CopyingSnapshot
-    (cross-region) or RestoringCluster; Planned for a dry run. Fails listing every problem found."""
+    (cross-region) or RestoringCluster; Planned for a dry run. Fails NotAllowedByPolicy when no policy allows the
+    restore as AWS now shows it (the snapshot's cluster, the source account, the cluster it would replace), else
+    listing every problem found."""
     existing = ctx.target.rds.describe_cluster(ctx.target_identifier)
     replaced = replaced_cluster_record(ctx, existing)
+    policy = allowing_policy(ctx, existing if replaced else None, ask_aws=True)
     ctx = dataclasses.replace(ctx, status=ctx.status.model_copy(update={"replaced_cluster": replaced}))
     checks = [check for check in _checks(ctx, existing) if check is not None]
     problems = [check for check in checks if not check.passed]
     if problems:
         listed = "; ".join(f"{n}) {check.message}" for n, check in enumerate(problems, start=1))
         reason = problems[0].reason if len(problems) == 1 else "PreflightFailed"
-        return Fail(reason, f"preflight found {len(problems)} problem(s): {listed}", updates={"preflight": checks})
+        return Fail(reason, f"preflight found {len(problems)} problem(s): {listed}",
+                    updates={"preflight": checks, "policy": policy})
     if ctx.spec.dry_run:
         return Advance(Phase.PLANNED, f"dry run: {len(checks)} check(s) passed; see status.plan",
-                       updates={"preflight": checks, "plan": plan(ctx)})
+                       updates={"preflight": checks, "plan": plan(ctx), "policy": policy})
     if ctx.spec.cross_account:
         next_phase = Phase.SHARING_SNAPSHOT
     elif ctx.spec.needs_copy:
@@ -44,7 +50,7 @@ def run_preflight(ctx: RestoreContext) -> Outcome:
     detail = (f"; {ctx.target_identifier} will be replaced after the new cluster is verified as "
               f"{ctx.temporary_cluster_identifier}" if replaced else "")
     return Advance(next_phase, f"preflight: {len(checks)} check(s) passed{detail}",
-                   updates={"preflight": checks, "replaced_cluster": replaced})
+                   updates={"preflight": checks, "replaced_cluster": replaced, "policy": policy})
 
 
 def replaced_cluster_record(ctx: RestoreContext, existing: dict | None) -> ReplacedClusterStatus | None:
@@ -98,6 +104,7 @@ def _checks(ctx: RestoreContext, existing: dict | None):
             else _passed("spec.target.vpcSecurityGroupIds")
         )
     yield from check_user_names(ctx)
+    yield from check_connection_secrets(ctx)
     yield check_tag_count(ctx)
     yield check_target_identifier(ctx, existing)
     if ctx.replacing:

@@ -23,8 +23,9 @@ from ..aws.rds import AVAILABLE, FAILED_STATUSES, tags_of
 from ..errors import RetryableError, TerminalError
 from .cluster import cluster_status
 from .context import SNAPSHOT_ROLE_TAG, RestoreContext
-from .deletion import tear_down_cluster
+from .deletion import DELETING, tear_down_cluster
 from .outcomes import Advance, Outcome, Wait
+from .policy import allowing_policy
 from .rds_statuses import status_failure
 
 
@@ -34,8 +35,9 @@ def swap_target(ctx: RestoreContext) -> Outcome:
     Each pass first makes sure the new cluster is there, ours and available, so the target is never renamed
     away without its successor ready. Next: RetiringPrevious, or Publishing with keepPrevious (the previous
     cluster is then deleted when status.replacedCluster.deleteAfter has passed, after Succeeded). Fails when
-    the new cluster is gone or broken, or a stranger holds the target's name; after the first rename the failure
-    cleanup (or a cancel) renames the previous cluster back.
+    the new cluster is gone or broken, a stranger holds the target's name, or (NotAllowedByPolicy, checked
+    before the first rename) no policy allows the replace any more; after the first rename the failure cleanup
+    (or a cancel) renames the previous cluster back.
     """
     record = ctx.status.replaced_cluster
     target, previous, temporary = ctx.target_identifier, record.renamed_to, ctx.temporary_cluster_identifier
@@ -62,6 +64,8 @@ def swap_target(ctx: RestoreContext) -> Outcome:
         return Wait(f"waiting for restored cluster {temporary} ({restored.get('Status')}) to be available")
 
     if record.swap_started_at is None:
+        # The point of no return: the policies as they are now must still allow replacing the target.
+        allowing_policy(ctx, at_target, ask_aws=True)
         # Recorded before the first rename, so that a timeout or a cancel seen later settles the swap.
         return Wait(f"swapping {target}: renaming it to {previous}", delay=0,
                     updates={"replaced_cluster": record.model_copy(update={"swap_started_at": ctx.now})})
@@ -153,7 +157,8 @@ def retire_previous(ctx: RestoreContext) -> Outcome:
 
     The RetiringPrevious phase, or (keepPrevious) the Succeeded restore's daemon once deleteAfter has passed.
     Advances to Publishing once the previous cluster is gone. Fails, leaving it, if the cluster under the
-    previous name is not the one this restore renamed away.
+    previous name is not the one this restore renamed away, or (NotAllowedByPolicy) if no policy allows
+    replacing it any more (checked before the first deletion).
     """
     record = ctx.status.replaced_cluster
     rds = ctx.target.rds
@@ -162,8 +167,13 @@ def retire_previous(ctx: RestoreContext) -> Outcome:
         if not is_previous(record, previous):
             raise TerminalError("PreviousChanged", f"cluster {record.renamed_to!r} is not the cluster this restore "
                                 f"renamed away; left untouched")
+        instances = rds.list_cluster_instances(record.renamed_to)
+        begun = record.deleted_instances or previous.get("Status") == DELETING or any(
+            i.get("DBInstanceStatus") == DELETING for i in instances)
+        if not begun:  # deleting what the restore did not create: the policies as they are now must allow it
+            allowing_policy(ctx, previous, ask_aws=True, instances=instances)
         teardown = tear_down_cluster(rds, previous, record.final_snapshot_identifier, "previous cluster",
-                                     keep_automated_backups=True)
+                                     keep_automated_backups=True, instances=instances)
         deleted = sorted(set(record.deleted_instances) | set(teardown.deleted_instances))
         return Wait(teardown.message, updates={"replaced_cluster": record.model_copy(
             update={"deleted_instances": deleted})})

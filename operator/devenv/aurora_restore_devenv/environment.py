@@ -14,6 +14,9 @@ from pathlib import Path
 import boto3
 from kubernetes import client, config
 
+from aurora_restore.api import GROUP, VERSION
+from aurora_restore.api.policy import POLICY_KIND, POLICY_PLURAL
+
 from .controlplane import ControlPlane, cached_binaries_dir, find_binaries, stop_from_state
 from .controlplane.server import is_running as process_running
 from .controlplane.server import stop_pid
@@ -64,6 +67,29 @@ WEB_IDENTITY_TOKEN = (
 )
 
 
+# The local environment is single-tenant: one policy lets every namespace do everything (the chart's documented
+# permissive example is the same), so the demo and the examples work unchanged.
+LOCAL_POLICY_NAME = "allow-everything-locally"
+PERMISSIVE_POLICY = {
+    "namespaces": ["*"], "targets": [{}], "sources": [{}], "roles": ["*"], "secretsManagerSecrets": ["*"],
+    "replace": {"allowed": True, "onlyClustersCreatedByOperator": False}, "allowFinalSnapshotSkip": True,
+}
+
+
+def apply_policy(api_client: client.ApiClient, name: str, spec: dict) -> None:
+    """Create the AuroraRestorePolicy, or replace the one of that name (whole: no key of an older spec stays)."""
+    objects = client.CustomObjectsApi(api_client)
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": POLICY_KIND, "metadata": {"name": name}, "spec": spec}
+    try:
+        objects.create_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, body)
+    except client.exceptions.ApiException as error:
+        if error.status != 409:
+            raise
+        existing = objects.get_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, name)
+        body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+        objects.replace_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, name, body)
+
+
 def operator_aws_environment(simulator_url: str, directory: Path) -> dict[str, str]:
     """IRSA as EKS sets it up (role ARN + web identity token file), pointed at the simulator: no static keys."""
     token_file = Path(directory) / "web-identity-token"
@@ -109,16 +135,19 @@ def up(directory: Path, aws_delay: float, databases: bool | None = None, progres
         progress("installing CRDs")
         install_crds(api_client)
         _ensure_namespace(api_client, "aurora-restore-system")
+        progress(f"allowing every restore: AuroraRestorePolicy {LOCAL_POLICY_NAME}")
+        apply_policy(api_client, LOCAL_POLICY_NAME, PERMISSIVE_POLICY)
         env = {"KUBECONFIG": str(kubeconfig), **aws_environment(simulator_url)}
         operator_env = {
             "KUBECONFIG": str(kubeconfig),
             **operator_aws_environment(simulator_url, directory),
             "AURORA_RESTORE_POLL_INTERVAL_SECONDS": str(max(0.5, min(aws_delay / 2, 5))),
             "AURORA_RESTORE_LEASE_NAMESPACE": "aurora-restore-system",
-            "AURORA_RESTORE_ALLOWED_ROLES": '{"*": ["*"]}',  # the dev environment allows every role
         }
         if ca_bundle.exists():
             operator_env["AURORA_RESTORE_DB_CA_BUNDLE"] = str(ca_bundle)
+        else:  # no database servers, so no CA: nothing to connect to either (the operator warns at start)
+            operator_env["AURORA_RESTORE_DB_TLS_VERIFY"] = "false"
         progress("starting the operator")
         operator = OperatorProcess(operator_env, directory / "operator.log").start(detached=True)
     except BaseException:

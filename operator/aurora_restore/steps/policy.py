@@ -1,0 +1,253 @@
+"""Which AuroraRestorePolicy allows a restore; default deny.
+
+Checked each time against the policies as they are now: in Pending with what the spec says (before any AWS
+call), in Preflight with what AWS says (the snapshot's cluster and owner, whether the target exists and who made
+it and its instances), in SwappingTarget before the first rename, and in RetiringPrevious before a replaced
+cluster is deleted. A restore is
+allowed when one policy covering its namespace allows all of it. Removing what carries the restore's own UID
+(cleanup, cancel, deletionPolicy Delete) is never refused: it only undoes what an allowed restore made.
+"""
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from ..api.models import REPLACEABLE_TAG, AuroraRestoreSpec
+from ..api.policy import AuroraRestorePolicySpec, LabelSelector
+from ..aws.rds import tags_of
+from ..errors import TerminalError
+from .context import MANAGED_BY_TAG, MANAGED_BY_VALUE, RestoreContext
+
+REASON = "NotAllowedByPolicy"
+
+
+@dataclass(frozen=True)
+class NamedPolicy:
+    name: str
+    spec: AuroraRestorePolicySpec
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The policies covering one namespace, and the names of those that exist but do not."""
+
+    covering: list[NamedPolicy]
+    others: list[str]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What is known of a restore when it is checked; None (or empty): not known yet, so not held against it."""
+
+    snapshot_identifier: str | None = None
+    source_clusters: tuple[str, ...] = ()
+    source_account: str | None = None
+    target_account: str | None = None  # where a Secrets Manager secret given by name is read
+    target_region: str | None = None
+    point_in_time: bool = False
+    existing_target: dict[str, Any] | None = None  # the cluster a Replace would replace
+    existing_instances: tuple[dict[str, Any], ...] = ()  # its instances, when the operator did not create it
+
+
+def covers(spec: AuroraRestorePolicySpec, namespace: str, labels: dict[str, str] | None) -> bool:
+    """A namespace is covered by a name glob or by the selector (labels None: not read, so no match)."""
+    if any(fnmatchcase(namespace, pattern) for pattern in spec.namespaces):
+        return True
+    return spec.namespace_selector is not None and labels is not None and selects(spec.namespace_selector, labels)
+
+
+def selects(selector: LabelSelector, labels: dict[str, str]) -> bool:
+    """Kubernetes label selector semantics: every matchLabels entry and every expression hold."""
+    if any(labels.get(key) != value for key, value in selector.match_labels.items()):
+        return False
+    for requirement in selector.match_expressions:
+        present = requirement.key in labels
+        value = labels.get(requirement.key)
+        holds = {
+            "In": present and value in requirement.values,
+            "NotIn": not present or value not in requirement.values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[requirement.operator]
+        if not holds:
+            return False
+    return True
+
+
+def refusal(spec: AuroraRestoreSpec, policy: AuroraRestorePolicySpec, facts: Facts) -> str | None:
+    """Why `policy` does not allow the restore (the field, its value, what the policy says), or None."""
+    target_region, target = spec.target_region, spec.target.cluster_identifier
+    if not any(_glob(target_region, t.region) and _glob(target, t.cluster_identifier) for t in policy.targets):
+        return f"spec.target.clusterIdentifier {target!r} in {target_region} is not among its targets"
+    if not any(_source_allowed(spec, source, facts) for source in policy.sources):
+        return f"spec.source {_describe_source(spec, facts)} is not among its sources"
+    for field, role in (("spec.source.roleArn", spec.source.role_arn), ("spec.target.roleArn", spec.target.role_arn)):
+        if role and not any(fnmatchcase(role, pattern) for pattern in policy.roles):
+            return f"{field} {role!r} is not among its roles"
+    secret = spec.master_password.secrets_manager_secret_id if spec.master_password else None
+    if secret and not any(_secret_matches(secret, pattern, facts) for pattern in policy.secrets_manager_secrets):
+        return f"spec.masterPassword.secretsManagerSecretId {secret!r} is not among its secretsManagerSecrets"
+    instances = spec.target.instances
+    if instances.count and not any(_glob(instances.instance_class, p) for p in policy.instance_classes):
+        return f"spec.target.instances.instanceClass {instances.instance_class!r} is not among its instanceClasses"
+    if policy.max_instances is not None and instances.count > policy.max_instances:
+        return f"spec.target.instances.count {instances.count} is above its maxInstances {policy.max_instances}"
+    if spec.existing_target.policy == "Replace":
+        return _replace_refusal(spec, policy, facts)
+    return None
+
+
+def _replace_refusal(spec: AuroraRestoreSpec, policy: AuroraRestorePolicySpec, facts: Facts) -> str | None:
+    if not policy.replace.allowed:
+        return "spec.existingTarget.policy 'Replace' is not allowed by it (replace.allowed is false)"
+    if not spec.existing_target.final_snapshot and not policy.allow_final_snapshot_skip:
+        return "spec.existingTarget.finalSnapshot false is not allowed by it (allowFinalSnapshotSkip is false)"
+    existing = facts.existing_target
+    if existing is None:
+        return None
+    tags = tags_of(existing)
+    if tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE:
+        return None
+    name = existing.get("DBClusterIdentifier")
+    if policy.replace.only_clusters_created_by_operator:
+        return (f"spec.existingTarget.policy 'Replace' of cluster {name!r}, which the operator did not create (no "
+                f"tag {MANAGED_BY_TAG}={MANAGED_BY_VALUE}), is not allowed by it "
+                f"(replace.onlyClustersCreatedByOperator is true)")
+    if tags.get(REPLACEABLE_TAG) != "true":
+        return (f"spec.existingTarget.policy 'Replace' of cluster {name!r}, which the operator did not create, needs "
+                f"the tag {REPLACEABLE_TAG}=true on that cluster (set by its account owner)")
+    # IAM lets the operator delete only instances tagged so (aws/iam_policy.py): found now, not after the swap.
+    untagged = sorted(i["DBInstanceIdentifier"] for i in facts.existing_instances if not _operator_or_replaceable(i))
+    if untagged:
+        return (f"spec.existingTarget.policy 'Replace' of cluster {name!r} needs the tag {REPLACEABLE_TAG}=true on "
+                f"each of its instances too; {', '.join(untagged)} lack it")
+    return None
+
+
+def _operator_or_replaceable(resource: dict[str, Any]) -> bool:
+    tags = tags_of(resource)
+    return tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE or tags.get(REPLACEABLE_TAG) == "true"
+
+
+def _source_allowed(spec: AuroraRestoreSpec, rule, facts: Facts) -> bool:
+    source = spec.source
+    if not _glob(source.region, rule.region):
+        return False
+    if facts.source_account is not None and not fnmatchcase(facts.source_account, rule.account_id):
+        return False
+    if any(not _glob(cluster, rule.cluster_identifier) for cluster in facts.source_clusters):
+        return False
+    if facts.point_in_time:
+        return rule.snapshot_identifier == "*"
+    return facts.snapshot_identifier is None or _glob(facts.snapshot_identifier, rule.snapshot_identifier)
+
+
+def _describe_source(spec: AuroraRestoreSpec, facts: Facts) -> str:
+    parts = [f"region {spec.source.region}"]
+    if facts.source_account:
+        parts.append(f"account {facts.source_account}")
+    if facts.source_clusters:
+        parts.append(f"cluster {', '.join(facts.source_clusters)}")
+    if facts.snapshot_identifier:
+        parts.append(f"snapshot {facts.snapshot_identifier}")
+    if facts.point_in_time:
+        parts.append("a point in time")
+    return "(" + ", ".join(parts) + ")"
+
+
+def _glob(value: str, pattern: str) -> bool:
+    """Identifiers and regions: RDS compares identifiers case-insensitively, so the globs do too."""
+    return fnmatchcase(value.lower(), pattern.lower())
+
+
+def _secret_matches(secret: str, pattern: str, facts: Facts) -> bool:
+    """An ARN against the glob. A name is read in the target's region and account: as an ARN of those (with or
+    without the random suffix Secrets Manager appends) against an ARN glob; the account is taken from the glob
+    while it is not known yet (Pending), and checked in Preflight."""
+    if fnmatchcase(secret, pattern):
+        return True
+    if secret.startswith("arn:") or not pattern.startswith("arn:") or pattern.count(":") < 6:
+        return False
+    fields = pattern.split(":", 6)
+    account = facts.target_account or fields[4]
+    region = facts.target_region or fields[3]
+    candidate = f"arn:{fields[1]}:secretsmanager:{region}:{account}:secret:{secret}"
+    return fnmatchcase(candidate, pattern) or fnmatchcase(f"{candidate}-AbCdEf", pattern)
+
+
+def snapshot_name(identifier: str) -> str:
+    """The name of a snapshot given by name or ARN."""
+    return identifier.rsplit(":", 1)[-1] if identifier.startswith("arn:") else identifier
+
+
+def arn_account(arn: str | None) -> str | None:
+    """The account field of an ARN; None for a name."""
+    parts = (arn or "").split(":")
+    return parts[4] if arn and arn.startswith("arn:") and len(parts) > 5 and parts[4] else None
+
+
+
+def decide(spec: AuroraRestoreSpec, namespace: str, coverage: Coverage, facts: Facts) -> str:
+    """The name of the first policy allowing the restore; else TerminalError NotAllowedByPolicy naming the field,
+    the value and every policy consulted."""
+    if not coverage.covering:
+        others = f"the policies that exist ({', '.join(coverage.others)}) do not" if coverage.others else "none exists"
+        raise TerminalError(REASON, f"no AuroraRestorePolicy covers namespace {namespace}: {others}; a cluster admin "
+                            f"must create one that allows this restore (docs/security.md)")
+    refusals = []
+    for policy in sorted(coverage.covering, key=lambda p: p.name):
+        why = refusal(spec, policy.spec, facts)
+        if why is None:
+            return policy.name
+        refusals.append(f"policy {policy.name}: {why}")
+    raise TerminalError(REASON, f"not allowed in namespace {namespace} by any AuroraRestorePolicy covering it: "
+                        + "; ".join(refusals))
+
+
+def facts_of(ctx: RestoreContext, existing: dict[str, Any] | None = None, ask_account: bool = False,
+             instances: list[dict[str, Any]] | None = None) -> Facts:
+    """What the spec and the status say now, and the cluster a Replace would replace (with its instances when the
+    operator did not create it); with `ask_account`, the source account from STS when the spec does not name it."""
+    spec, snapshot = ctx.spec, ctx.status.snapshot
+    source = spec.source
+    clusters = {c for c in (source.latest.cluster_identifier if source.latest else None,
+                            source.point_in_time.cluster_identifier if source.point_in_time else None,
+                            snapshot.cluster_identifier if snapshot else None) if c}
+    identifier = snapshot.identifier if snapshot else source.snapshot_identifier
+    # The snapshot's owner, once it is known (a shared snapshot `latest` found, an ARN the spec gave), else the
+    # account the spec names, else the account the target side acts in.
+    account = arn_account(snapshot.arn if snapshot else source.snapshot_identifier) or source.account_id
+    target_account = arn_account(spec.target.role_arn)
+    if target_account is None and ask_account:
+        target_account = ctx.target.account.account_id
+    account = account or target_account
+    if existing is None or tags_of(existing).get(MANAGED_BY_TAG) == MANAGED_BY_VALUE:
+        instances = []
+    elif instances is None:
+        instances = ctx.target.rds.list_cluster_instances(existing["DBClusterIdentifier"])
+    return Facts(
+        snapshot_identifier=snapshot_name(identifier) if identifier else None,
+        source_clusters=tuple(sorted(c.lower() for c in clusters)),
+        source_account=account,
+        target_account=target_account,
+        target_region=spec.target_region,
+        point_in_time=source.point_in_time is not None,
+        existing_target=existing,
+        existing_instances=tuple(instances),
+    )
+
+
+def allowing_policy(ctx: RestoreContext, existing: dict[str, Any] | None = None, ask_aws: bool = False,
+                    instances: list[dict[str, Any]] | None = None) -> str:
+    """The policy that allows the restore as it is known now; raises NotAllowedByPolicy. `ask_aws`: the account
+    the target side acts in may be learnt from STS (only when a covering policy names accounts, or ARNs of a
+    secret the spec names by name), so never in Pending.
+    `instances`: those of `existing`, when the caller listed them already."""
+    coverage = ctx.policies.covering(ctx.namespace)
+    master = ctx.spec.master_password
+    secret_by_name = bool(master and master.secrets_manager_secret_id
+                          and not master.secrets_manager_secret_id.startswith("arn:"))
+    needs_account = any(rule.account_id != "*" for policy in coverage.covering for rule in policy.spec.sources) or (
+        secret_by_name and any(p.startswith("arn:") for policy in coverage.covering
+                               for p in policy.spec.secrets_manager_secrets))
+    return decide(ctx.spec, ctx.namespace, coverage, facts_of(ctx, existing, ask_aws and needs_account, instances))
