@@ -7,9 +7,8 @@ apiserver's resourceVersion), so a test can change a Secret between the check an
 
 from typing import Any
 
-from aurora_restore.errors import RetryableError, TerminalError
 from aurora_restore.k8s.secrets import (
-    MANAGED_BY, RESTORE_NAME_ANNOTATION, RESTORE_UID_LABEL, SecretHolder, SecretWriter,
+    MANAGED_BY, RESTORE_NAME_ANNOTATION, RESTORE_UID_LABEL, SecretHolder, SecretWriter, refuse_overwrite,
 )
 
 from .fake_secrets import FakeSecrets, WrittenSecret
@@ -51,16 +50,8 @@ class FakeHeldSecrets(FakeSecrets):
         if writer is None and owner is not None:
             writer = SecretWriter(uid=owner["metadata"]["uid"], name=owner["metadata"]["name"])
         found = self.holder_of(name)
-        if found is not None:
-            if not found.managed:
-                raise TerminalError(
-                    "SecretNotOurs",
-                    f"Secret {self.namespace}/{name} exists and was not written by this operator; left untouched",
-                )
-            held_elsewhere = found.restore_uid is not None and (writer is None or found.restore_uid != writer.uid)
-            if held_elsewhere and (checked is None or checked.version != found.version):
-                raise RetryableError("ConnectionSecretChanged",
-                                     f"Secret {self.namespace}/{name} was written by another restore meanwhile")
+        if found is not None:  # the real Secrets' own refusal, so the fake cannot drift from it
+            refuse_overwrite(f"{self.namespace}/{name}", found, writer, checked)
         labels = {**(self.secrets[name].labels if found else {}), **MANAGED_BY}
         annotations = dict(self.annotations.get(name, {}))
         if writer is not None:

@@ -60,6 +60,18 @@ def holder_from(metadata: client.V1ObjectMeta) -> SecretHolder:
     )
 
 
+def refuse_overwrite(secret: str, found: SecretHolder, writer: SecretWriter | None,
+                     checked: SecretHolder | None) -> None:
+    """At write time: never a Secret the operator did not write; one another restore holds only in the version
+    the caller checked (a later write by that restore means deciding again)."""
+    if not found.managed:
+        raise TerminalError("SecretNotOurs",
+                            f"Secret {secret} exists and was not written by this operator; left untouched")
+    held_elsewhere = found.restore_uid is not None and (writer is None or found.restore_uid != writer.uid)
+    if held_elsewhere and (checked is None or checked.version != found.version):
+        raise RetryableError("ConnectionSecretChanged", f"Secret {secret} was written by another restore meanwhile")
+
+
 def _is_restore(reference: client.V1OwnerReference) -> bool:
     return reference.kind == KIND and reference.api_version.split("/")[0] == GROUP
 
@@ -119,16 +131,7 @@ class Secrets:
         if existing is None:
             metadata = client.V1ObjectMeta(name=name, namespace=self.namespace)
         else:
-            found = holder_from(existing.metadata)
-            if not found.managed:
-                raise TerminalError(
-                    "SecretNotOurs",
-                    f"Secret {self.namespace}/{name} exists and was not written by this operator; left untouched",
-                )
-            held_elsewhere = found.restore_uid is not None and (writer is None or found.restore_uid != writer.uid)
-            if held_elsewhere and (checked is None or checked.version != found.version):
-                raise RetryableError("ConnectionSecretChanged",
-                                     f"Secret {self.namespace}/{name} was written by another restore meanwhile")
+            refuse_overwrite(f"{self.namespace}/{name}", holder_from(existing.metadata), writer, checked)
             metadata = existing.metadata
             metadata.managed_fields = None  # the apiserver keeps its own
         metadata.labels = {**(metadata.labels or {}), **MANAGED_BY}

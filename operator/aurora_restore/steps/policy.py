@@ -105,9 +105,9 @@ def _replace_refusal(spec: AuroraRestoreSpec, policy: AuroraRestorePolicySpec, f
     existing = facts.existing_target
     if existing is None:
         return None
-    tags = tags_of(existing)
-    if tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE:
+    if created_by_operator(existing):
         return None
+    tags = tags_of(existing)
     name = existing.get("DBClusterIdentifier")
     if policy.replace.only_clusters_created_by_operator:
         return (f"spec.existingTarget.policy 'Replace' of cluster {name!r}, which the operator did not create (no "
@@ -124,9 +124,13 @@ def _replace_refusal(spec: AuroraRestoreSpec, policy: AuroraRestorePolicySpec, f
     return None
 
 
+def created_by_operator(resource: dict[str, Any]) -> bool:
+    """Tagged managed-by=aurora-restore-operator: what the operator puts on everything it creates."""
+    return tags_of(resource).get(MANAGED_BY_TAG) == MANAGED_BY_VALUE
+
+
 def _operator_or_replaceable(resource: dict[str, Any]) -> bool:
-    tags = tags_of(resource)
-    return tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE or tags.get(REPLACEABLE_TAG) == "true"
+    return created_by_operator(resource) or tags_of(resource).get(REPLACEABLE_TAG) == "true"
 
 
 def _source_allowed(spec: AuroraRestoreSpec, rule, facts: Facts) -> bool:
@@ -221,7 +225,7 @@ def facts_of(ctx: RestoreContext, existing: dict[str, Any] | None = None, ask_ac
     if target_account is None and ask_account:
         target_account = ctx.target.account.account_id
     account = account or target_account
-    if existing is None or tags_of(existing).get(MANAGED_BY_TAG) == MANAGED_BY_VALUE:
+    if existing is None or created_by_operator(existing):
         instances = []
     elif instances is None:
         instances = ctx.target.rds.list_cluster_instances(existing["DBClusterIdentifier"])
