@@ -1,4 +1,5 @@
-# The operator image: `kopf run` of aurora_restore.main as an unprivileged user, with runtime dependencies only.
+# The operator image: `aurora-restore run` (leader election, then kopf with the handlers of aurora_restore.main;
+# drains on SIGTERM) as an unprivileged user, with runtime dependencies only.
 #
 # Base: python:3.11.14-slim-bookworm, pinned by the digest of its multi-architecture index (amd64 and arm64).
 # Every stage uses the same one (the virtualenv is copied between them). To move to a newer patch release, take the
@@ -61,14 +62,16 @@ COPY --from=rds-ca /rds-ca/rds-ca-bundle.pem /etc/aurora-restore/rds-ca-bundle.p
 # A numeric user (the "nonroot" id of distroless images), so runAsNonRoot can verify it without /etc/passwd.
 USER 65532:65532
 
-# kopf's health endpoint (--liveness); the chart's probes use it.
+# The operator's health endpoint (--liveness), served by every replica, standbys included; the chart's probes use it.
 EXPOSE 8080
 
 # Kubernetes ignores HEALTHCHECK (the chart has probes); it serves `docker run` users.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 
-# The chart passes the scope as arguments (--all-namespaces, or one --namespace=NS per watched namespace) and
-# --log-format; the settings come from AURORA_RESTORE_* environment variables.
-ENTRYPOINT ["kopf", "run", "--standalone", "-m", "aurora_restore.main", "--liveness=http://0.0.0.0:8080/healthz"]
+# `aurora-restore` is the package's console script, in /opt/venv/bin (on PATH above). The chart passes the scope as
+# arguments (--all-namespaces, or one --namespace=NS per watched namespace) and --log-format; the settings, leader
+# election's included, come from AURORA_RESTORE_* environment variables. Exec form: SIGTERM reaches the operator
+# itself (PID 1), which drains the steps in flight, releases the leader Lease and exits 0.
+ENTRYPOINT ["aurora-restore", "run", "--liveness=http://0.0.0.0:8080/healthz"]
 CMD ["--all-namespaces"]

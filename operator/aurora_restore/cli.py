@@ -1,9 +1,15 @@
-"""`aurora-restore`: the operator's command line (CRDs, IAM policies). The local environment has its own,
-`aurora-restore-dev`, in the devenv distribution."""
+"""`aurora-restore`: the operator's command line (run the operator, CRDs, IAM policies). The local environment has
+its own, `aurora-restore-dev`, in the devenv distribution."""
 
 import argparse
 import sys
 from pathlib import Path
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .run import run
+
+    return run(args)
 
 
 def _crd(args: argparse.Namespace) -> int:
@@ -48,6 +54,12 @@ def _iam_policy(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aurora-restore", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    from .run import add_arguments  # light: the heavy imports happen when it runs
+
+    run = commands.add_parser("run", help="run the operator: stand by, lead when elected, drain on SIGTERM")
+    add_arguments(run)
+    run.set_defaults(func=_run)
 
     crd = commands.add_parser("crd", help="print the CustomResourceDefinitions generated from the models")
     crd.add_argument("--out", metavar="DIR", help="write each CRD to DIR/<name>.yaml instead of printing them all")

@@ -3,18 +3,26 @@
 This is the boundary between the phase machine and the outside world: it builds the step's context (gateways,
 lease), writes status only when it changed, posts an Event and logs one line per transition, and turns any
 unexpected error into a logged retry with backoff so a bug never becomes a crash loop.
+
+A turn starts only while this replica leads and is not shutting down (Runtime.turn), and its status write is
+conditional on the resourceVersion it read: when the object changed meanwhile, the turn's outcome is dropped and
+the next turn starts at once from a fresh read (every step is idempotent, so repeating it is safe).
 """
 
 import asyncio
 import logging
 import random
 import threading
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+import urllib3
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from .api import GROUP
@@ -26,7 +34,8 @@ from .db.connection import Timeouts, Tls
 from .k8s.events import EventRecorder
 from .k8s.leases import TargetLease
 from .k8s.policies import ClusterPolicies
-from .k8s.resources import AuroraRestores
+from .errors import NotLeading
+from .k8s.resources import AuroraRestores, StatusConflict
 from .k8s.secrets import Secrets
 from .k8s.share_leases import ShareLease
 from .machine import accept, apply_outcome, has_work, run_aftercare, run_step
@@ -64,32 +73,72 @@ class Runtime:
     stepping_lock: threading.Lock = field(default_factory=threading.Lock)
     # Draws the jitter of backoffs and first turns; tests pass a seeded one.
     rng: random.Random = field(default_factory=random.Random)
+    # Whether this replica holds the leader Lease (run.py passes the elector's); without election, always. It
+    # gates turns and fences every AWS call (aws/clients.py).
+    leading: Callable[[], bool] = lambda: True
+    # Whether new turns may start (false from SIGTERM on); turns in flight still finish their calls.
+    accepting: Callable[[], bool] = lambda: True
+    # Set once on shutdown or a lost lease: no turn starts after it.
+    draining: bool = False
 
     @contextmanager
-    def turn(self, namespace: str, name: str):
-        key = f"{namespace}/{name}"
+    def turn(self, namespace: str, name: str, kind: str = "step"):
+        """Yields True and counts the turn as in flight, or yields False when this replica may not act now (it
+        does not lead, or it is shutting down). Checked and counted under one lock, so drain() never misses a
+        turn that is about to start."""
+        key = f"{namespace}/{name}" if kind == "step" else f"{namespace}/{name}#{kind}"
         with self.stepping_lock:
-            self.stepping.add(key)
+            granted = not self.draining and self.accepting() and self.leading()
+            if granted:
+                self.stepping.add(key)
         try:
-            yield
+            yield granted
         finally:
-            with self.stepping_lock:
-                self.stepping.discard(key)
+            if granted:
+                with self.stepping_lock:
+                    self.stepping.discard(key)
 
     def in_turn(self, namespace: str, name: str) -> bool:
         with self.stepping_lock:
             return f"{namespace}/{name}" in self.stepping
 
+    def stop_taking_turns(self) -> None:
+        with self.stepping_lock:
+            self.draining = True
+
+    def in_flight(self) -> int:
+        with self.stepping_lock:
+            return len(self.stepping)
+
+    def drain(self, timeout: float, while_waiting: Callable[[], None] = lambda: None) -> int:
+        """Start no new turn; wait up to `timeout` seconds for the turns in flight to end (their AWS calls
+        finish and their outcome is written), calling `while_waiting` about every 50 ms (run.py renews the
+        leader Lease there, so no standby takes over meanwhile). Returns how many were still in flight."""
+        self.stop_taking_turns()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.in_flight()
+            if not left or time.monotonic() >= deadline:
+                return left
+            while_waiting()
+            time.sleep(0.05)
+
     @classmethod
-    def create(cls, settings: Settings, api_client: client.ApiClient) -> "Runtime":
+    def create(
+        cls, settings: Settings, api_client: client.ApiClient, leading: Callable[[], bool] | None = None,
+        accepting: Callable[[], bool] | None = None,
+    ) -> "Runtime":
         return cls(
             settings=settings,
             aws=AwsClients(pool_size=settings.worker_threads, connect_timeout=settings.aws_connect_timeout_seconds,
-                           read_timeout=settings.aws_read_timeout_seconds),
+                           read_timeout=settings.aws_read_timeout_seconds, replica=settings.pod_name,
+                           leading=leading),
             restores=AuroraRestores(api_client),
             events=EventRecorder(api_client, settings.operator_id),
             api_client=api_client,
             policies=ClusterPolicies(api_client),
+            leading=leading or (lambda: True),
+            accepting=accepting or (lambda: True),
         )
 
 
@@ -100,30 +149,62 @@ async def drive(runtime: Runtime, namespace: str, name: str, stopped: Stopped, l
     Steps are blocking (boto3, kubernetes client) and run in a worker thread; waiting costs no thread, so
     thousands of restores can wait at once. A restore already under way when the daemon starts (an operator
     restart) waits a random part of the poll interval first, so hundreds of them do not call AWS in lock-step.
+
+    While this replica may not act (a standby that lost its lease, or shutting down) the daemon only waits. A
+    turn cancelled by kopf (shutdown) lets its step thread run to the end: the AWS call in flight finishes and
+    its outcome is written before the daemon returns.
     """
     errors_in_a_row = 0
     first_turn = True
     while not stopped:
         try:
-            with runtime.turn(namespace, name):
+            with runtime.turn(namespace, name) as granted:
+                if not granted:
+                    await stopped.wait(runtime.settings.poll_interval_seconds)
+                    continue
                 obj = await asyncio.to_thread(runtime.restores.get, namespace, name)
                 if obj is None or obj["metadata"].get("deletionTimestamp"):
                     return
                 if first_turn and (obj.get("status") or {}).get("phase"):
                     delay = first_turn_delay(runtime.settings, runtime.rng)
                 else:
-                    delay, errors_in_a_row = await asyncio.to_thread(
-                        step_once, runtime, obj, logger, errors_in_a_row)
+                    delay, errors_in_a_row = await _finish_even_if_cancelled(asyncio.to_thread(
+                        step_once, runtime, obj, logger, errors_in_a_row))
                 first_turn = False
+        except StatusConflict:  # another writer came first: this turn's outcome is stale, read again at once
+            logger.info("the AuroraRestore changed since it was read: reading it again")
+            first_turn, delay = False, 0
+        except NotLeading as error:  # the Lease was lost mid-turn: nothing more is sent or written
+            logger.warning("%s", error)
+            first_turn, delay = False, runtime.settings.poll_interval_seconds
         except Exception as error:  # a bug or an API outage must not kill the daemon: log and retry later
             errors_in_a_row += 1
             first_turn = False
-            logger.exception("unexpected error, retrying: %s", type(error).__name__)
+            if is_kubernetes_outage(error):  # expected now and then: one line, no traceback
+                logger.warning("the Kubernetes API is unreachable or failing (%s), retrying", type(error).__name__)
+            else:
+                logger.exception("unexpected error, retrying: %s", type(error).__name__)
             delay = backoff(runtime.settings, errors_in_a_row, runtime.rng)
         if delay is None:
             return
         if delay > 0:
             await stopped.wait(delay)
+
+
+async def _finish_even_if_cancelled(step):
+    """Await a step running in a thread; if the daemon is cancelled meanwhile, wait for the thread anyway (a
+    thread cannot be stopped, and its outcome must be written before shutdown goes on), then re-raise."""
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            await asyncio.shield(task)  # a second cancellation does not abandon the thread either
+        except asyncio.CancelledError:
+            await task
+        except Exception as error:  # the daemon is going away: the error is only logged
+            logging.getLogger(__name__).warning("the step in flight at shutdown failed: %s", type(error).__name__)
+        raise asyncio.CancelledError from None
 
 
 def step_once(
@@ -158,11 +239,25 @@ def cancel_once(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -
     Waits while the daemon is in a turn (an AWS call in flight). An unfinished restore moves to Cancelling and
     runs the machine's cancel step until Cancelled; one cleaning up after a failure finishes that first. A finished
     one first retires a previous cluster kept by keepPrevious, then follows spec.deletionPolicy. The skip-cleanup
-    annotation lets go at once, leaving AWS as it is.
+    annotation lets go at once, leaving AWS as it is. Like a daemon's turn, it acts only while this replica
+    leads and is not shutting down, and its status writes are conditional on what it read.
     """
     metadata = obj["metadata"]
     if runtime.in_turn(metadata["namespace"], metadata["name"]):
         return "waiting for the AWS call in flight to finish"
+    with runtime.turn(metadata["namespace"], metadata["name"], kind="cancel") as granted:
+        if not granted:
+            return "this replica is not leading or is shutting down: the leader cancels"
+        try:
+            return _cancel_turn(runtime, obj, logger)
+        except StatusConflict:
+            return "the AuroraRestore changed since it was read: reading it again"
+        except NotLeading:
+            return "this replica lost the leader Lease: the leader cancels"
+
+
+def _cancel_turn(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -> str | None:
+    metadata = obj["metadata"]
     obj = runtime.restores.get(metadata["namespace"], metadata["name"]) or obj  # the daemon's last write counts
     status = AuroraRestoreStatus.model_validate(obj.get("status") or {})
     annotations = obj["metadata"].get("annotations") or {}
@@ -294,13 +389,17 @@ def _persist(
     reason: str,
     message: str,
 ) -> None:
-    """Write status when it changed; on a phase change also log one line and post one Event."""
+    """Write status when it changed, only if `obj` is still current (else StatusConflict, and no Event); on a
+    phase change also log one line and post one Event."""
     old_json = old.model_dump(mode="json", by_alias=True, exclude_none=True)
     new_json = new.model_dump(mode="json", by_alias=True, exclude_none=True)
     if old_json == new_json:
         return
     metadata = obj["metadata"]
-    runtime.restores.patch_status(metadata["namespace"], metadata["name"], new_json)
+    written = runtime.restores.patch_status(
+        metadata["namespace"], metadata["name"], new_json, metadata.get("resourceVersion"))
+    # The next write of this turn (a cancel writes twice) is conditional on this one.
+    metadata["resourceVersion"] = written["metadata"]["resourceVersion"]
     if old.phase != new.phase:
         logger.info("%s -> %s: %s", old.phase or "New", new.phase, message)
         event_type = "Warning" if new.phase in (Phase.FAILED, Phase.CLEANING_UP_AFTER_FAILURE) else "Normal"
@@ -309,6 +408,13 @@ def _persist(
         if new.phase.is_terminal:
             took = (new.completed_at - new.started_at).total_seconds() if new.started_at and new.completed_at else None
             metrics.record_finished(str(new.phase), reason, took)
+
+
+def is_kubernetes_outage(error: Exception) -> bool:
+    """A request to the apiserver that got no answer (connection refused or reset, timeout) or a 5xx/429 one."""
+    if isinstance(error, ApiException):
+        return error.status in (0, 429) or error.status >= 500
+    return isinstance(error, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
 
 
 def backoff(settings: Settings, errors_in_a_row: int, rng: random.Random | None = None) -> float:

@@ -17,5 +17,9 @@ class RetryableError(RestoreError):
     """Something that may pass by itself (throttling, a 5xx, a resource in a transitional state): retry later."""
 
 
+class NotLeading(Exception):
+    """This replica lost the leader Lease: it must not call AWS any more (raised before the call is sent)."""
+
+
 class TerminalError(RestoreError):
     """Retrying cannot help (bad input, missing resource, refused request): the restore fails with this message."""

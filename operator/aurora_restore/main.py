@@ -1,6 +1,8 @@
 """kopf registration only: each handler is a thin entry point into driver.py.
 
-Run with: kopf run --standalone -m aurora_restore.main [--namespace NS | --all-namespaces]
+The process runs them with `aurora-restore run [--namespace NS | --all-namespaces]` (run.py), which starts kopf
+only on the elected leader. `kopf run --standalone -m aurora_restore.main` still works for one replica, without
+leader election or the graceful drain.
 """
 
 import asyncio
@@ -20,16 +22,21 @@ from .obs import metrics
 from .settings import Settings
 
 RUNTIME_KEY = "runtime"
+CONTROL_KEY = "process"  # run.ProcessControl, when the process runs under run.py
 
 
-def _load_kubernetes_config(pool_size: int, request_timeout: float) -> client.ApiClient:
+def load_kubernetes_config(pool_size: int, request_timeout: float, replica: str) -> client.ApiClient:
+    """The operator's Kubernetes client; its User-Agent names the replica, so the apiserver's audit log tells
+    which one acted."""
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = pool_size  # one connection per worker thread
-    return TimedApiClient(configuration, request_timeout)
+    api_client = TimedApiClient(configuration, request_timeout)
+    api_client.user_agent = f"aurora-restore-operator pod/{replica}"
+    return api_client
 
 
 @kopf.on.startup(id="configure")
@@ -50,10 +57,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     )
     if operator_settings.metrics_port:
         metrics.serve(operator_settings.metrics_port)
-    memo[RUNTIME_KEY] = Runtime.create(
+    control = memo.get(CONTROL_KEY)
+    runtime = Runtime.create(
         operator_settings,
-        _load_kubernetes_config(operator_settings.worker_threads, operator_settings.kubernetes_timeout_seconds),
+        load_kubernetes_config(operator_settings.worker_threads, operator_settings.kubernetes_timeout_seconds,
+                               operator_settings.pod_name),
+        leading=control.leading if control else None,
+        accepting=control.accepting if control else None,
     )
+    memo[RUNTIME_KEY] = runtime
+    if control:
+        control.runtime = runtime  # run.py drains it on shutdown
     if not operator_settings.db_tls_verify:
         logger.warning("AURORA_RESTORE_DB_TLS_VERIFY is false: TLS to the restored databases is encrypted but "
                        "unverified: a server impersonating a database (a man in the middle) would go unnoticed")

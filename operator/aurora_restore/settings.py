@@ -1,6 +1,7 @@
 """Operator settings: one object, read from AURORA_RESTORE_* environment variables once at start-up."""
 
 import os
+import socket
 import ssl
 
 from pydantic import Field, model_validator
@@ -70,6 +71,57 @@ class Settings(BaseSettings):
         default=60, ge=1, description="Longest a statement on a restored database may run (PostgreSQL "
         "statement_timeout; MySQL read and write timeouts)."
     )
+
+    # High availability (docs/reliability.md): of N replicas the holder of one Lease acts, the others stand by.
+    pod_name: str = Field(
+        default_factory=lambda: os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
+        min_length=1,
+        description="This replica's name (the chart passes the pod's; else host name and pid, so two processes on "
+        "one host never share a leader identity): its leader Lease identity, and part of its AWS and Kubernetes "
+        "user agents, so logs on both sides tell which replica acted.",
+    )
+    leader_election: bool = Field(
+        default=True, description="Elect a leader on a Lease before acting (false: act at once, one replica only)."
+    )
+    leader_lease_name: str = Field(
+        default="aurora-restore-operator-leader", min_length=1, max_length=253,
+        description="Name of the leader Lease, in the lease namespace.",
+    )
+    leader_lease_duration_seconds: float = Field(
+        default=15.0, gt=0, description="How long a standby waits, after the leader's last renewal it saw, "
+        "before taking over.",
+    )
+    leader_renew_deadline_seconds: float = Field(
+        default=10.0, gt=0, description="The leader stops taking steps when it could not renew for this long.",
+    )
+    leader_retry_period_seconds: float = Field(
+        default=2.0, gt=0, description="How often the leader renews and a standby tries to take over.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=360.0, gt=0, description="On SIGTERM, how long to wait for the steps in flight to finish and "
+        "write their outcome before exiting anyway: by default longer than the longest AWS call with its retries "
+        "(longest_aws_call_seconds); the chart's terminationGracePeriodSeconds exceeds it.",
+    )
+
+    def longest_aws_call_seconds(self) -> float:
+        """One AWS call with all its botocore retries: every attempt times out (connect + read) and the standard
+        retry mode waits at most 20 s between attempts."""
+        from .aws.clients import CLIENT_CONFIG, MAX_RETRY_BACKOFF_SECONDS
+
+        attempts = CLIENT_CONFIG.retries["total_max_attempts"]
+        return (attempts * (self.aws_connect_timeout_seconds + self.aws_read_timeout_seconds)
+                + (attempts - 1) * MAX_RETRY_BACKOFF_SECONDS)
+
+    @model_validator(mode="after")
+    def _leader_timings(self) -> "Settings":
+        from .k8s.leader_lease import LeaseTimings
+
+        try:
+            LeaseTimings(self.leader_lease_duration_seconds, self.leader_renew_deadline_seconds,
+                         self.leader_retry_period_seconds)
+        except ValueError as error:
+            raise ValueError(f"AURORA_RESTORE_LEADER_*: {error}") from None
+        return self
 
     @model_validator(mode="after")
     def _ca_bundle_loads(self) -> "Settings":

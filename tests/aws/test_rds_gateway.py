@@ -161,3 +161,29 @@ def test_clients_are_reused_per_service_and_region(aws_session, simulator, monke
     assert clients.client("rds", "us-east-1") is clients.client("rds", "us-east-1")
     assert clients.client("rds", "us-east-1") is not clients.client("rds", "us-west-2")
     assert clients.client("rds", "us-west-2").meta.region_name == "us-west-2"
+
+
+def test_an_answer_botocore_cannot_parse_is_a_retryable_error(gateway, uniq):
+    """The simulator echoes a control character into its XML answer, which botocore cannot parse
+    (ResponseParserError, not a BotoCoreError): the gateway turns it into a retry, never an unclassified crash."""
+    with pytest.raises(RetryableError) as raised:
+        gateway.describe_cluster(f"gw-{uniq}\x01")
+    assert raised.value.reason == "AwsServerError"
+
+
+def test_a_replica_that_lost_the_leader_lease_sends_no_call(simulator, aws_session, monkeypatch, uniq):
+    """The fence: AwsClients checks `leading` just before each call is sent; the simulator logs nothing."""
+    from aurora_restore.errors import NotLeading
+    from aurora_restore_devenv.simulator import SimulatorClient
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", simulator.url)
+    leads = {"now": True}
+    clients = AwsClients(session=aws_session, leading=lambda: leads["now"], replica=f"fence-{uniq}")
+    gateway = RdsGateway(clients.client("rds", "us-east-1"), "us-east-1")
+    assert gateway.describe_cluster(f"missing-{uniq}") is None
+    leads["now"] = False
+    with pytest.raises(NotLeading):
+        gateway.describe_cluster(f"missing-{uniq}")
+    sent = [c for c in SimulatorClient(simulator.url).calls(service="rds")
+            if f"pod/fence-{uniq}" in c.get("user_agent", "")]
+    assert len(sent) == 1  # only the call made while leading

@@ -99,7 +99,9 @@ def describe_cluster(rds: Any, identifier: str) -> dict[str, Any]:
 
 
 def available_cluster(rds: Any, identifier: str) -> dict[str, Any]:
-    return wait_until(lambda: (found := describe_cluster(rds, identifier))["Status"] == "available" and found)
+    # A database server's first start (MariaDB's above all) can take most of a minute on a loaded 2-core machine.
+    return wait_until(lambda: (found := describe_cluster(rds, identifier))["Status"] == "available" and found,
+                      timeout=90.0)
 
 
 def available_snapshot(rds: Any, identifier: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ credentials the way IRSA provides them (AWS_ROLE_ARN from the ServiceAccount's a
 token file), against the AWS simulator.
 """
 
+import json
 import os
 import re
 import shlex
@@ -103,16 +104,25 @@ def installed_container(api_client, namespace: str, name: str) -> dict:
     return api_client.sanitize_for_serialization(deployment)["spec"]["template"]["spec"]["containers"][0]
 
 
-def container_environment(container: dict, pod_namespace: str) -> dict[str, str]:
-    """The container's env as the kubelet would set it (the only valueFrom the chart uses is the namespace)."""
+def container_environment(container: dict, pod_namespace: str, pod_name: str) -> dict[str, str]:
+    """The container's env as the kubelet would set it (the only valueFrom the chart uses is the downward API's
+    namespace and name of the pod)."""
+    fields = {"metadata.namespace": pod_namespace, "metadata.name": pod_name}
     env = {}
     for item in container["env"]:
         if "valueFrom" in item:
-            assert item["valueFrom"] == {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}, item
-            env[item["name"]] = pod_namespace
+            field_path = item["valueFrom"]["fieldRef"]["fieldPath"]
+            assert item["valueFrom"] == {"fieldRef": {"apiVersion": "v1", "fieldPath": field_path}}, item
+            assert field_path in fields, item
+            env[item["name"]] = fields[field_path]
         else:
             env[item["name"]] = item["value"]
     return env
+
+
+def pod_name_of(release: str) -> str:
+    """A name such as the Deployment's pods get (<deployment>-<replica set hash>-<suffix>)."""
+    return f"{release}-{uuid.uuid4().hex[:10]}-{uuid.uuid4().hex[:5]}"
 
 
 def irsa_environment(control_plane, namespace: str, service_account: str, workdir: Path, simulator_url: str):
@@ -210,13 +220,16 @@ def test_operator_restores_as_the_service_account_of_a_namespaced_install(
     helm.install(control_plane.kubeconfig_path, release, release_namespace,
                  {"watchNamespaces": [watched], "aws": {"roleArn": ROLE_ARN, "region": REGION},
                   "policy": {"create": True, "spec": allow_restores_in(watched)}})
+    pod_name = pod_name_of(release)
     env = {
-        **container_environment(installed_container(admin_client, release_namespace, release), release_namespace),
+        **container_environment(installed_container(admin_client, release_namespace, release), release_namespace,
+                                pod_name),
         **irsa_environment(control_plane, release_namespace, release, tmp_path, simulator_url),
         **FAST_SETTINGS,
         **image_ca_bundle(tmp_path),
     }
     assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == release_namespace
+    assert env["AURORA_RESTORE_POD_NAME"] == env["POD_NAME"] == pod_name
     # Secrets (passwords in, connection Secrets out) only in the watched namespace; never listed.
     user = f"system:serviceaccount:{release_namespace}:{release}"
     for verb in ("get", "create", "update"):
@@ -224,22 +237,33 @@ def test_operator_restores_as_the_service_account_of_a_namespaced_install(
         assert not allowed(admin_client, user, verb, "secrets", release_namespace)
     assert not allowed(admin_client, user, "list", "secrets", watched)
 
-    operator = OperatorProcess(env, tmp_path / "operator.log", namespace=watched).start()
+    operator = OperatorProcess(env, tmp_path / "operator.log", namespace=watched, pod_name=pod_name).start()
     try:
         restore = restore_and_wait(admin_client, watched, rds)
     finally:
-        operator.stop()
+        returncode = operator.stop(60)  # SIGTERM
     log = operator.log_path.read_text()
     assert restore["status"]["phase"] == "Succeeded", f"{restore['status']}\n{log[-5000:]}"
+    assert returncode == 0, f"SIGTERM: exit code {returncode}\n{log[-5000:]}"
     phases = [entry["phase"] for entry in restore["status"]["history"]]
     assert phases[0] == "Pending" and phases[-1] == "Succeeded" and "RestoringCluster" in phases
     assert_no_permission_errors(log, control_plane, release_namespace, release)
 
 
+def leader_lease(api_client, namespace: str, name: str):
+    try:
+        return client.CoordinationV1Api(api_client).read_namespaced_lease(name, namespace)
+    except client.exceptions.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
 def test_image_command_with_the_chart_arguments_restores_cluster_wide(
     helm, control_plane, admin_client, simulator_url, rds, tmp_path
 ):
-    """The Dockerfile's ENTRYPOINT with the args and env of a cluster-wide install, as its ServiceAccount."""
+    """The Dockerfile's ENTRYPOINT with the args and env of a cluster-wide install, as its ServiceAccount: it takes
+    the leader Lease, restores, and on SIGTERM drains, releases the Lease and exits 0."""
     release, release_namespace = "aurora-restore-cw", unique("ars")
     watched = unique("team")
     helm.install(control_plane.kubeconfig_path, release, release_namespace,
@@ -248,47 +272,62 @@ def test_image_command_with_the_chart_arguments_restores_cluster_wide(
     container = installed_container(admin_client, release_namespace, release)
     assert "command" not in container
     entrypoint = exec_form("ENTRYPOINT")  # the chart's args replace the image's CMD
-    assert entrypoint[:2] == ["kopf", "run"] and container["args"][0] == "--all-namespaces"
+    assert entrypoint[:2] == ["aurora-restore", "run"] and container["args"][0] == "--all-namespaces"
 
     health_port = free_port()
-    command = [str(Path(sys.executable).parent / "kopf")]  # the virtualenv's kopf, as /opt/venv/bin/kopf in the image
+    # The virtualenv's console script, as /opt/venv/bin/aurora-restore (first on PATH) in the image.
+    command = [str(Path(sys.executable).parent / entrypoint[0])]
     for argument in entrypoint[1:] + container["args"]:
         if argument.startswith("--liveness="):
             assert argument == "--liveness=http://0.0.0.0:8080/healthz"
             argument = f"--liveness=http://127.0.0.1:{health_port}/healthz"  # loopback only, a free port
         command.append(argument)
+    pod_name = pod_name_of(release)
     env = {
         **os.environ,
-        **container_environment(container, release_namespace),
+        **container_environment(container, release_namespace, pod_name),
         **irsa_environment(control_plane, release_namespace, release, tmp_path, simulator_url),
         **FAST_SETTINGS,
         **image_ca_bundle(tmp_path),
     }
+    assert env["AURORA_RESTORE_POD_NAME"] == pod_name and env["AURORA_RESTORE_LEADER_ELECTION"] == "true"
+    lease_name = env["AURORA_RESTORE_LEADER_LEASE_NAME"]
+    assert lease_name == f"{release}-leader"
     create_namespace(admin_client, watched)
     log_path = tmp_path / "operator.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        def healthy():
+        def health():
             assert process.poll() is None, f"`{shlex.join(command)}` exited:\n{log_path.read_text()}"
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=2) as response:
-                    return response.status == 200
+                    return json.loads(response.read()) if response.status == 200 else None
             except OSError:
-                return False
+                return None
 
-        wait_until(healthy, "the operator's health endpoint", timeout=60)
+        wait_until(lambda: (health() or {}).get("leader"), "the operator leading", timeout=60)
+        assert health() == {"identity": pod_name, "leader": True, "healthy": True}
+        lease = leader_lease(admin_client, release_namespace, lease_name)
+        assert lease.spec.holder_identity == pod_name
         restore = restore_and_wait(admin_client, watched, rds)
     finally:
+        # What the kubelet sends when the pod is deleted; the grace period allows it far more than this test.
         process.terminate()
         try:
-            process.wait(20)
+            returncode = process.wait(60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+            returncode = None
     log = log_path.read_text()
     assert restore["status"]["phase"] == "Succeeded", f"{restore['status']}\n{log[-5000:]}"
     tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(
         ResourceName=restore["status"]["cluster"]["arn"])["TagList"]}
     assert tags["team"] == "data"  # AURORA_RESTORE_DEFAULT_TAGS from the chart's values
+    # A graceful shutdown: exit 0 after giving the leader Lease up (kept, with no holder), so that a standby
+    # takes over at once; under the chart's RBAC, like everything before it.
+    assert returncode == 0, f"SIGTERM: exit code {returncode}\n{log[-5000:]}"
+    assert "released the leader Lease" in log, log[-5000:]
+    assert leader_lease(admin_client, release_namespace, lease_name).spec.holder_identity is None
     assert_no_permission_errors(log, control_plane, release_namespace, release)

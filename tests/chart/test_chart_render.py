@@ -1,10 +1,12 @@
 """The chart without a cluster: helm lint, helm template for default and non-default values, the values schema."""
 
+import importlib
 import json
 
 import pytest
 from helm_cli import CHART, REPO, HelmError, find, operator_container
 
+from aurora_restore.k8s.leader_lease import LeaseTimings
 from aurora_restore.settings import Settings
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/aurora-restore-operator"
@@ -65,7 +67,11 @@ def test_default_deployment_is_locked_down(helm):
     container = operator_container(objects)
 
     assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    # A new pod starts (as a standby) before an old one stops; leader election keeps it from acting meanwhile.
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}
+    }
+    assert pod["terminationGracePeriodSeconds"] == 390
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     security = container["securityContext"]
@@ -78,13 +84,21 @@ def test_default_deployment_is_locked_down(helm):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
     assert container["image"] == "aurora-restore-operator:0.1.0"
-    # The image's ENTRYPOINT runs kopf (test_dockerfile.py); the chart only chooses the scope.
+    # The image's ENTRYPOINT runs `aurora-restore run` (test_dockerfile.py); the chart only chooses the scope.
     assert "command" not in container
     assert container["args"] == ["--all-namespaces", "--log-format=full"]
 
     env = env_of(container)
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    # The pod's name is its replica identity (the leader Lease's holder), from the downward API.
+    assert env["POD_NAME"] == env["AURORA_RESTORE_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == "ops"
+    assert env["AURORA_RESTORE_LEADER_ELECTION"] == "true"
+    assert env["AURORA_RESTORE_LEADER_LEASE_NAME"] == "aurora-restore-operator-leader"
+    assert env["AURORA_RESTORE_LEADER_LEASE_DURATION_SECONDS"] == "15"
+    assert env["AURORA_RESTORE_LEADER_RENEW_DEADLINE_SECONDS"] == "10"
+    assert env["AURORA_RESTORE_LEADER_RETRY_PERIOD_SECONDS"] == "2"
+    assert env["AURORA_RESTORE_SHUTDOWN_TIMEOUT_SECONDS"] == "360"
     assert env["AURORA_RESTORE_POLL_INTERVAL_SECONDS"] == "30"
     assert json.loads(env["AURORA_RESTORE_DEFAULT_TAGS"]) == {}
     assert "AURORA_RESTORE_ALLOWED_ROLES" not in env  # retired: AuroraRestorePolicy roles[]
@@ -212,8 +226,157 @@ def test_notes_warn_about_missing_credentials_and_name_the_metrics(helm):
     assert "all namespaces" in notes and "Metrics:" not in notes
 
 
+def test_notes_name_the_leader_lease(helm):
+    notes = helm.notes({"replicaCount": 2})
+    assert "Its 2 replicas elect a leader on the Lease ops/aurora-restore-operator-leader" in notes
+    assert "kubectl -n ops get lease aurora-restore-operator-leader" in notes
+    assert "set replicaCount: 2" in helm.notes()
+    assert "logs deployment/aurora-restore-operator" in helm.notes({"leaderElection": {"enabled": False}})
+
+
+def test_replicas_elect_a_leader_on_a_lease_of_the_release(helm):
+    """Any number of replicas from 0; the leader election values become the operator's settings."""
+    for replicas in (0, 1, 2, 3):
+        assert find(helm.template({"replicaCount": replicas}), "Deployment")["spec"]["replicas"] == replicas
+    objects = helm.template({"replicaCount": 2, "leaderElection": {
+        "leaseName": "restorer-leader", "leaseDurationSeconds": 30, "renewDeadlineSeconds": 20,
+        "retryPeriodSeconds": 4}}, release="stage")
+    env = env_of(operator_container(objects))
+    assert env["AURORA_RESTORE_LEADER_LEASE_NAME"] == "restorer-leader"
+    assert (env["AURORA_RESTORE_LEADER_LEASE_DURATION_SECONDS"], env["AURORA_RESTORE_LEADER_RENEW_DEADLINE_SECONDS"],
+            env["AURORA_RESTORE_LEADER_RETRY_PERIOD_SECONDS"]) == ("30", "20", "4")
+    default_name = env_of(operator_container(helm.template(release="stage")))["AURORA_RESTORE_LEADER_LEASE_NAME"]
+    assert default_name == "aurora-restore-stage-leader"
+    # The leader Lease is one more Lease in the release's namespace: the Lease Role (get, create, update) covers
+    # what leader election does (read, create, replace).
+    assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == "ops"
+    assert find(objects, "Role", name="aurora-restore-stage-leases", namespace="ops")["rules"] == LEASE_RULES
+    assert find(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1  # a drain evicts one at a time
+
+
+def test_the_chart_settings_are_what_the_operator_accepts(helm, monkeypatch):
+    """The rendered environment loads as the operator's Settings, with the same defaults."""
+    env = env_of(operator_container(helm.template()))
+    for name, value in env.items():
+        if isinstance(value, str) and name.startswith("AURORA_RESTORE_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AURORA_RESTORE_POD_NAME", "aurora-restore-operator-5d8f-x2x7q")
+    monkeypatch.setenv("AURORA_RESTORE_DB_TLS_VERIFY", "false")  # no CA bundle where the image has it
+    settings = Settings()
+    assert settings.leader_election is True
+    assert settings.pod_name == "aurora-restore-operator-5d8f-x2x7q"
+    for field in ("leader_lease_duration_seconds", "leader_renew_deadline_seconds", "leader_retry_period_seconds",
+                  "shutdown_timeout_seconds"):
+        assert getattr(settings, field) == Settings.model_fields[field].default, field
+    assert settings.leader_lease_name == env["AURORA_RESTORE_LEADER_LEASE_NAME"] == "aurora-restore-operator-leader"
+    assert settings.lease_namespace == "ops"
+
+
+def kopf_stop_seconds() -> float:
+    """How long kopf may take to stop the restore daemons once the drain is over: their cancellation backoff
+    plus cancellation timeout (main.py)."""
+    import kopf
+
+    importlib.import_module("aurora_restore.main")  # registers the handlers with kopf's default registry
+    [daemon] = [handler for handler in kopf.get_default_registry()._spawning.get_all_handlers()
+                if handler.id == "restore"]
+    return daemon.cancellation_backoff + daemon.cancellation_timeout
+
+
+def test_the_grace_period_outlasts_the_drain_and_the_drain_the_longest_aws_call(helm):
+    """SIGTERM to SIGKILL covers the shutdown timeout, then kopf's stop; the shutdown timeout covers the longest
+    AWS call with its retries (with the chart's timeouts)."""
+    pod = find(helm.template(), "Deployment")["spec"]["template"]["spec"]
+    env = env_of(pod["containers"][0])
+    shutdown = float(env["AURORA_RESTORE_SHUTDOWN_TIMEOUT_SECONDS"])
+    assert kopf_stop_seconds() == 15
+    assert pod["terminationGracePeriodSeconds"] > shutdown + kopf_stop_seconds()
+    longest_call = Settings(
+        aws_connect_timeout_seconds=float(env["AURORA_RESTORE_AWS_CONNECT_TIMEOUT_SECONDS"]),
+        aws_read_timeout_seconds=float(env["AURORA_RESTORE_AWS_READ_TIMEOUT_SECONDS"]),
+        db_tls_verify=False,
+    ).longest_aws_call_seconds()
+    assert longest_call == 340
+    assert shutdown >= longest_call
+
+    # A longer shutdown timeout needs a longer grace period: just over the sum renders, the sum does not.
+    longer = {"settings": {"shutdownTimeoutSeconds": 600}, "terminationGracePeriodSeconds": 616}
+    assert find(helm.template(longer), "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 616
+
+
+GRACE_TOO_SHORT = {
+    "equal to the sum": ({"terminationGracePeriodSeconds": 375}, "(375)", "(360)", "at least 376"),
+    "shorter than the shutdown": ({"terminationGracePeriodSeconds": 30}, "(30)", "(360)", "at least 376"),
+    "shutdown raised alone": ({"settings": {"shutdownTimeoutSeconds": 400}}, "(390)", "(400)", "at least 416"),
+}
+
+
+@pytest.mark.parametrize("values,grace,shutdown,least", GRACE_TOO_SHORT.values(), ids=GRACE_TOO_SHORT.keys())
+def test_a_grace_period_too_short_to_drain_is_refused_saying_why(helm, values, grace, shutdown, least):
+    with pytest.raises(HelmError) as error:
+        helm.template(values)
+    message = error.value.stderr
+    assert f"terminationGracePeriodSeconds {grace} must exceed settings.shutdownTimeoutSeconds {shutdown} + 15 s" \
+        in message
+    assert "10 s cancellation backoff + 5 s cancellation timeout" in message and least in message
+    assert "killed before it has drained and released the leader Lease" in message
+
+
+def test_a_shutdown_timeout_shorter_than_the_longest_aws_call_is_refused(helm):
+    """Longer AWS timeouts make the longest call longer: the drain must still be able to wait for it."""
+    values = {"settings": {"awsReadTimeoutSeconds": 120}}  # 4 x (10 + 120) + 60 = 580 > 360
+    with pytest.raises(HelmError) as error:
+        helm.template(values)
+    assert "settings.shutdownTimeoutSeconds (360) must be at least the longest AWS call" in error.value.stderr
+    assert "= 580" in error.value.stderr
+    fitting = {"settings": {"awsReadTimeoutSeconds": 120, "shutdownTimeoutSeconds": 580},
+               "terminationGracePeriodSeconds": 600}
+    assert find(helm.template(fitting), "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 600
+
+
+BAD_LEASE_TIMINGS = {
+    "renew deadline = duration": {"renewDeadlineSeconds": 15},
+    "renew deadline > duration": {"leaseDurationSeconds": 10, "renewDeadlineSeconds": 12},
+    "retry period = renew deadline": {"retryPeriodSeconds": 10},
+    "renew deadline <= 1.2 x retry period": {"retryPeriodSeconds": 9},
+}
+
+
+@pytest.mark.parametrize("timings", BAD_LEASE_TIMINGS.values(), ids=BAD_LEASE_TIMINGS.keys())
+def test_lease_timings_out_of_order_are_refused(helm, timings):
+    """leaseDurationSeconds > renewDeadlineSeconds > 1.2 x retryPeriodSeconds: the chart refuses what the operator
+    would refuse to start with."""
+    duration, deadline, retry = ({"leaseDurationSeconds": 15, "renewDeadlineSeconds": 10, "retryPeriodSeconds": 2,
+                                  **timings}[key] for key in ("leaseDurationSeconds", "renewDeadlineSeconds",
+                                                              "retryPeriodSeconds"))
+    with pytest.raises(HelmError) as error:
+        helm.template({"leaderElection": timings})
+    assert (f"leaderElection needs leaseDurationSeconds ({duration}) > renewDeadlineSeconds ({deadline}) > "
+            f"1.2 x retryPeriodSeconds ({retry})") in error.value.stderr
+    with pytest.raises(ValueError):
+        LeaseTimings(duration, deadline, retry)
+
+
+def test_without_leader_election_one_pod_at_most_and_never_two_at_once(helm):
+    objects = helm.template({"leaderElection": {"enabled": False}})
+    assert find(objects, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    assert env_of(operator_container(objects))["AURORA_RESTORE_LEADER_ELECTION"] == "false"
+    with pytest.raises(HelmError) as error:
+        helm.template({"leaderElection": {"enabled": False}, "replicaCount": 2})
+    assert "replicaCount 2 needs leaderElection.enabled" in error.value.stderr
+
+
 BAD_VALUES = {
-    "two replicas": ({"replicaCount": 2}, "at '/replicaCount': value must be one of 0, 1"),
+    "negative replicas": ({"replicaCount": -1}, "at '/replicaCount': minimum: got -1, want 0"),
+    "replicas as text": ({"replicaCount": "2"}, "at '/replicaCount': got string, want integer"),
+    "leader key": ({"leaderElection": {"lease": "x"}}, "additional properties 'lease' not allowed"),
+    "lease name": ({"leaderElection": {"leaseName": "Leader_1"}},
+                   "at '/leaderElection/leaseName': 'Leader_1' does not match"),
+    "lease duration": ({"leaderElection": {"leaseDurationSeconds": 0}}, "at '/leaderElection/leaseDurationSeconds'"),
+    "retry period": ({"leaderElection": {"retryPeriodSeconds": 0}}, "at '/leaderElection/retryPeriodSeconds'"),
+    "shutdown timeout": ({"settings": {"shutdownTimeoutSeconds": 0}}, "at '/settings/shutdownTimeoutSeconds'"),
+    "grace period": ({"terminationGracePeriodSeconds": 390.5},
+                     "at '/terminationGracePeriodSeconds': got number, want integer"),
     "role ARN": ({"aws": {"roleArn": "my-role"}}, "at '/aws/roleArn': 'my-role' does not match pattern '^(arn:aws"),
     "region": ({"aws": {"region": "Europe"}}, "at '/aws/region': 'Europe' does not match"),
     "namespace name": ({"watchNamespaces": ["Team_A"]}, "at '/watchNamespaces/0': 'Team_A' does not match"),

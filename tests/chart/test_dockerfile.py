@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -48,19 +49,44 @@ def test_installs_runtime_dependencies_only():
 
 
 def test_entrypoint_is_the_operator_command_line():
-    """The image runs what the dev environment and the e2e tests run, with kopf's health endpoint on 8080."""
+    """The image runs what the dev environment and the e2e tests run (`aurora-restore run`, there as
+    `python -m aurora_restore.cli run`), with the health endpoint on 8080."""
     entrypoint = exec_form("ENTRYPOINT")
-    assert entrypoint == ["kopf", "run", "--standalone", "-m", "aurora_restore.main",
-                          "--liveness=http://0.0.0.0:8080/healthz"]
+    assert entrypoint == ["aurora-restore", "run", "--liveness=http://0.0.0.0:8080/healthz"]
     assert exec_form("CMD") == ["--all-namespaces"]
     dev = operator_command(None, 8080)
+    assert dev[dev.index("-m"):dev.index("run")] == ["-m", "aurora_restore.cli"]
     assert dev[dev.index("run"):-1] == entrypoint[1:-1] + ["--all-namespaces"]
+    assert dev[-1].startswith("--liveness=") and dev[-1].endswith(":8080/healthz")
     assert [arguments for keyword, arguments in instructions() if keyword == "EXPOSE"] == ["8080"]
 
 
+def test_entrypoint_is_the_console_script_of_the_virtualenv_on_path():
+    """`aurora-restore` is the package's console script, installed into the virtualenv the image puts first on
+    PATH (kopf was found there the same way)."""
+    with (REPO / "pyproject.toml").open("rb") as file:
+        scripts = tomllib.load(file)["project"]["scripts"]
+    assert scripts[exec_form("ENTRYPOINT")[0]] == "aurora_restore.cli:main"
+    [path] = [arguments for keyword, arguments in stage(None) if keyword == "ENV" and "PATH=" in arguments]
+    assert path.split()[0] == "PATH=/opt/venv/bin:$PATH"
+    copies = [arguments.split() for keyword, arguments in stage(None) if keyword == "COPY"]
+    assert ["--from=build", "/opt/venv", "/opt/venv"] in copies
+    installs = [arguments for keyword, arguments in stage("build") if keyword == "RUN"]
+    assert any(run.startswith("/opt/venv/bin/pip install --no-cache-dir .") for run in installs)
+
+
 def test_entrypoint_module_imports():
-    module = importlib.import_module(exec_form("ENTRYPOINT")[exec_form("ENTRYPOINT").index("-m") + 1])
-    assert hasattr(module, "configure") and hasattr(module, "restore")
+    """The command `run` exists, takes the image's and the chart's arguments, and runs aurora_restore.run.run."""
+    from aurora_restore import cli
+
+    run = importlib.import_module("aurora_restore.run")
+    assert callable(run.run) and callable(run.add_arguments)
+    args = cli.build_parser().parse_args(exec_form("ENTRYPOINT")[1:] + exec_form("CMD") + ["--log-format=json"])
+    assert args.command == "run" and args.all_namespaces and args.log_format == "json"
+    assert args.liveness == "http://0.0.0.0:8080/healthz"
+    args = cli.build_parser().parse_args(["run", "--namespace=team-a", "--namespace=team-b"])
+    assert args.namespace == ["team-a", "team-b"] and not args.all_namespaces
+    assert importlib.import_module("aurora_restore.main").restore  # the handlers kopf runs on the leader
 
 
 # --- the RDS CA bundle: the image verifies database TLS against it ---------------------------------------------------

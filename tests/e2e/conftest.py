@@ -21,6 +21,11 @@ from aurora_restore_devenv.operator_process import OperatorProcess, free_port
 
 SIMULATED_RDS_DELAY_SECONDS = 1.0
 OPERATOR_POLL_SECONDS = "0.3"
+LEADER_TIMINGS = {
+    "AURORA_RESTORE_LEADER_LEASE_DURATION_SECONDS": "4",
+    "AURORA_RESTORE_LEADER_RENEW_DEADLINE_SECONDS": "3",
+    "AURORA_RESTORE_LEADER_RETRY_PERIOD_SECONDS": "0.5",
+}
 
 
 @pytest.fixture(scope="session")
@@ -125,6 +130,10 @@ def operator_env(operator_kubeconfig, simulator_url, namespace, tmp_path, db_ca_
         "AURORA_RESTORE_POLL_INTERVAL_SECONDS": OPERATOR_POLL_SECONDS,
         "AURORA_RESTORE_RETRY_BACKOFF_MAX_SECONDS": "2",
         "AURORA_RESTORE_LEASE_NAMESPACE": OPERATOR_NAMESPACE,
+        # One leader Lease per test: a test's replicas compete only with each other. Short timings, so that a
+        # standby takes over from a killed leader within seconds.
+        "AURORA_RESTORE_LEADER_LEASE_NAME": f"leader-{namespace}",
+        **LEADER_TIMINGS,
     }
 
 

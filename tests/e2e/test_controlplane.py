@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from aurora_restore_devenv.controlplane import (
     stop_from_state,
 )
 from aurora_restore_devenv.controlplane.certs import ADMIN_USER
+from aurora_restore_devenv.controlplane.proxy import ConnectionCutter
 from aurora_restore_devenv.controlplane.server import is_running
 
 pytestmark = pytest.mark.e2e
@@ -254,3 +256,124 @@ def test_stop_from_state_stops_a_control_plane_another_process_started(binaries:
         assert stop_from_state(tmp_path) is False
     finally:
         stop_from_state(tmp_path)
+
+
+def grant_config_map_reads(api_client: kubernetes.client.ApiClient, namespace: str, service_account: str) -> None:
+    rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
+    rbac.create_namespaced_role(
+        namespace,
+        kubernetes.client.V1Role(
+            metadata=kubernetes.client.V1ObjectMeta(name="config-map-reader"),
+            rules=[kubernetes.client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get"])],
+        ),
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        kubernetes.client.V1RoleBinding(
+            metadata=kubernetes.client.V1ObjectMeta(name="config-map-reader"),
+            role_ref=kubernetes.client.V1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="Role", name="config-map-reader"
+            ),
+            subjects=[
+                kubernetes.client.RbacV1Subject(kind="ServiceAccount", name=service_account, namespace=namespace)
+            ],
+        ),
+    )
+
+
+def test_restart_apiserver_keeps_etcd_data_and_existing_clients(binaries: Binaries, tmp_path: Path) -> None:
+    plane = ControlPlane(tmp_path / "plane", binaries).start()
+    cutter = ConnectionCutter("127.0.0.1", plane.secure_port).start()
+    try:
+        admin_api = plane.admin_api_client()  # created before the restart, used after it
+        core = kubernetes.client.CoreV1Api(admin_api)
+        create_namespace(admin_api, "restart-check")
+        core.create_namespaced_config_map(
+            "restart-check",
+            kubernetes.client.V1ConfigMap(metadata=kubernetes.client.V1ObjectMeta(name="before"), data={"a": "1"}),
+        )
+        create_service_account(admin_api, "restart-check", "reader")
+        grant_config_map_reads(admin_api, "restart-check", "reader")
+        token_kubeconfig = plane.token_for_service_account("restart-check", "reader", tmp_path / "reader.kubeconfig")
+        reader_api = kubernetes.config.new_client_from_config(config_file=str(token_kubeconfig))
+        reader = kubernetes.client.CoreV1Api(reader_api)
+        eventually(lambda: reader.read_namespaced_config_map("before", "restart-check"))
+        proxied_api = kubernetes.config.new_client_from_config(
+            config_file=str(cutter.write_kubeconfig(plane.kubeconfig_path, tmp_path / "proxied.kubeconfig"))
+        )
+        assert kubernetes.client.CoreV1Api(proxied_api).read_namespaced_config_map("before", "restart-check").data
+        old_apiserver, etcd, url = plane.apiserver.pid, plane.etcd.pid, plane.url
+
+        began = time.monotonic()
+        plane.restart_apiserver(down_seconds=0.5)
+
+        assert time.monotonic() - began >= 0.5
+        assert not is_running(old_apiserver)
+        assert plane.apiserver.pid != old_apiserver and is_running(plane.apiserver.pid)
+        assert plane.etcd.pid == etcd and is_running(etcd), "etcd must not be restarted"
+        assert plane.url == url
+        state = json.loads(plane.state_path.read_text())
+        assert state["kube_apiserver"]["pid"] == plane.apiserver.pid and state["etcd"]["pid"] == etcd
+        # etcd's data survived, and clients made before the restart (certificate, token, proxy) still work.
+        assert core.read_namespaced_config_map("before", "restart-check").data == {"a": "1"}
+        core.create_namespaced_config_map(
+            "restart-check", kubernetes.client.V1ConfigMap(metadata=kubernetes.client.V1ObjectMeta(name="after"))
+        )
+        assert eventually(lambda: reader.read_namespaced_config_map("before", "restart-check")).data == {"a": "1"}
+        proxied = kubernetes.client.CoreV1Api(proxied_api)
+        assert eventually(lambda: proxied.read_namespaced_config_map("after", "restart-check")).metadata.name
+        for api_client in (admin_api, reader_api, proxied_api):
+            api_client.close()
+    finally:
+        cutter.stop()
+        plane.stop()
+    assert not any(is_running(pid) for pid in plane.pids)
+    assert not plane.state_path.exists()
+
+
+def test_connection_cutter_breaks_a_watch_and_lets_new_requests_through(
+    control_plane: ControlPlane, admin_api, tmp_path: Path
+) -> None:
+    create_namespace(admin_api, "cut-check")
+    with ConnectionCutter("127.0.0.1", control_plane.secure_port) as cutter:
+        kubeconfig = cutter.write_kubeconfig(control_plane.kubeconfig_path, tmp_path / "proxied.kubeconfig")
+        assert f"https://127.0.0.1:{cutter.port}" in kubeconfig.read_text()
+        assert kubeconfig.stat().st_mode & 0o777 == 0o600
+        with kubernetes.config.new_client_from_config(config_file=str(kubeconfig)) as proxied_api:
+            proxied = kubernetes.client.CoreV1Api(proxied_api)
+            events: list[str] = []
+            ended: list[str] = []
+
+            def watch() -> None:
+                try:
+                    # Without a cut, this watch would last 60 s.
+                    for event in kubernetes.watch.Watch().stream(
+                        proxied.list_namespaced_config_map, "cut-check", timeout_seconds=60
+                    ):
+                        events.append(event["object"].metadata.name)
+                    ended.append("stream ended")
+                except Exception as error:  # noqa: BLE001 - any way the stream breaks counts
+                    ended.append(f"{type(error).__name__}: {error}")
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            kubernetes.client.CoreV1Api(admin_api).create_namespaced_config_map(
+                "cut-check", kubernetes.client.V1ConfigMap(metadata=kubernetes.client.V1ObjectMeta(name="seen"))
+            )
+            eventually(lambda: _assert("seen" in events))  # the watch runs through the proxy
+            assert cutter.connections() >= 1
+
+            assert cutter.cut_all() >= 1
+
+            watcher.join(timeout=10)
+            assert not watcher.is_alive(), "the watch survived cut_all()"
+            assert ended, "the watch thread ended without a result"
+            assert cutter.connections() == 0
+            accepted = cutter.accepted
+            assert proxied.read_namespaced_config_map("seen", "cut-check").metadata.name == "seen"
+            assert cutter.accepted > accepted and cutter.connections() >= 1, "the new request bypassed the proxy"
+    assert cutter.connections() == 0
+
+
+def _assert(condition: bool) -> None:
+    assert condition

@@ -162,3 +162,11 @@ def test_refusals_and_unknown_codes_are_terminal_with_the_aws_code(code):
     classified = classify(client_error(code, 400, "no"), ACTION)
     assert (type(classified), classified.reason) == (TerminalError, code)
     assert classified.message == f"{ACTION} refused by AWS: {code}: no"
+
+
+def test_an_answer_that_could_not_be_parsed_is_retried_like_a_server_error():
+    from botocore.parsers import ResponseParserError
+
+    classified = classify(ResponseParserError("Unable to parse response (not well-formed), invalid XML"), ACTION)
+    assert isinstance(classified, RetryableError)
+    assert classified.reason == "AwsServerError" and "not well-formed" not in classified.message

@@ -87,7 +87,7 @@ def test_a_restore_under_way_waits_before_its_first_turn_a_new_one_does_not(monk
 
 @contextmanager
 def _no_turn(namespace, name):
-    yield
+    yield True  # granted: this replica leads
 
 
 # --- timeouts ------------------------------------------------------------------------------------------------------
@@ -150,8 +150,9 @@ def test_kopfs_own_requests_get_the_kubernetes_timeout(monkeypatch):
 
     monkeypatch.setenv("AURORA_RESTORE_KUBERNETES_TIMEOUT_SECONDS", "12")
     built = {}
-    monkeypatch.setattr(main, "_load_kubernetes_config", lambda pool, timeout: built.setdefault("timeout", timeout))
-    monkeypatch.setattr(main.Runtime, "create", classmethod(lambda cls, settings, api: "runtime"))
+    monkeypatch.setattr(main, "load_kubernetes_config",
+                        lambda pool, timeout, replica: built.setdefault("timeout", timeout))
+    monkeypatch.setattr(main.Runtime, "create", classmethod(lambda cls, settings, api, leading=None, accepting=None: "runtime"))
     settings = kopf.OperatorSettings()
     memo = kopf.Memo()
 

@@ -80,8 +80,8 @@ def start(monkeypatch, caplog) -> list[logging.LogRecord]:
     """main.configure as kopf runs it at start-up (no Kubernetes or AWS behind it); its log records."""
     import kopf
 
-    monkeypatch.setattr(main, "_load_kubernetes_config", lambda pool, timeout: None)
-    monkeypatch.setattr(main.Runtime, "create", classmethod(lambda cls, settings, api: "runtime"))
+    monkeypatch.setattr(main, "load_kubernetes_config", lambda pool, timeout, replica: None)
+    monkeypatch.setattr(main.Runtime, "create", classmethod(lambda cls, settings, api, leading=None, accepting=None: "runtime"))
     logger = logging.getLogger("test-tls-settings")
 
     async def configure():

@@ -55,3 +55,44 @@ app.kubernetes.io/part-of: aurora-restore-operator
   resources: ["secrets"]
   verbs: ["get", "create", "update"]
 {{- end -}}
+
+{{/* The leader Lease, in the release's namespace: leaderElection.leaseName, or <fullname>-leader. */}}
+{{- define "aurora-restore.leaderLeaseName" -}}
+{{- default (printf "%s-leader" (include "aurora-restore.fullname" .)) .Values.leaderElection.leaseName -}}
+{{- end -}}
+
+{{/*
+What values.schema.json cannot express, checked when the chart renders (helm install, upgrade and template stop
+with the message):
+- terminationGracePeriodSeconds > settings.shutdownTimeoutSeconds + 15: after SIGTERM the operator waits up to
+  the shutdown timeout for the steps in flight, then kopf stops its daemons (10 s cancellation backoff + 5 s
+  cancellation timeout, operator/aurora_restore/main.py), then the leader Lease is released. A shorter grace
+  period kills it mid-way: the steps are repeated by the next leader, which waits out the Lease first.
+- leaseDurationSeconds > renewDeadlineSeconds > 1.2 x retryPeriodSeconds (the operator's rule, client-go's): the
+  leader must stop acting before a standby may take over, and get more than one try at renewing before that.
+- without leader election, at most one replica: every pod would act.
+*/}}
+{{- define "aurora-restore.checkValues" -}}
+{{- $shutdown := float64 .Values.settings.shutdownTimeoutSeconds -}}
+{{- $grace := float64 .Values.terminationGracePeriodSeconds -}}
+{{- $kopfStop := 15.0 -}}
+{{- if not (gt $grace (addf $shutdown $kopfStop)) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed settings.shutdownTimeoutSeconds (%v) + 15 s for kopf to stop its daemons (10 s cancellation backoff + 5 s cancellation timeout), at least %v: otherwise the pod is killed before it has drained and released the leader Lease" .Values.terminationGracePeriodSeconds .Values.settings.shutdownTimeoutSeconds (add1 (int (addf $shutdown $kopfStop)))) -}}
+{{- end -}}
+{{- /* The longest AWS call with its retries: 4 attempts x (connect + read timeout) + 3 x 20 s of botocore's
+standard backoff (Settings.longest_aws_call_seconds); the drain must be able to wait for it. */ -}}
+{{- $longestCall := addf (mulf 4.0 (addf (float64 .Values.settings.awsConnectTimeoutSeconds) (float64 .Values.settings.awsReadTimeoutSeconds))) 60.0 -}}
+{{- if lt $shutdown $longestCall -}}
+{{- fail (printf "settings.shutdownTimeoutSeconds (%v) must be at least the longest AWS call with its retries, 4 x (awsConnectTimeoutSeconds %v + awsReadTimeoutSeconds %v) + 60 = %v: otherwise a graceful shutdown may cut a call short" .Values.settings.shutdownTimeoutSeconds .Values.settings.awsConnectTimeoutSeconds .Values.settings.awsReadTimeoutSeconds $longestCall) -}}
+{{- end -}}
+{{- $leader := .Values.leaderElection -}}
+{{- $duration := float64 $leader.leaseDurationSeconds -}}
+{{- $deadline := float64 $leader.renewDeadlineSeconds -}}
+{{- $retry := float64 $leader.retryPeriodSeconds -}}
+{{- if not (and (gt $duration $deadline) (gt $deadline (mulf $retry 1.2))) -}}
+{{- fail (printf "leaderElection needs leaseDurationSeconds (%v) > renewDeadlineSeconds (%v) > 1.2 x retryPeriodSeconds (%v): the leader must stop acting before a standby may take over the Lease, and get more than one try at renewing it before that" $leader.leaseDurationSeconds $leader.renewDeadlineSeconds $leader.retryPeriodSeconds) -}}
+{{- end -}}
+{{- if and (not $leader.enabled) (gt (int .Values.replicaCount) 1) -}}
+{{- fail (printf "replicaCount %v needs leaderElection.enabled: without leader election every pod acts, and two pods would drive the same restores at once" .Values.replicaCount) -}}
+{{- end -}}
+{{- end -}}

@@ -3,7 +3,9 @@
 import re
 from datetime import timedelta
 
-DURATION_PATTERN = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+# Digits per unit are bounded so that the CRD itself refuses a duration no date arithmetic can hold: at most 99999d,
+# 999999h, 9999999m and 99999999s (about 410 years in all; "999999999h" or "99999999999999999999d" are refused).
+DURATION_PATTERN = r"^([0-9]{1,5}d)?([0-9]{1,6}h)?([0-9]{1,7}m)?([0-9]{1,8}s)?$"
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 

@@ -4,7 +4,8 @@ Field descriptions become the CRD's descriptions (what `kubectl explain` shows),
 """
 
 import re
-from datetime import datetime
+import unicodedata
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -26,6 +27,33 @@ RDS_IDENTIFIER_PATTERN = r"^[a-zA-Z](-?[a-zA-Z0-9])*$"
 # RDS stores identifiers in lower case and returns them so; comparing with AWS's answers needs the same.
 RdsIdentifier = Annotated[str, Field(pattern=RDS_IDENTIFIER_PATTERN, max_length=63), AfterValidator(str.lower)]
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$"
+# A cluster snapshot by name or ARN, as DescribeDBClusterSnapshots takes it: a name follows the identifier rules (up
+# to 255 characters there), after "rds:" for an automated snapshot or "awsbackup:" for one AWS Backup took.
+SNAPSHOT_IDENTIFIER_PATTERN = (
+    r"^(arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:cluster-snapshot:)?((rds|awsbackup):)?[a-zA-Z](-?[a-zA-Z0-9])*$"
+)
+SNAPSHOT_IDENTIFIER_MAX_LENGTH = 400
+# An IAM role ARN as STS takes it (AssumeRole RoleArn, 20 to 2048 characters): an optional path of printable ASCII
+# characters, then a role name of 1 to 64 letters, digits and +=,.@_-.
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/([!-~]{0,510}/)?[a-zA-Z0-9+=,.@_-]{1,64}$"
+ROLE_ARN_MAX_LENGTH = 2048
+# Names the operator looks up in AWS before anything is created (Preflight), in the characters AWS takes, so that
+# no other string is ever sent. DBSubnetGroupName: "no more than 255 letters, numbers, periods, underscores,
+# spaces, or hyphens"; parameter groups: letters, digits and hyphens, first a letter (the default groups AWS makes
+# have periods too: default.aurora-postgresql15); security groups: sg- and hexadecimal digits; KMS keys: a key ID,
+# key ARN, alias name or alias ARN (1 to 2048 characters, none of them a space or a control character).
+SubnetGroupName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9 ._-]{1,255}$")]
+ParameterGroupName = Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9.-]{0,254}$")]
+SecurityGroupId = Annotated[str, Field(pattern=r"^sg-[0-9a-f]{1,17}$")]
+KmsKeyId = Annotated[str, Field(pattern=r"^[!-~]+$", max_length=2048)]  # RE2 repeats at most 1000 times
+EngineVersion = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")]
+# Zones (us-east-1a), Local Zones (us-west-2-lax-1a) and Wavelength Zones (us-east-1-wl1-bos-wlz-1).
+AvailabilityZone = Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")]
+
+
+def _tag_characters(text: str) -> bool:
+    """RDS's Tag.Key and Tag.Value pattern `^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$`: letters, separators, numbers."""
+    return all(unicodedata.category(c)[0] in "LZN" or c in "_.:/=+-@" for c in text)
 
 
 class ApiModel(BaseModel):
@@ -82,7 +110,10 @@ class Source(ApiModel):
 
     region: str = Field(pattern=REGION_PATTERN, description="AWS region of the source snapshot or cluster.")
     snapshot_identifier: str | None = Field(
-        default=None, description="A DB cluster snapshot identifier or ARN to restore."
+        default=None,
+        pattern=SNAPSHOT_IDENTIFIER_PATTERN,
+        max_length=SNAPSHOT_IDENTIFIER_MAX_LENGTH,
+        description="A DB cluster snapshot identifier (rds:... for an automated one) or ARN to restore.",
     )
     latest: LatestSnapshot | None = Field(default=None, description="Restore the newest snapshot matching filters.")
     point_in_time: PointInTime | None = Field(default=None, description="Restore a cluster to a point in time.")
@@ -93,10 +124,18 @@ class Source(ApiModel):
     )
     role_arn: str | None = Field(
         default=None,
-        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
+        pattern=ROLE_ARN_PATTERN,
+        max_length=ROLE_ARN_MAX_LENGTH,
         description="IAM role to assume for calls in the source account (must be allowed for this namespace).",
     )
-    external_id: str | None = Field(default=None, description="External ID required by roleArn's trust policy.")
+    external_id: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=1224,
+        pattern=r"^[a-zA-Z0-9_+=,.@:/-]*$",
+        description="External ID required by roleArn's trust policy (2 to 1224 letters, digits and _+=,.@:/-, as "
+        "STS takes it).",
+    )
 
     @model_validator(mode="after")
     def _another_account_needs_a_role(self) -> "Source":
@@ -190,7 +229,7 @@ class PerformanceInsights(ApiModel):
     """Performance Insights of each instance."""
 
     enabled: bool = Field(default=True, description="Turn Performance Insights on (false: off).")
-    kms_key_id: str | None = Field(
+    kms_key_id: KmsKeyId | None = Field(
         default=None, description="KMS key encrypting its data (default: the account's RDS key)."
     )
     retention_period: int | None = Field(
@@ -221,7 +260,8 @@ class EnhancedMonitoring(ApiModel):
     )
     role_arn: str | None = Field(
         default=None,
-        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
+        pattern=ROLE_ARN_PATTERN,
+        max_length=ROLE_ARN_MAX_LENGTH,
         description="IAM role RDS uses to publish the metrics; required when interval is above 0.",
     )
 
@@ -242,10 +282,13 @@ class Instances(ApiModel):
 
     count: int = Field(default=1, ge=0, le=16, description="How many instances; the first one is the writer.")
     instance_class: str = Field(
-        default="db.r6g.large", description='Instance class, e.g. db.r6g.large or "db.serverless".'
+        default="db.r6g.large", pattern=r"^db\.[a-z0-9-]+(\.[a-z0-9-]+)*$", max_length=64,
+        description='Instance class, e.g. db.r6g.large or "db.serverless".',
     )
-    db_parameter_group_name: str | None = Field(default=None, description="DB parameter group for the instances.")
-    availability_zone: str | None = Field(
+    db_parameter_group_name: ParameterGroupName | None = Field(
+        default=None, description="DB parameter group for the instances."
+    )
+    availability_zone: AvailabilityZone | None = Field(
         default=None, description="Availability Zone of every instance, e.g. eu-west-1a (default: AWS spreads them)."
     )
     promotion_tier: int | None = Field(
@@ -263,7 +306,8 @@ class Instances(ApiModel):
         default=None, description="Apply minor engine upgrades in the maintenance window (AWS's default: true)."
     )
     ca_certificate_identifier: str | None = Field(
-        default=None, description="CA of the instances' server certificates, e.g. rds-ca-rsa2048-g1."
+        default=None, pattern=r"^[a-zA-Z0-9-]{1,64}$",
+        description="CA of the instances' server certificates, e.g. rds-ca-rsa2048-g1.",
     )
     publicly_accessible: bool | None = Field(
         default=None, description="Give the instances public DNS names (AWS's default depends on the subnet group)."
@@ -279,15 +323,21 @@ class Target(ApiModel):
     cluster_identifier: RdsIdentifier = Field(
         description="Identifier of the cluster to create (1-63 letters/digits/-)."
     )
-    engine_version: str | None = Field(default=None, description="Engine version to restore to.")
+    engine_version: EngineVersion | None = Field(default=None, description="Engine version to restore to.")
     port: int | None = Field(default=None, ge=1150, le=65535, description="Port the cluster listens on.")
-    db_subnet_group_name: str | None = Field(default=None, description="DB subnet group of the new cluster.")
-    vpc_security_group_ids: list[str] = Field(default_factory=list, description="VPC security groups.")
-    db_cluster_parameter_group_name: str | None = Field(default=None, description="DB cluster parameter group.")
-    kms_key_id: str | None = Field(default=None, description="KMS key for the restored cluster's storage.")
+    db_subnet_group_name: SubnetGroupName | None = Field(
+        default=None, description="DB subnet group of the new cluster."
+    )
+    vpc_security_group_ids: list[SecurityGroupId] = Field(
+        default_factory=list, description="VPC security groups (sg-...)."
+    )
+    db_cluster_parameter_group_name: ParameterGroupName | None = Field(
+        default=None, description="DB cluster parameter group."
+    )
+    kms_key_id: KmsKeyId | None = Field(default=None, description="KMS key for the restored cluster's storage.")
     deletion_protection: bool | None = Field(default=None, description="Enable deletion protection.")
     iam_database_authentication: bool | None = Field(default=None, description="Enable IAM database auth.")
-    enable_cloudwatch_logs_exports: list[str] = Field(
+    enable_cloudwatch_logs_exports: list[Annotated[str, Field(pattern=r"^[a-z-]{1,64}$")]] = Field(
         default_factory=list, description="Log types exported to CloudWatch Logs (e.g. postgresql)."
     )
     serverless_v2_scaling: ServerlessV2Scaling | None = Field(default=None, description="Serverless v2 scaling.")
@@ -308,7 +358,7 @@ class Target(ApiModel):
     copy_tags_to_snapshot: bool = Field(
         default=True, description="Copy the cluster's tags (the restore's among them) to its snapshots."
     )
-    availability_zones: list[str] = Field(
+    availability_zones: list[AvailabilityZone] = Field(
         default_factory=list,
         description="Availability Zones the cluster's storage and instances may use (not with source.pointInTime).",
     )
@@ -321,7 +371,8 @@ class Target(ApiModel):
     )
     role_arn: str | None = Field(
         default=None,
-        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
+        pattern=ROLE_ARN_PATTERN,
+        max_length=ROLE_ARN_MAX_LENGTH,
         description="IAM role to assume for calls in the target account (must be allowed for this namespace).",
     )
     instances: Instances = Field(default_factory=Instances, description="DB instances to create in the cluster.")
@@ -343,6 +394,10 @@ class Target(ApiModel):
             if len(value) > 256 or value.lower().startswith("aws:"):
                 raise ValueError(f"spec.target.tags[{key!r}]: values are at most 256 characters and may not start "
                                  "with 'aws:'")
+            if not _tag_characters(key) or not _tag_characters(value):
+                raise ValueError(f"spec.target.tags key {key[:140]!r}: keys and values may hold only letters, "
+                                 "digits, spaces and _.:/=+-@ (AWS refuses other characters, control characters "
+                                 "among them)")
             if key.lower() == REPLACEABLE_TAG:  # the operator's IAM policy refuses it: say so before any copy
                 raise ValueError(f"spec.target.tags key {key!r} is the account owner's to set on a cluster it lets "
                                  "be replaced; the operator never sets it")
@@ -366,10 +421,10 @@ class Target(ApiModel):
 class Copy(ApiModel):
     """How the snapshot is copied when the target region differs from the source region."""
 
-    kms_key_id: str | None = Field(
+    kms_key_id: KmsKeyId | None = Field(
         default=None, description="KMS key in the target region for the copy; required for encrypted snapshots."
     )
-    source_region_kms_key_id: str | None = Field(
+    source_region_kms_key_id: KmsKeyId | None = Field(
         default=None,
         description="Cross-account and cross-region only: a KMS key of the target account in the source region, "
         "for the in-region copy AWS requires before a shared snapshot can cross regions. Default: the target "
@@ -408,8 +463,14 @@ class ExistingTarget(ApiModel):
 class SecretKeyRef(ApiModel):
     """A key of a Kubernetes Secret in the AuroraRestore's namespace."""
 
-    name: str = Field(description="Name of the Secret.")
-    key: str = Field(description="Key in the Secret's data.")
+    name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253,
+        description="Name of the Secret (a DNS subdomain, as Kubernetes names Secrets).",
+    )
+    key: str = Field(
+        pattern=r"^[-._a-zA-Z0-9]+$", max_length=253,
+        description="Key in the Secret's data (letters, digits, '-', '_' and '.', as Kubernetes takes them).",
+    )
 
 
 class MasterPassword(ApiModel):
@@ -418,6 +479,8 @@ class MasterPassword(ApiModel):
     secret_ref: SecretKeyRef | None = Field(default=None, description="A key of a Secret in this namespace.")
     secrets_manager_secret_id: str | None = Field(
         default=None,
+        pattern=r"^[a-zA-Z0-9/_+=.@:-]+$",  # a secret's name (letters, digits and /_+=.@-) or its ARN
+        max_length=2048,
         description='A Secrets Manager secret (name or ARN) in the target region: JSON {"password": ...} or a string.',
     )
     manage_in_secrets_manager: bool | None = Field(
@@ -469,6 +532,10 @@ class VerificationQuery(ApiModel):
     expect_rows: int | None = Field(default=None, ge=0, description="The number of rows it must return.")
 
 
+# PostgreSQL's statement_timeout (and so the verification timeout) is an int of milliseconds: about 24.8 days.
+MAX_STATEMENT_TIMEOUT = timedelta(days=24)
+
+
 class Verification(ApiModel):
     """Checks run against the restored database before it is declared ready."""
 
@@ -485,6 +552,9 @@ class Verification(ApiModel):
     def _timeout_positive(cls, value: str | None) -> str | None:
         if value is not None and parse_duration(value).total_seconds() <= 0:
             raise ValueError("spec.verification.timeout must be longer than zero")
+        if value is not None and parse_duration(value) > MAX_STATEMENT_TIMEOUT:
+            raise ValueError("spec.verification.timeout must be at most 24d: the databases take statement "
+                             "timeouts in milliseconds up to 2^31-1 (PostgreSQL's statement_timeout)")
         return value
 
     @property

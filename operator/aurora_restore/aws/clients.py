@@ -13,6 +13,7 @@ settings (AURORA_RESTORE_AWS_CONNECT_TIMEOUT_SECONDS, AURORA_RESTORE_AWS_READ_TI
 """
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import boto3
@@ -20,6 +21,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 
+from ..errors import NotLeading
 from .identity import AccountOf
 
 CLIENT_CONFIG = Config(
@@ -28,7 +30,14 @@ CLIENT_CONFIG = Config(
     read_timeout=60,
     user_agent_extra="aurora-restore-operator",
 )
+# botocore's standard retry mode waits at most this long between two attempts (botocore/retries/standard.py).
+MAX_RETRY_BACKOFF_SECONDS = 20
 ASSUMED_ROLE_SESSION_SECONDS = 3600
+
+
+def user_agent_extra(replica: str | None) -> str:
+    """What the operator appends to botocore's User-Agent: its name, and the replica's pod name when known."""
+    return f"aurora-restore-operator pod/{replica}" if replica else "aurora-restore-operator"
 SESSION_NAME = "aurora-restore-operator"
 
 
@@ -41,9 +50,16 @@ class AwsClients:
         pool_size: int = 10,
         connect_timeout: float = CLIENT_CONFIG.connect_timeout,
         read_timeout: float = CLIENT_CONFIG.read_timeout,
+        replica: str | None = None,
+        leading: Callable[[], bool] | None = None,
     ):
         self._base = session or boto3.session.Session()
-        timeouts = Config(connect_timeout=connect_timeout, read_timeout=read_timeout)
+        # The fence: every call is checked just before it is sent, so a replica that lost the leader Lease
+        # mid-turn stops at its next call instead of racing the new leader (NotLeading).
+        self._leading = leading or (lambda: True)
+        # Every request names the replica that sent it (CloudTrail's userAgent, the simulator's request log).
+        timeouts = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
+                          user_agent_extra=user_agent_extra(replica))
         # The default chain's own STS calls (IRSA's AssumeRoleWithWebIdentity) use the session's default config.
         botocore_session = self._base._session  # boto3 has no public accessor for it
         existing = botocore_session.get_default_client_config()
@@ -61,8 +77,16 @@ class AwsClients:
         key = (service, region, role_arn, external_id)
         if key not in self._clients:
             session = self._session(role_arn, external_id, region) if role_arn else self._base
-            self._clients[key] = session.client(service, region_name=region, config=self._config)
+            self._clients[key] = self._fenced(session.client(service, region_name=region, config=self._config))
         return self._clients[key]
+
+    def _fenced(self, aws_client):
+        aws_client.meta.events.register("before-call", self._check_leading)
+        return aws_client
+
+    def _check_leading(self, model, **_):
+        if not self._leading():
+            raise NotLeading(f"not sending {model.name}: this replica no longer holds the leader Lease")
 
     def identity(self, region: str, role_arn: str | None = None, external_id: str | None = None) -> AccountOf:
         """Who the operator is (or the role it assumes): the account is asked once and remembered."""
@@ -76,7 +100,7 @@ class AwsClients:
         """A session whose credentials come from AssumeRole with the base identity, refreshed before expiry."""
         key = (role_arn, external_id)
         if key not in self._sessions:
-            sts = self._base.client("sts", region_name=region, config=self._config)
+            sts = self._fenced(self._base.client("sts", region_name=region, config=self._config))
 
             def assume() -> dict:
                 params = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME,

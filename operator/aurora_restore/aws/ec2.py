@@ -1,8 +1,8 @@
 """Ec2Gateway: the only EC2 question the operator asks — which security groups exist."""
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from .errors import classify, error_code
+from .errors import TRANSPORT_ERRORS, classify, error_code
 
 
 class Ec2Gateway:
@@ -21,6 +21,6 @@ class Ec2Gateway:
                     missing.append(group_id)
                 else:
                     raise classify(error, f"describe_security_groups in {self.region}") from None
-            except BotoCoreError as error:
+            except TRANSPORT_ERRORS as error:
                 raise classify(error, f"describe_security_groups in {self.region}") from None
         return missing

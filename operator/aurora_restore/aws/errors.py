@@ -6,9 +6,12 @@
 - an answer: by its error code, from the tables below (throttling, 5xx and busy resources retry; quotas,
   refusals and unknown codes are terminal and keep AWS's code, or `QuotaExceeded`, as the reason);
 - a request botocore refused to send (ParamValidationError): a bug of the operator, terminal.
+- an answer botocore could not parse (ResponseParserError: a truncated or garbled body from an overloaded or
+  broken endpoint): retryable, like a 5xx.
 """
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectionError as BotoConnectionError,
     CredentialRetrievalError,
@@ -19,6 +22,8 @@ from botocore.exceptions import (
     ParamValidationError,
     TokenRetrievalError,
 )
+
+from botocore.parsers import ResponseParserError
 
 from ..errors import RetryableError, TerminalError
 
@@ -128,6 +133,9 @@ KMS_KEY_CODES = frozenset({"KMSKeyNotAccessibleFault", "KMSKeyNotFound", "NotFou
 # EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError and SSLError; HTTPClientError covers
 # ConnectionClosedError, ReadTimeoutError and ResponseStreamingError (neither is a subclass of the other).
 UNREACHABLE_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError)
+# What a call raises besides AWS's own answer (ClientError): botocore's errors, and an answer it could not parse
+# (ResponseParserError is not a BotoCoreError). Every gateway catches these and classifies them.
+TRANSPORT_ERRORS = (BotoCoreError, ResponseParserError)
 # The identity's credentials could not be fetched or refreshed (an STS or IMDS blip, an IRSA token being rotated,
 # a token file not mounted yet): operator-wide, fixed without touching the restore, so retried.
 CREDENTIAL_ERRORS = (CredentialRetrievalError, TokenRetrievalError, MetadataRetrievalError, NoCredentialsError)
@@ -159,6 +167,8 @@ def classify(error: Exception, action: str) -> RetryableError | TerminalError:
         # The report echoes parameter values (a password, say): keep what precedes each ", value:".
         report = "; ".join(line.split(", value:")[0].strip() for line in str(error).splitlines()[1:] if line.strip())
         return TerminalError("AwsError", f"{action}: the operator built an invalid request (a bug): {report}")
+    if isinstance(error, ResponseParserError):
+        return RetryableError("AwsServerError", f"{action}: AWS's answer could not be parsed; retrying")
     if not isinstance(error, ClientError):  # botocore's own words may quote configuration values: the type only
         return TerminalError("AwsError", f"{action}: {type(error).__name__}")
     code = error_code(error)

@@ -2,9 +2,9 @@
 
 import functools
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from .errors import classify
+from .errors import TRANSPORT_ERRORS, classify
 
 
 class AccountOf:
@@ -17,5 +17,5 @@ class AccountOf:
     def account_id(self) -> str:
         try:
             return self.client.get_caller_identity()["Account"]
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, *TRANSPORT_ERRORS) as error:
             raise classify(error, "get_caller_identity") from None

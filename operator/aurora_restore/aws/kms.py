@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from .errors import classify, error_code
+from .errors import TRANSPORT_ERRORS, classify, error_code
 
 NOT_FOUND_CODES = frozenset({"NotFoundException", "NotFound"})
 
@@ -22,5 +22,5 @@ class KmsGateway:
             if error_code(error) in NOT_FOUND_CODES:
                 return None
             raise classify(error, f"describe_key in {self.region}") from None
-        except BotoCoreError as error:
+        except TRANSPORT_ERRORS as error:
             raise classify(error, f"describe_key in {self.region}") from None

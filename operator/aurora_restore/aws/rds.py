@@ -6,9 +6,9 @@ Every other failure is classified (aws/errors.py) into RetryableError or Termina
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from .errors import classify, error_code, is_not_found
+from .errors import TRANSPORT_ERRORS, classify, error_code, is_not_found
 
 # Cluster and instance statuses (AWS documents these as strings, not an enum).
 AVAILABLE = "available"
@@ -57,7 +57,7 @@ class RdsGateway:
     def _call(self, action: str, **params):
         try:
             return getattr(self.client, action)(**params)
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, *TRANSPORT_ERRORS) as error:
             raise classify(error, f"{action} in {self.region}") from None
 
     def _describe_one(self, action: str, key: str, **params) -> dict[str, Any] | None:
@@ -67,7 +67,7 @@ class RdsGateway:
             if is_not_found(error):
                 return None
             raise classify(error, f"{action} in {self.region}") from None
-        except BotoCoreError as error:
+        except TRANSPORT_ERRORS as error:
             raise classify(error, f"{action} in {self.region}") from None
         return items[0] if items else None
 
@@ -80,7 +80,7 @@ class RdsGateway:
             if is_not_found(error):
                 return []
             raise classify(error, f"{action} in {self.region}") from None
-        except BotoCoreError as error:
+        except TRANSPORT_ERRORS as error:
             raise classify(error, f"{action} in {self.region}") from None
 
     # --- snapshots ---------------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ class RdsGateway:
             if error_code(error).endswith(("NotFound", "NotFoundFault")):
                 return False
             raise classify(error, f"{action} in {self.region}") from None
-        except BotoCoreError as error:
+        except TRANSPORT_ERRORS as error:
             raise classify(error, f"{action} in {self.region}") from None
 
     def restore_cluster_to_point_in_time(self, **params) -> dict[str, Any]:

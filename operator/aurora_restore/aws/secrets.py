@@ -1,8 +1,8 @@
 """SecretsManagerGateway: reading secret values. The values are returned to the caller and nowhere else."""
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from .errors import classify, error_code
+from .errors import TRANSPORT_ERRORS, classify, error_code
 
 NOT_FOUND = "ResourceNotFoundException"
 
@@ -22,5 +22,5 @@ class SecretsManagerGateway:
             if error_code(error) == NOT_FOUND:
                 return None
             raise classify(error, f"get_secret_value {secret_id!r} in {self.region}") from None
-        except BotoCoreError as error:
+        except TRANSPORT_ERRORS as error:
             raise classify(error, f"get_secret_value in {self.region}") from None

@@ -8,6 +8,10 @@ from kubernetes.client.exceptions import ApiException
 from ..api import GROUP, PLURAL, VERSION
 
 
+class StatusConflict(Exception):
+    """The AuroraRestore changed since it was read: a status computed from that read must not be written."""
+
+
 class AuroraRestores:
     """The AuroraRestore objects of the cluster, as plain dicts."""
 
@@ -22,8 +26,19 @@ class AuroraRestores:
                 return None
             raise
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        """Merge-patch the status subresource (absent keys are left alone, None values remove keys)."""
-        return self.api.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, {"status": status}
-        )
+    def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource (absent keys are left alone, None values remove keys), only if the
+        object is still at `resource_version`, the version the status was computed from: a stale writer (a
+        replica that lost its lease, a turn that read before another wrote) gets StatusConflict instead of
+        overwriting newer records. None writes unconditionally (only for objects nobody else writes)."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            return self.api.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
+        except ApiException as error:
+            if error.status == 409:
+                raise StatusConflict(f"{namespace}/{name} changed since resourceVersion {resource_version}") from None
+            raise

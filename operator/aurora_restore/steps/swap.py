@@ -143,6 +143,11 @@ def rename(rds, identifier: str, new_identifier: str) -> None:
     except TerminalError as error:
         if error.reason == "DBClusterAlreadyExistsFault":  # the name is still being released: look again
             raise RetryableError("RenamePending", error.message) from None
+        if error.reason == "DBClusterNotFoundFault" and rds.describe_cluster(new_identifier) is not None:
+            # The rename took effect but its answer was lost (a 5xx or a broken connection after the work was
+            # done), and botocore's retry found the old name gone: the next pass observes the cluster under its
+            # new name and carries on from there.
+            return
         raise
 
 

@@ -2,13 +2,18 @@
 
 up starts a control plane (etcd + kube-apiserver), the AWS simulator and the operator, installs the CRDs and
 writes DIR/kubeconfig and DIR/env; everything it starts is recorded in DIR/dev.json so `down` can stop it from
-another shell, and a second `up` on a running DIR is refused instead of clashing.
+another shell, and a second `up` on a running DIR is refused instead of clashing. The operator runs under a
+supervisor (supervisor.py) that restarts it whenever it dies, as a Deployment would; DIR/operator.pid always
+holds the pid of the operator process running now.
 """
 
 import json
 import os
 import shlex
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -18,14 +23,19 @@ from aurora_restore.api import GROUP, VERSION
 from aurora_restore.api.policy import POLICY_KIND, POLICY_PLURAL
 
 from .controlplane import ControlPlane, cached_binaries_dir, find_binaries, stop_from_state
+from .controlplane.server import http_get, log_tail, stop_pid
 from .controlplane.server import is_running as process_running
-from .controlplane.server import stop_pid
 from .crds import install_crds
 from .demo_data import seed as seed_demo_data
-from .operator_process import OperatorProcess
+from .operator_process import READY_TIMEOUT_SECONDS, free_port, operator_command, operator_environment
 from .simulator import SimulatorApiError, SimulatorProcess
 
 STATE_FILE = "dev.json"
+OPERATOR_PID_FILE = "operator.pid"
+# The operator's replica name (AURORA_RESTORE_POD_NAME): fixed, as a pod's name survives container restarts.
+OPERATOR_POD_NAME = "aurora-restore-operator-dev"
+# Below stop_pid's SIGTERM timeout, so `down` lets the supervisor SIGKILL a stuck operator and exit by itself.
+OPERATOR_STOP_TIMEOUT_SECONDS = 15
 DEFAULT_REGION = "us-east-1"
 # The simulator accepts any credentials; these only make boto3's chain resolve without a real account.
 SIMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -55,7 +65,7 @@ def aws_environment(simulator_url: str) -> dict[str, str]:
 
 
 def is_running(directory: Path) -> bool:
-    """True when `up` was run on DIR and the simulator and operator it started are still alive."""
+    """True when `up` was run on DIR and the simulator and the operator's supervisor it started are still alive."""
     pids = _read_state(Path(directory).resolve()).get("pids", {})
     return bool(pids) and all(_alive(pid) for pid in pids.values())
 
@@ -108,6 +118,8 @@ def up(directory: Path, aws_delay: float, databases: bool | None = None, progres
     directory = Path(directory).resolve()
     state = _read_state(directory)
     running = [name for name, pid in state.get("pids", {}).items() if _alive(pid)]
+    if _orphaned_operator(directory, state):
+        running.append("operator")
     if running:
         raise DevEnvironmentError(
             f"a dev environment is already running from {directory} ({', '.join(running)}); "
@@ -148,19 +160,96 @@ def up(directory: Path, aws_delay: float, databases: bool | None = None, progres
             operator_env["AURORA_RESTORE_DB_CA_BUNDLE"] = str(ca_bundle)
         else:  # no database servers, so no CA: nothing to connect to either (the operator warns at start)
             operator_env["AURORA_RESTORE_DB_TLS_VERIFY"] = "false"
-        progress("starting the operator")
-        operator = OperatorProcess(operator_env, directory / "operator.log").start(detached=True)
+        progress("starting the operator (under a supervisor that restarts it)")
+        supervisor, healthz = start_supervised_operator(directory, operator_env)
     except BaseException:
         control_plane.stop()
         raise
-    (directory / "operator.pid").write_text(f"{operator.pid}\n")
     (directory / STATE_FILE).write_text(
-        json.dumps({"pids": {"operator": operator.pid, "simulator": simulator.pid}, "env": env}, indent=2)
+        json.dumps(
+            {
+                "pids": {"supervisor": supervisor, "simulator": simulator.pid},
+                "operator": {
+                    "pid_file": str(directory / OPERATOR_PID_FILE),
+                    "healthz": healthz,
+                    "log": str(directory / "operator.log"),
+                    "supervisor_log": str(directory / "supervisor.log"),
+                },
+                "env": env,
+            },
+            indent=2,
+        )
     )
     exports = {**env, "PATH": f"{cached_binaries_dir()}:{os.environ.get('PATH', '')}"}
     (directory / "env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()))
     progress(f"ready: `source {directory / 'env'}` then `kubectl get aurorarestores -A`")
     return env
+
+
+def start_supervised_operator(directory: Path, operator_env: dict[str, str]) -> tuple[int, str]:
+    """Start the supervisor (detached, in its own session) running the operator; return its pid and the /healthz URL
+    once the operator answers there. A supervisor whose operator dies before that is stopped, and the error says why.
+    """
+    port = free_port()  # fixed for the supervisor's lifetime: every restart serves /healthz there again
+    healthz = f"http://127.0.0.1:{port}/healthz"
+    pid_file = directory / OPERATOR_PID_FILE
+    pid_file.unlink(missing_ok=True)
+    supervisor_log = directory / "supervisor.log"
+    # The environment OperatorProcess gives its process (AWS_* of this one left out, the replica name added).
+    environment = operator_environment(operator_env, OPERATOR_POD_NAME)
+    command = [
+        sys.executable, "-m", "aurora_restore_devenv.supervisor",
+        "--pid-file", str(pid_file), "--log", str(supervisor_log), "--output", str(directory / "operator.log"),
+        "--stop-timeout", str(OPERATOR_STOP_TIMEOUT_SECONDS),
+        "--", *operator_command(None, port),
+    ]
+    with supervisor_log.open("ab") as log:
+        supervisor = subprocess.Popen(
+            command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_for_operator(directory, supervisor, healthz)
+    except BaseException:  # Ctrl-C included: nothing records the supervisor yet, so nothing else would stop it
+        stop_pid(supervisor.pid)
+        supervisor.wait()
+        raise
+    return supervisor.pid, healthz
+
+
+def _wait_for_operator(directory: Path, supervisor: subprocess.Popen, healthz: str) -> None:
+    first_pid = None
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while True:
+        problem = None
+        if supervisor.poll() is not None:
+            problem = f"the operator's supervisor exited with {supervisor.returncode}"
+        else:
+            pid = read_operator_pid(directory)
+            first_pid = first_pid or pid
+            if pid is not None and (pid != first_pid or not _alive(pid)):
+                problem = "the operator exited while starting"
+            elif pid is not None:
+                try:
+                    http_get(healthz)
+                    return
+                except OSError:
+                    pass
+            if problem is None and time.monotonic() > deadline:
+                problem = f"the operator did not become healthy in {READY_TIMEOUT_SECONDS}s"
+        if problem is not None:
+            raise DevEnvironmentError(
+                f"{problem} (restarts: {directory / 'supervisor.log'}); {log_tail(directory / 'operator.log')}"
+            )
+        time.sleep(0.2)
+
+
+def read_operator_pid(directory: Path) -> int | None:
+    """The pid in DIR/operator.pid (written atomically by the supervisor), or None when there is none."""
+    try:
+        return int((Path(directory) / OPERATOR_PID_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _ensure_namespace(api_client: client.ApiClient, name: str) -> None:
@@ -189,15 +278,39 @@ def seed(directory: Path, progress=print) -> None:
 
 
 def down(directory: Path, progress=print) -> None:
-    """Stop the operator, the simulator and the control plane started by `up` on DIR."""
+    """Stop the operator (through its supervisor), the simulator and the control plane started by `up` on DIR."""
     directory = Path(directory).resolve()
     state = _read_state(directory)
-    for name in ("operator", "simulator"):
-        pid = state.get("pids", {}).get(name)
+    pids = state.get("pids", {})
+    supervisor = pids.get("supervisor")
+    if _alive(supervisor):
+        stop_pid(supervisor)  # it stops the operator first
+        progress(f"stopped the operator and its supervisor (pid {supervisor})")
+    operator = _orphaned_operator(directory, state)
+    if operator:
+        stop_pid(operator)
+        progress(f"stopped operator (pid {operator})")
+    for name in ("operator", "simulator"):  # "operator": a DIR/dev.json written before the supervisor existed
+        pid = pids.get(name)
         if _alive(pid):
             stop_pid(pid)
             progress(f"stopped {name} (pid {pid})")
     if stop_from_state(directory / "controlplane"):
         progress("stopped etcd and kube-apiserver")
     (directory / STATE_FILE).unlink(missing_ok=True)
-    (directory / "operator.pid").unlink(missing_ok=True)
+    (directory / OPERATOR_PID_FILE).unlink(missing_ok=True)
+
+
+def _orphaned_operator(directory: Path, state: dict) -> int | None:
+    """An operator left running by a supervisor that was killed (SIGKILL: no chance to stop its child).
+
+    It is still in the supervisor's session, which tells it apart from an unrelated process that got its pid.
+    """
+    supervisor = state.get("pids", {}).get("supervisor")
+    operator = read_operator_pid(directory)
+    if not supervisor or _alive(supervisor) or not _alive(operator):
+        return None
+    try:
+        return operator if os.getsid(operator) == supervisor else None
+    except OSError:
+        return None

@@ -1,8 +1,12 @@
-"""The operator as a child process, run exactly as the container image runs it (`kopf run`).
+"""The operator as a child process, run exactly as the container image runs it (`aurora-restore run`).
 
-Used by `dev up` and by the end-to-end tests, which also kill it with SIGKILL to prove restores resume.
+Used by `dev up` and by the end-to-end tests, which kill it with SIGKILL to prove restores resume, stop it with
+SIGTERM to prove it drains, and run two of them to prove only the leader acts. Each process object has a fixed
+replica name (what a pod name is in a cluster): restarted, it is the same replica, and takes its leader Lease
+back at once.
 """
 
+import json
 import os
 import signal
 import socket
@@ -10,22 +14,20 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 READY_TIMEOUT_SECONDS = 60
 
 
 def operator_command(namespace: str | None, liveness_port: int) -> list[str]:
-    """`kopf run` for one namespace, or all of them when namespace is None."""
+    """`aurora-restore run` for one namespace, or all of them when namespace is None."""
     scope = ["--namespace", namespace] if namespace else ["--all-namespaces"]
     return [
         sys.executable,
         "-m",
-        "kopf",
+        "aurora_restore.cli",
         "run",
-        "--standalone",
-        "-m",
-        "aurora_restore.main",
         *scope,
         f"--liveness=http://127.0.0.1:{liveness_port}/healthz",
     ]
@@ -37,13 +39,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def operator_environment(env: dict[str, str], pod_name: str) -> dict[str, str]:
+    """This process's environment without AWS credentials (the operator gets its own), the replica's name,
+    plus `env`."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**inherited, "AURORA_RESTORE_POD_NAME": pod_name, **env}
+
+
 class OperatorProcess:
     """One operator process writing to `log_path`; start() returns once kopf's health endpoint answers."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, namespace: str | None = None):
+    def __init__(self, env: dict[str, str], log_path: Path, namespace: str | None = None,
+                 pod_name: str | None = None):
         self.env = env
         self.log_path = Path(log_path)
         self.namespace = namespace
+        self.pod_name = pod_name or f"operator-{uuid.uuid4().hex[:6]}"
+        self.health_port: int | None = None
         self.process: subprocess.Popen | None = None
 
     @property
@@ -51,7 +63,8 @@ class OperatorProcess:
         return self.process.pid if self.process else None
 
     def start(self, detached: bool = False) -> "OperatorProcess":
-        port = free_port()
+        """Start it and return once /healthz answers (a standby answers too: see is_leader)."""
+        port = self.health_port = free_port()
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             operator_command(self.namespace, port),
@@ -75,9 +88,19 @@ class OperatorProcess:
         raise RuntimeError(f"the operator did not become healthy in {READY_TIMEOUT_SECONDS}s; see {self.log_path}")
 
     def _environment(self) -> dict[str, str]:
-        """This process's environment without AWS credentials (the operator gets its own), plus `env`."""
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        return {**inherited, **self.env}
+        return operator_environment(self.env, self.pod_name)
+
+    def health(self) -> dict | None:
+        """What /healthz says ({"identity", "leader", "healthy"}), or None when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as answer:
+                return json.loads(answer.read())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll() if self.process else None
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no chance to finish a step (what a node failure or OOM kill does)."""
@@ -85,10 +108,13 @@ class OperatorProcess:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
 
-    def stop(self, timeout: float = 20) -> None:
+    def stop(self, timeout: float = 20) -> int | None:
+        """SIGTERM (what a pod's termination sends): the operator drains and exits; SIGKILL after `timeout`.
+        Returns the exit code (None when it was not running)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+        return self.process.returncode if self.process else None

@@ -141,6 +141,29 @@ class ControlPlane:
         if self.stop_at_exit:
             atexit.unregister(self.stop)
 
+    def restart_apiserver(self, down_seconds: float = 0.0) -> None:
+        """Stop kube-apiserver only, stay down ``down_seconds``, start it again and return once /readyz is ok.
+
+        What a control-plane upgrade or an apiserver crash looks like to clients. The new process gets the same
+        flags: same port, serving certificate, client CA and ServiceAccount keys, and the same etcd, whose data is
+        kept. So kubeconfigs and tokens issued before keep working; open connections (watches included) break and
+        clients have to reconnect. Stopping is SIGTERM, then SIGKILL after STOP_TIMEOUT_SECONDS. The log and the
+        audit log are appended to; the state file records the new pid.
+        """
+        if self.apiserver is None or self.etcd is None:
+            raise ControlPlaneError("the control plane has not been started")
+        if self.etcd.poll() is not None:
+            raise ControlPlaneError(f"etcd has exited with code {self.etcd.returncode}; {log_tail(self.etcd_log_path)}")
+        stop_child(self.apiserver)
+        drop_partial_last_line(self.audit_log_path)  # a SIGKILLed apiserver may leave half an event
+        if down_seconds > 0:
+            time.sleep(down_seconds)
+        self.apiserver = spawn(
+            [str(self.binaries.kube_apiserver), *self.apiserver_args()], self.apiserver_log_path, append=True
+        )
+        self.write_state()
+        self.wait_for_apiserver()
+
     @property
     def pids(self) -> list[int]:
         """Pids of the processes this instance started, running or not."""
@@ -366,13 +389,13 @@ def pick_free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start a server with its output in ``log_path``.
+def spawn(command: list[str], log_path: Path, *, append: bool = False) -> subprocess.Popen[bytes]:
+    """Start a server with its output in ``log_path`` (truncated first, unless ``append``).
 
     In its own session, so a Ctrl-C in the terminal reaches only the caller, which then stops the servers in order
     (apiserver before etcd) instead of etcd dying under a running apiserver.
     """
-    with log_path.open("wb") as log:
+    with log_path.open("ab" if append else "wb") as log:
         return subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -410,6 +433,24 @@ def http_get(url: str, context: ssl.SSLContext | None = None) -> str:
         handlers.append(urllib.request.HTTPSHandler(context=context))
     with urllib.request.build_opener(*handlers).open(url, timeout=5) as response:
         return response.read().decode()
+
+
+def drop_partial_last_line(path: Path) -> None:
+    """Cut a file back to its last newline: what a process killed mid-write leaves must not merge with the next line."""
+    try:
+        with path.open("rb+") as file:
+            end = file.seek(0, os.SEEK_END)
+            while end > 0:  # backwards in chunks: audit logs grow large
+                start = max(0, end - 65536)
+                file.seek(start)
+                newline = file.read(end - start).rfind(b"\n")
+                if newline >= 0:
+                    end = start + newline + 1
+                    break
+                end = start
+            file.truncate(end)
+    except FileNotFoundError:
+        return
 
 
 def log_tail(log_path: Path) -> str:

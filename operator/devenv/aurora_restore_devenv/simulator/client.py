@@ -76,15 +76,17 @@ class SimulatorClient:
         seed: int | None = None,
         after: bool = False,
         drop: bool = False,
+        latency: float | None = None,
     ) -> dict[str, Any]:
         """Fail the next `count` matching calls (1 if neither is given), or each with
         probability `rate`; returns the rule as the server stored it. `drop` closes the
         connection without an answer; `after` lets the call take effect first (its answer is
-        lost)."""
+        lost). `latency` holds the call that many seconds first; with `error=None` it only slows it."""
         rule = {
             "service": service,
             "action": action,
             "error": error,
+            "latency": latency,
             "count": count,
             "rate": rate,
             "status": status,

@@ -10,6 +10,10 @@ into a ClientError and its retry logic treats Throttling or a 5xx as retryable.
 connection: the action took effect but its answer was lost, as when AWS times out or a
 connection breaks after the work is done; a client that retries then meets what it did
 (DBInstanceAlreadyExists, ...).
+
+`latency` holds the request that many seconds before it is handled (a slow answer, as AWS gives under load); a
+rule with `latency` and no `error` only slows the call, which then succeeds or fails as moto decides. Tests use it
+to have a call in flight at a chosen moment (SIGTERM mid-step).
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ DEFAULT_MESSAGE = {
 
 
 RULE_FIELDS = frozenset(
-    "service action error status message count rate region account seed after drop".split()
+    "service action error status message count rate region account seed after drop latency".split()
 )
 
 
@@ -63,7 +67,8 @@ class FaultRule:
 
     service: str
     action: str
-    error: str
+    #: None for a rule that only slows the call (`latency`) and lets moto answer it.
+    error: str | None
     status: int
     message: str
     #: Calls still to fail; None when the rule fires by `rate` instead.
@@ -76,6 +81,8 @@ class FaultRule:
     after: bool = False
     #: Close the connection without an answer instead of sending the error.
     drop: bool = False
+    #: Seconds the request is held before it is handled.
+    latency: float = 0.0
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     fired: int = 0
     _random: random.Random = field(init=False, repr=False)
@@ -92,8 +99,12 @@ class FaultRule:
         service = body.get("service")
         if not isinstance(service, str) or not service:
             raise InvalidFaultRule("'service' is required, e.g. \"rds\"")
-        error = body.get("error", "Throttling")
-        if not isinstance(error, str) or not error:
+        latency = body.get("latency", 0.0)
+        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0.0 <= latency <= 300.0:
+            raise InvalidFaultRule("'latency' must be a number of seconds between 0 and 300")
+        slow_only = latency > 0 and "error" not in body
+        error = None if slow_only else body.get("error", "Throttling")
+        if not slow_only and (not isinstance(error, str) or not error):
             raise InvalidFaultRule("'error' must be an AWS error code, e.g. \"Throttling\"")
         count, rate = body.get("count"), body.get("rate")
         if count is not None and rate is not None:
@@ -107,7 +118,9 @@ class FaultRule:
         after, drop = body.get("after", False), body.get("drop", False)
         if not isinstance(after, bool) or not isinstance(drop, bool):
             raise InvalidFaultRule("'after' and 'drop' must be true or false")
-        status = body.get("status") or DEFAULT_STATUS.get(error, 400)
+        if slow_only and (after or drop):
+            raise InvalidFaultRule("a rule with only 'latency' slows the call: 'after' and 'drop' need an 'error'")
+        status = body.get("status") or DEFAULT_STATUS.get(error or "", 400)
         if not isinstance(status, int) or not 400 <= status <= 599:
             raise InvalidFaultRule("'status' must be an HTTP error status (400-599)")
         return cls(
@@ -115,7 +128,7 @@ class FaultRule:
             action=body.get("action") or "*",
             error=error,
             status=status,
-            message=body.get("message") or DEFAULT_MESSAGE.get(error, f"Injected {error}"),
+            message=body.get("message") or ("" if slow_only else DEFAULT_MESSAGE.get(error, f"Injected {error}")),
             count=count,
             rate=None if rate is None else float(rate),
             region=body.get("region"),
@@ -123,12 +136,15 @@ class FaultRule:
             seed=body.get("seed"),
             after=after,
             drop=drop,
+            latency=float(latency),
         )
 
     @property
     def label(self) -> str:
         """How the request log names this fault: the error code (or ConnectionDropped), with
         `:applied` when moto handled the request first."""
+        if self.error is None:
+            return "Slow"
         name = "ConnectionDropped" if self.drop else self.error
         return f"{name}:applied" if self.after else name
 
@@ -164,6 +180,7 @@ class FaultRule:
             "seed": self.seed,
             "after": self.after,
             "drop": self.drop,
+            "latency": self.latency,
             "fired": self.fired,
         }
 

@@ -20,6 +20,7 @@ For each request, in order:
 from __future__ import annotations
 
 import socket
+import time
 import traceback
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -51,6 +52,11 @@ class SimulatorMiddleware:
         started = datetime.now(timezone.utc)
         request = AwsRequest.from_environ(environ)
         fault = self.simulator.faults.fault_for(request)
+        if fault is not None and fault.latency:
+            time.sleep(fault.latency)
+        slowed = fault is not None and fault.error is None
+        if slowed:  # only slow: moto answers it as usual
+            fault = None
         if fault is not None and not fault.after:
             return self._answer_fault(fault, environ, request, started, start_response)
 
@@ -65,7 +71,7 @@ class SimulatorMiddleware:
             return self._answer_fault(fault, environ, request, started, start_response)
         if fault is not None:  # moto refused the call: nothing was applied, so its refusal is the answer
             self.simulator.faults.give_back(fault)
-        self.simulator.calls.record(request, started, status)
+        self.simulator.calls.record(request, started, status, fault="Slow" if slowed else None)
         start_response(status_line, headers)
         return [body]
 
