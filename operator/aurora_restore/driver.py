@@ -84,11 +84,13 @@ class Runtime:
     @contextmanager
     def turn(self, namespace: str, name: str, kind: str = "step"):
         """Yields True and counts the turn as in flight, or yields False when this replica may not act now (it
-        does not lead, or it is shutting down). Checked and counted under one lock, so drain() never misses a
-        turn that is about to start."""
-        key = f"{namespace}/{name}" if kind == "step" else f"{namespace}/{name}#{kind}"
+        does not lead, or it is shutting down) or the restore's other kind of turn is in flight (a daemon's step
+        and the deletion handler's cancel never overlap). Checked and counted under one lock, so drain() never
+        misses a turn that is about to start."""
+        step_key, cancel_key = f"{namespace}/{name}", f"{namespace}/{name}#cancel"
+        key, other = (step_key, cancel_key) if kind == "step" else (cancel_key, step_key)
         with self.stepping_lock:
-            granted = not self.draining and self.accepting() and self.leading()
+            granted = not self.draining and other not in self.stepping and self.accepting() and self.leading()
             if granted:
                 self.stepping.add(key)
         try:
@@ -243,10 +245,10 @@ def cancel_once(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -
     leads and is not shutting down, and its status writes are conditional on what it read.
     """
     metadata = obj["metadata"]
-    if runtime.in_turn(metadata["namespace"], metadata["name"]):
-        return "waiting for the AWS call in flight to finish"
     with runtime.turn(metadata["namespace"], metadata["name"], kind="cancel") as granted:
         if not granted:
+            if runtime.in_turn(metadata["namespace"], metadata["name"]):
+                return "waiting for the AWS call in flight to finish"
             return "this replica is not leading or is shutting down: the leader cancels"
         try:
             return _cancel_turn(runtime, obj, logger)

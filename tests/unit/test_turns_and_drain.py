@@ -186,3 +186,25 @@ def test_a_refused_status_write_posts_no_event_and_the_next_write_is_conditional
 def test_an_apiserver_outage_is_told_from_a_bug(error, outage):
     """An outage is logged as one warning line; anything else (a bug, a 403) with its traceback."""
     assert driver.is_kubernetes_outage(error) is outage
+
+
+def test_a_step_and_a_cancel_of_one_restore_never_overlap():
+    rt = runtime()
+    with rt.turn("n", "r") as step:
+        assert step
+        with rt.turn("n", "r", kind="cancel") as cancel:
+            assert not cancel  # the daemon's AWS call is in flight: the deletion handler waits
+        with rt.turn("n", "other", kind="cancel") as elsewhere:
+            assert elsewhere  # another restore is not held up
+    with rt.turn("n", "r", kind="cancel") as cancel:
+        assert cancel
+        with rt.turn("n", "r") as step:
+            assert not step  # and a daemon does not step while its restore is being cancelled
+
+
+def test_the_deletion_handler_waits_while_the_daemons_step_is_in_flight():
+    rt = runtime()
+    obj = {"metadata": {"name": "r", "namespace": "n"}}
+    with rt.turn("n", "r"):
+        assert driver.cancel_once(rt, obj, __import__("logging").getLogger("t")) == \
+            "waiting for the AWS call in flight to finish"
