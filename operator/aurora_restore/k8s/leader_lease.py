@@ -99,14 +99,8 @@ class LeaderElector:
         spec.renew_time = now
         spec.lease_duration_seconds = math.ceil(self.timings.lease_duration)
         lease.spec = spec
-        try:
-            self.api.replace_namespaced_lease(self.name, self.namespace, lease)  # resourceVersion guards races
-        except ApiException as error:
-            if error.status == 409:
-                return False
-            raise
-        self._won(started)
-        return True
+        # The replace carries the resourceVersion that was read: of two candidates, one gets 409.
+        return self._write(lambda: self.api.replace_namespaced_lease(self.name, self.namespace, lease), started)
 
     def release(self) -> None:
         """Give the Lease up if this process holds it (a standby then takes over at its next try)."""
@@ -131,17 +125,18 @@ class LeaderElector:
             spec=client.V1LeaseSpec(holder_identity=self.identity, acquire_time=now, renew_time=now,
                                     lease_duration_seconds=math.ceil(self.timings.lease_duration), lease_transitions=0),
         )
+        return self._write(lambda: self.api.create_namespaced_lease(self.namespace, body), started)
+
+    def _write(self, write, started: float) -> bool:
+        """Take the Lease with `write`: False when another candidate wrote first (409), else this process leads,
+        counted from when the read began, not when the write returned (a slow write shortens the term)."""
         try:
-            self.api.create_namespaced_lease(self.namespace, body)
+            write()
         except ApiException as error:
             if error.status == 409:
                 return False
             raise
-        self._won(started)
-        return True
-
-    def _won(self, started: float) -> None:
-        # Counted from when the read began, not when the write returned: a slow write shortens the term.
         with self._lock:
             self._renewed_at = started
             self.holder = self.identity
+        return True
