@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml operator/devenv/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]' -e operator/devenv
 	touch $@
 
-# etcd, kube-apiserver and kubectl: KUBEBUILDER_ASSETS if set, else built once from Go modules and cached.
+# etcd, kube-apiserver, kube-controller-manager and kubectl (KUBEBUILDER_ASSETS if set, else built once from Go
+# modules and cached), plus helm and promtool for the chart tests.
 binaries: setup system-packages
 	$(BIN)/aurora-restore-dev binaries
 

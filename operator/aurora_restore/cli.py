@@ -1,5 +1,5 @@
-"""`aurora-restore`: the operator's command line (run the operator, CRDs, IAM policies). The local environment has
-its own, `aurora-restore-dev`, in the devenv distribution."""
+"""`aurora-restore`: the operator's command line (run the operator, CRDs, IAM policies, reasons). The local
+environment has its own, `aurora-restore-dev`, in the devenv distribution."""
 
 import argparse
 import sys
@@ -20,6 +20,18 @@ def _crd(args: argparse.Namespace) -> int:
         return 0
     for crd in build_crds():
         (Path(args.out) / f"{crd['metadata']['name']}.yaml").write_text(render_crd(crd))
+    return 0
+
+
+def _reasons(args: argparse.Namespace) -> int:
+    from . import reasons
+    from .troubleshooting import render_markdown
+
+    if args.markdown:
+        sys.stdout.write(render_markdown())
+        return 0
+    for name, reason in reasons.REASONS.items():
+        print(f"{name}\t{reason.kind}\t{reason.meaning}")
     return 0
 
 
@@ -64,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     crd = commands.add_parser("crd", help="print the CustomResourceDefinitions generated from the models")
     crd.add_argument("--out", metavar="DIR", help="write each CRD to DIR/<name>.yaml instead of printing them all")
     crd.set_defaults(func=_crd)
+
+    why = commands.add_parser("reasons", help="list every reason the operator emits (status, Events, metrics)")
+    why.add_argument("--markdown", action="store_true", help="print docs/troubleshooting.md")
+    why.set_defaults(func=_reasons)
 
     from .aws import iam_policy  # light: json and re only
 

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from .api import GROUP
 from .api.models import AuroraRestoreSpec, AuroraRestoreStatus, CancellationStatus
+from .api.schedule import SCHEDULE_LABEL  # set by a schedule on the restores it creates
 from .api.phase import Phase
 from .aws.clients import AwsClients
 from .aws.side import AwsSide
@@ -38,11 +39,14 @@ from .errors import NotLeading
 from .k8s.resources import AuroraRestores, StatusConflict
 from .k8s.secrets import Secrets
 from .k8s.share_leases import ShareLease
-from .machine import accept, apply_outcome, has_work, run_aftercare, run_step
-from .obs import metrics
+from .machine import accept, apply_outcome, has_work, left_in_aws, run_aftercare, run_step, ttl_expiry
+from .notify.notifier import NotificationSettings, Notifier
+from .obs import audit, metrics
 from .settings import Settings
-from .steps.context import RestoreContext
+from .steps.context import RestoreContext, restored_identifier
 from .steps.deletion import delete_restored_cluster
+from .steps.drill import missed_objective
+from .steps.notify import unsendable_notifications
 from .steps.outcomes import Advance, Fail, Outcome
 
 # Set to "true" on an AuroraRestore to let the operator remove its finalizer without cleaning up in AWS.
@@ -145,6 +149,17 @@ class Runtime:
 
 
 async def drive(runtime: Runtime, namespace: str, name: str, stopped: Stopped, logger: logging.Logger) -> None:
+    """Drive the restore (_drive_turns); however that ends, this replica no longer drives it, so it leaves the
+    in-progress metrics (while a deletion's cancel turns run, they count it again)."""
+    try:
+        await _drive_turns(runtime, namespace, name, stopped, logger)
+    finally:
+        metrics.forget_restore(namespace, name)
+
+
+async def _drive_turns(
+    runtime: Runtime, namespace: str, name: str, stopped: Stopped, logger: logging.Logger
+) -> None:
     """Run the restore until it reaches a terminal phase (and owes nothing more), the resource disappears or
     is being deleted (the deletion handler takes over), or the operator stops.
 
@@ -165,6 +180,7 @@ async def drive(runtime: Runtime, namespace: str, name: str, stopped: Stopped, l
                     await stopped.wait(runtime.settings.poll_interval_seconds)
                     continue
                 obj = await asyncio.to_thread(runtime.restores.get, namespace, name)
+                metrics.observe_restore(namespace, name, obj)  # from the first read on: right after a restart
                 if obj is None or obj["metadata"].get("deletionTimestamp"):
                     return
                 if first_turn and (obj.get("status") or {}).get("phase"):
@@ -212,7 +228,16 @@ async def _finish_even_if_cancelled(step):
 def step_once(
     runtime: Runtime, obj: dict[str, Any], logger: logging.Logger, errors_in_a_row: int = 0
 ) -> tuple[float | None, int]:
-    """One turn of the machine; returns (seconds until the next turn or None when finished, errors in a row)."""
+    """One turn of the machine; returns (seconds until the next turn or None when finished, errors in a row).
+    Its AWS calls and log lines belong to this restore (audit.turn): its audit entries go into the status it
+    writes."""
+    with audit.turn(obj["metadata"], (obj.get("status") or {}).get("phase")):
+        return _step_once(runtime, obj, logger, errors_in_a_row)
+
+
+def _step_once(
+    runtime: Runtime, obj: dict[str, Any], logger: logging.Logger, errors_in_a_row: int
+) -> tuple[float | None, int]:
     status = AuroraRestoreStatus.model_validate(obj.get("status") or {})
     now = _now()
     if status.phase is None:
@@ -221,18 +246,58 @@ def step_once(
         return 0, 0
     ctx, outcome = _context_or_refusal(runtime, obj, status, now)
     if status.phase.is_terminal:
-        if ctx is None:
-            return None, 0
-        ctx.target_lock.release()
-        outcome = run_aftercare(ctx)
+        outcome = None
+        if ctx is not None:
+            ctx.target_lock.release()
+            outcome = run_aftercare(ctx)
+        else:  # the spec no longer validates: its notifications cannot be sent
+            outcome = unsendable_notifications(status)
         if outcome is None:
-            return None, 0
+            return _expire(runtime, obj, status, now, logger), 0
     elif outcome is None:
         outcome = run_step(ctx)
     new_status = _record(runtime, obj, status, outcome, now, logger)
     if new_status.phase.is_terminal and ctx is not None:
         ctx.target_lock.release()
-    return _next_turn(runtime.settings, new_status, outcome, errors_in_a_row, runtime.rng)
+    return _next_turn(runtime.settings, new_status, outcome, errors_in_a_row, runtime.rng, ttl_seconds(obj))
+
+
+def ttl_seconds(obj: dict[str, Any]) -> int | None:
+    """spec.ttlSecondsAfterFinished as the apiserver stored it (read raw: it applies to a spec that does not
+    validate too); None when unset or not a count of seconds."""
+    value = (obj.get("spec") or {}).get("ttlSecondsAfterFinished")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _expire(
+    runtime: Runtime, obj: dict[str, Any], status: AuroraRestoreStatus, now: datetime, logger: logging.Logger
+) -> float | None:
+    """spec.ttlSecondsAfterFinished of a finished restore with nothing left to do: delete the AuroraRestore once
+    its time has come (the deletion handler then applies deletionPolicy). Seconds until then, or None (done).
+    One that failed for good to delete something (machine.left_in_aws) is kept instead, as the only record of
+    it: status.message says why and one Warning Event TtlDeletionHeld (the conditional status write comes first,
+    so a second turn or replica does not post it again)."""
+    expiry = ttl_expiry(status, ttl_seconds(obj))
+    if expiry is None:
+        return None
+    if now < expiry:
+        return (expiry - now).total_seconds()
+    left = left_in_aws(status)
+    if left is not None:
+        held = (f"ttlSecondsAfterFinished expired, but the AuroraRestore is kept: it is the only record of {left}, "
+                f"left in AWS; delete it yourself, or fix the cause and delete the AuroraRestore (a drill's teardown "
+                f"is tried again then)")
+        if status.message != held:
+            _persist(runtime, obj, status, status.model_copy(update={"message": held}), logger, "TtlDeletionHeld",
+                     held)
+            logger.warning("%s", held)
+            runtime.events.record(obj, "Warning", "TtlDeletionHeld", held)
+        return None
+    metadata = obj["metadata"]
+    logger.info("ttlSecondsAfterFinished expired %s after the work completed: deleting the AuroraRestore",
+                expiry.isoformat())
+    runtime.restores.delete(metadata["namespace"], metadata["name"], metadata["uid"])
+    return None
 
 
 def cancel_once(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -> str | None:
@@ -251,7 +316,11 @@ def cancel_once(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -
                 return "waiting for the AWS call in flight to finish"
             return "this replica is not leading or is shutting down: the leader cancels"
         try:
-            return _cancel_turn(runtime, obj, logger)
+            with audit.turn(metadata, (obj.get("status") or {}).get("phase")):
+                waiting = _cancel_turn(runtime, obj, logger)
+            if waiting is None:  # the resource may go now: this replica drives it no more
+                metrics.forget_restore(metadata["namespace"], metadata["name"])
+            return waiting
         except StatusConflict:
             return "the AuroraRestore changed since it was read: reading it again"
         except NotLeading:
@@ -261,6 +330,7 @@ def cancel_once(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -
 def _cancel_turn(runtime: Runtime, obj: dict[str, Any], logger: logging.Logger) -> str | None:
     metadata = obj["metadata"]
     obj = runtime.restores.get(metadata["namespace"], metadata["name"]) or obj  # the daemon's last write counts
+    metrics.observe_restore(metadata["namespace"], metadata["name"], obj)
     status = AuroraRestoreStatus.model_validate(obj.get("status") or {})
     annotations = obj["metadata"].get("annotations") or {}
     if annotations.get(SKIP_CLEANUP_ANNOTATION) == "true":
@@ -315,16 +385,15 @@ def _record(
     new_status = apply_outcome(status, outcome, now, obj["metadata"].get("generation"), runtime.settings.history_limit)
     reason = outcome.reason if isinstance(outcome, Fail) else (
         new_status.failure.reason if new_status.phase == Phase.FAILED and new_status.failure else str(new_status.phase))
-    _persist(runtime, obj, status, new_status, logger, reason, new_status.message or "")
-    return new_status
+    return _persist(runtime, obj, status, new_status, logger, reason, new_status.message or "")
 
 
 def _next_turn(
     settings: Settings, status: AuroraRestoreStatus, outcome: Outcome, errors_in_a_row: int,
-    rng: random.Random | None = None,
+    rng: random.Random | None = None, ttl: int | None = None,
 ) -> tuple[float | None, int]:
     """When to run the next turn (None: never, the restore is done) and the count of errors in a row."""
-    if status.phase.is_terminal and not has_work(status):
+    if status.phase.is_terminal and not has_work(status, ttl):
         return None, 0
     if isinstance(outcome, (Advance, Fail)):  # a failure moves on to its cleanup at once
         return 0, 0
@@ -355,9 +424,10 @@ def build_context(
             runtime.api_client,
             namespace=runtime.settings.lease_namespace,
             region=spec.target_region,
-            cluster_identifier=spec.target.cluster_identifier,
+            cluster_identifier=restored_identifier(spec, metadata["uid"]),  # a drill's own cluster
             holder=f"{metadata['namespace']}/{metadata['name']}/{metadata['uid']}",
             restores=runtime.restores,
+            delete_on_release=spec.drill is not None,  # a drill's Lease is never asked for again
         ),
         now=now,
         default_tags=runtime.settings.default_tags,
@@ -370,6 +440,9 @@ def build_context(
         share_grants=lambda snapshot_arn, account: ShareLease(
             runtime.api_client, runtime.settings.lease_namespace, snapshot_arn, account, runtime.restores),
         restores=runtime.restores,
+        rng=runtime.rng,
+        notifier=Notifier(NotificationSettings.of(runtime.settings), runtime.events.record,
+                          leading=runtime.leading),
     )
 
 
@@ -390,26 +463,83 @@ def _persist(
     logger: logging.Logger,
     reason: str,
     message: str,
-) -> None:
+) -> AuroraRestoreStatus:
     """Write status when it changed, only if `obj` is still current (else StatusConflict, and no Event); on a
-    phase change also log one line and post one Event."""
+    phase change also log one line and post one Event. The turn's audit entries not yet written are added to
+    status.audit (bounded); a refused write leaves them in the log only. Returns the status as written."""
+    turn = audit.current_turn()
+    pending = list(turn.entries) if turn else []
+    new = audit.with_entries(new, pending)
     old_json = old.model_dump(mode="json", by_alias=True, exclude_none=True)
     new_json = new.model_dump(mode="json", by_alias=True, exclude_none=True)
     if old_json == new_json:
-        return
+        return new
     metadata = obj["metadata"]
     written = runtime.restores.patch_status(
         metadata["namespace"], metadata["name"], new_json, metadata.get("resourceVersion"))
     # The next write of this turn (a cancel writes twice) is conditional on this one.
     metadata["resourceVersion"] = written["metadata"]["resourceVersion"]
+    if turn:
+        del turn.entries[:len(pending)]
     if old.phase != new.phase:
         logger.info("%s -> %s: %s", old.phase or "New", new.phase, message)
+        if turn:  # the turn's later lines (a cancel runs a step after this write) are in the new phase
+            turn.phase = str(new.phase)
         event_type = "Warning" if new.phase in (Phase.FAILED, Phase.CLEANING_UP_AFTER_FAILURE) else "Normal"
         runtime.events.record(obj, event_type, reason, message)
         metrics.record_transition(str(new.phase))
+        if new.phase in (Phase.SUCCEEDED, Phase.FAILED) and (obj.get("spec") or {}).get("drill") is not None:
+            _report_drill(runtime, obj, new)
+        ended = next((entry for entry in reversed(new.history) if entry.phase == old.phase and entry.ended_at), None)
+        if ended is not None:  # the phase just left (none for a new restore)
+            metrics.record_phase_end(str(ended.phase), ended.started_at, ended.ended_at)
         if new.phase.is_terminal:
             took = (new.completed_at - new.started_at).total_seconds() if new.started_at and new.completed_at else None
             metrics.record_finished(str(new.phase), reason, took)
+    # Last, so a scrape that shows the restore in its new phase also shows the transition counted.
+    metrics.observe_status(metadata["namespace"], metadata["name"], new_json)
+    return new
+
+
+def _report_drill(runtime: Runtime, obj: dict[str, Any], status: AuroraRestoreStatus) -> None:
+    """A drill that ended: its RTO and RPO as metrics (by the schedule that made it, if any) and whether it passed
+    and met its objectives (a failed one did not); a Warning Event when it missed an objective (it still
+    succeeded: the restore worked, only too slowly or from too old data)."""
+    report_drill_metrics(obj, status)
+    missed = missed_objective(status) if status.phase == Phase.SUCCEEDED and status.drill is not None else None
+    if missed:
+        runtime.events.record(obj, "Warning", "ObjectiveMissed", missed)
+
+
+def report_drill_metrics(obj: dict[str, Any], status: AuroraRestoreStatus) -> None:
+    """Set the drill gauges from a finished drill (status.completedAt orders them: the newest of a schedule wins)."""
+    metadata = obj["metadata"]
+    schedule = (metadata.get("labels") or {}).get(SCHEDULE_LABEL, "")
+    finished_at = (status.completed_at or datetime.now(timezone.utc)).timestamp()
+    if status.phase != Phase.SUCCEEDED or status.drill is None:
+        metrics.record_drill_result(metadata["namespace"], schedule, finished_at, met=False)
+        return
+    metrics.record_drill_result(metadata["namespace"], schedule, finished_at, status.drill.objective_met is not False,
+                                status.drill.rto_seconds, status.drill.rpo_seconds)
+
+
+def is_finished_drill(obj: dict[str, Any]) -> bool:
+    return (obj.get("spec") or {}).get("drill") is not None and \
+        (obj.get("status") or {}).get("phase") in (Phase.SUCCEEDED, Phase.FAILED)
+
+
+def observe_finished_drill(obj: dict[str, Any]) -> None:
+    """A restore kopf's watch delivered: if it is a finished drill, set the drill gauges from its status.
+
+    The gauges live in memory and a finished restore has no daemon, so after a restart or a failover this is
+    what shows the last drills again (the watch delivers every existing restore when this replica starts leading);
+    without it a firing AuroraRestoreDrillObjectiveMissed would resolve by itself. No Event, no write."""
+    if not is_finished_drill(obj):
+        return
+    try:
+        report_drill_metrics(obj, AuroraRestoreStatus.model_validate(obj["status"]))
+    except ValidationError:  # a status this version cannot read: its gauges stay as they are
+        return
 
 
 def is_kubernetes_outage(error: Exception) -> bool:

@@ -29,6 +29,13 @@
                                                          progress, remove what the restore made and did not
                                                          finish; the resource then disappears)
 
+    spec.drill: the direct path (never SwappingTarget) into the drill's own cluster <target>-drill-<uid8>;
+    CleaningUp records RTO and RPO in status.drill (steps/drill.py); after Succeeded, once keepFor has passed,
+    run_aftercare deletes the drill's instances, cluster and connection Secrets (a failed or cancelled drill
+    deletes them on its way out). spec.ttlSecondsAfterFinished: the daemon deletes the AuroraRestore that long
+    after status.workCompletedAt (nothing left to do), unless it is the only record of a cluster it failed to
+    delete (left_in_aws).
+
 An AuroraRestorePolicy must allow the restore (steps/policy.py): checked in Pending before any AWS call, in
 Preflight against what AWS shows, in SwappingTarget before the first rename and in RetiringPrevious before the
 replaced cluster is deleted; a refusal is NotAllowedByPolicy, and so Failed. Each step observes AWS before
@@ -36,21 +43,26 @@ acting, so running a step again after a crash is harmless. The dispatcher turns 
 backoff and TerminalError into Fail; it never raises for either. spec.timeout no longer applies once a swap has
 begun (the swap and what follows are finished, never left halfway), nor on the ways out (CleaningUpAfterFailure,
 Cancelling).
+spec.notification's notifications are queued and delivered around each step, from Publishing (Succeeded) and as
+aftercare of a finished restore (steps/notify.py); they never change the phase.
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .api.duration import parse_duration
 from .api.models import AuroraRestoreStatus, Failure, HistoryEntry
 from .api.phase import Phase
 from .errors import RetryableError, TerminalError
 from .k8s.conditions import conditions_for
+from .notify.outbox import pending
 from .steps.access import configure_access
 from .steps.cleanup import cancel, clean_up, clean_up_after_failure
 from .steps.cluster import create_instances, restore_cluster
 from .steps.context import RestoreContext
+from .steps.drill import left_in_place, tear_down_drill, teardown_owed
 from .steps.lease import acquire_target
+from .steps.notify import deliver_before_step, notification_aftercare, with_notifications
 from .steps.outcomes import Advance, Fail, Outcome, Wait
 from .steps.preflight import run_preflight
 from .steps.publish import publish
@@ -83,7 +95,13 @@ UNTIMED_PHASES = frozenset({Phase.CLEANING_UP_AFTER_FAILURE, Phase.CANCELLING})
 
 
 def run_step(ctx: RestoreContext) -> Outcome:
-    """Run the current phase's step once and return what should happen next; never raises domain errors."""
+    """Run the current phase's step once and return what should happen next; never raises domain errors.
+    Notifications due are delivered first; those the outcome's phase owes are queued (steps/notify.py)."""
+    notifications = deliver_before_step(ctx)
+    return with_notifications(ctx, _run_phase_step(ctx), notifications)
+
+
+def _run_phase_step(ctx: RestoreContext) -> Outcome:
     phase = ctx.status.phase or Phase.PENDING
     if ctx.status.started_at is not None and phase not in UNTIMED_PHASES and not swap_begun(ctx):
         limit = parse_duration(ctx.spec.timeout)
@@ -117,9 +135,17 @@ def _terminal(phase: Phase, ctx: RestoreContext, error: TerminalError) -> Outcom
 
 
 def run_aftercare(ctx: RestoreContext, due_now: bool = False) -> Outcome | None:
-    """What a finished restore still owes, or None: deleting the previous cluster kept by keepPrevious once
-    status.replacedCluster.deleteAfter has passed (`due_now`: at once, the AuroraRestore is being deleted). The
-    phase stays Succeeded throughout (only Waits)."""
+    """What a finished restore still owes, or None: its notifications still pending (steps/notify.py), deleting
+    the previous cluster kept by keepPrevious once
+    status.replacedCluster.deleteAfter has passed, or a drill's cluster once status.drill.deleteAfter has
+    (`due_now`: at once, the AuroraRestore is being deleted). The phase stays Succeeded throughout (only Waits);
+    apply_outcome records status.workCompletedAt once nothing is owed."""
+    notified = notification_aftercare(ctx, due_now)  # pending notifications first: minutes, not hours
+    if notified is not None:
+        return notified
+    drill = tear_down_drill(ctx, due_now)  # a drill never replaces: never both
+    if drill is not None:
+        return drill
     due = retirement_due(ctx)
     if ctx.status.phase != Phase.SUCCEEDED or due is None:
         return None
@@ -139,14 +165,45 @@ def run_aftercare(ctx: RestoreContext, due_now: bool = False) -> Outcome | None:
     return outcome
 
 
-def has_work(status: AuroraRestoreStatus) -> bool:
-    """Whether a restore still needs its daemon: it has not ended, or it still owes a kept previous cluster's
-    deletion."""
+def has_work(status: AuroraRestoreStatus, ttl_seconds: int | None = None) -> bool:
+    """Whether a restore still needs its daemon: it has not ended, it still owes aftercare (owes_aftercare), or
+    spec.ttlSecondsAfterFinished (`ttl_seconds`) is set: the daemon deletes the AuroraRestore when it expires."""
     if status.phase is None or not status.phase.is_terminal:
         return True
+    return owes_aftercare(status) or ttl_seconds is not None
+
+
+def owes_aftercare(status: AuroraRestoreStatus) -> bool:
+    """A finished restore still owes a kept previous cluster's deletion, a drill's teardown, or a pending
+    notification."""
     record = status.replaced_cluster
     return (status.phase == Phase.SUCCEEDED and record is not None and record.delete_after is not None
-            and record.deleted_at is None and record.retirement_error is None)
+            and record.deleted_at is None and record.retirement_error is None) or teardown_owed(status) or (
+        pending(status.notifications))
+
+
+def ttl_expiry(status: AuroraRestoreStatus, ttl_seconds: int | None) -> datetime | None:
+    """When spec.ttlSecondsAfterFinished deletes the finished AuroraRestore: that long after
+    status.workCompletedAt (completedAt for one that finished before workCompletedAt existed); None: never, or
+    not yet known (work is left)."""
+    if ttl_seconds is None or status.phase is None or not status.phase.is_terminal or owes_aftercare(status):
+        return None
+    done = status.work_completed_at or status.completed_at
+    return done + timedelta(seconds=ttl_seconds) if done else None
+
+
+def left_in_aws(status: AuroraRestoreStatus) -> str | None:
+    """What a finished restore failed for good to delete, named (status.drill.cleanupError,
+    status.replacedCluster.retirementError), or None. The AuroraRestore is then the only record of it, so
+    spec.ttlSecondsAfterFinished does not delete it (driver._expire)."""
+    left = []
+    drill_cluster = left_in_place(status)
+    if drill_cluster is not None:
+        left.append(f"drill cluster {drill_cluster} (status.drill.cleanupError)")
+    record = status.replaced_cluster
+    if record is not None and record.retirement_error is not None and record.deleted_at is None:
+        left.append(f"previous cluster {record.renamed_to} (status.replacedCluster.retirementError)")
+    return " and ".join(left) or None
 
 
 def apply_outcome(
@@ -159,8 +216,9 @@ def apply_outcome(
     """The status after `outcome`: a new phase with history, conditions and failure, or just a new message."""
     phase = status.phase or Phase.PENDING
     updates = dict(getattr(outcome, "updates", {}))
-    if isinstance(outcome, Wait):
-        return status.model_copy(update={**updates, "message": outcome.message, "observed_generation": generation})
+    if isinstance(outcome, Wait):  # an aftercare Wait may settle the last thing a finished restore owed
+        return work_completed(
+            status.model_copy(update={**updates, "message": outcome.message, "observed_generation": generation}), now)
     if isinstance(outcome, Fail):
         updates["failure"] = Failure(phase=phase, reason=outcome.reason, message=outcome.message)
         new_phase, reason, message = Phase.CLEANING_UP_AFTER_FAILURE, outcome.reason, outcome.message
@@ -178,11 +236,21 @@ def apply_outcome(
         message=message,
         observed_generation=generation,
         history=history[-history_limit:],
-        conditions=conditions_for(new_phase, reason, message, generation, now, status.conditions),
+        conditions=conditions_for(new_phase, reason, message, generation, now,
+                                  updates.get("conditions", status.conditions)),  # a step's own (ObjectiveMet) stay
     )
     if new_phase.is_terminal:
         updates["completed_at"] = now
-    return status.model_copy(update=updates)
+    return work_completed(status.model_copy(update=updates), now)
+
+
+def work_completed(status: AuroraRestoreStatus, now: datetime) -> AuroraRestoreStatus:
+    """`status` with workCompletedAt once a finished restore owes nothing more (spec.ttlSecondsAfterFinished
+    counts from it): on reaching a terminal phase, or when its aftercare (a kept previous cluster, a drill's
+    teardown, notifications) has ended."""
+    if status.phase is None or not status.phase.is_terminal or status.work_completed_at or owes_aftercare(status):
+        return status
+    return status.model_copy(update={"work_completed_at": now})
 
 
 def accept(status: AuroraRestoreStatus, now: datetime, generation: int | None) -> AuroraRestoreStatus:

@@ -14,11 +14,13 @@ from kubernetes import client, config
 
 from .api import GROUP, PLURAL, VERSION
 from .api.models import AuroraRestoreStatus
-from .driver import Runtime, cancel_once, drive
+from .api.schedule import SCHEDULE_PLURAL
+from .driver import Runtime, cancel_once, drive, is_finished_drill, observe_finished_drill, ttl_seconds
 from .errors import RetryableError, TerminalError
 from .k8s.api_client import TimedApiClient
 from .machine import has_work
 from .obs import metrics
+from .scheduling.controller import run_schedule
 from .settings import Settings
 
 RUNTIME_KEY = "runtime"
@@ -74,8 +76,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     logger.info("aurora-restore-operator started")
 
 
-def _is_active(status: dict, **_) -> bool:
-    return has_work(AuroraRestoreStatus.model_validate(status or {}))
+def _is_active(status: dict, body: kopf.Body, **_) -> bool:
+    """The restore still needs its daemon (machine.has_work; a ttlSecondsAfterFinished keeps it until then)."""
+    return has_work(AuroraRestoreStatus.model_validate(status or {}), ttl_seconds(dict(body)))
 
 
 # cancellation_backoff: when the restore ends, the daemon's own last write turns the filter false; give it time
@@ -102,3 +105,30 @@ def cancel_or_delete(body: kopf.Body, memo: kopf.Memo, logger, **_) -> None:
     if waiting:
         logger.info("%s", waiting)
         raise kopf.TemporaryError(waiting, delay=runtime.settings.poll_interval_seconds)
+
+
+def _is_finished_drill(body: kopf.Body, **_) -> bool:
+    return is_finished_drill(dict(body))
+
+
+# The watch events of finished drills (kopf logs a line per call), the listing when this replica starts leading
+# included; no handler progress, no writes.
+@kopf.on.event(GROUP, VERSION, PLURAL, id="drill-metrics", when=_is_finished_drill)
+async def drill_metrics(body: kopf.Body, **_) -> None:
+    """Show a finished drill's gauges again after a restart or failover (finished restores have no daemon)."""
+    observe_finished_drill(dict(body))
+
+
+# One daemon per AuroraRestoreSchedule: it wakes at each due time (at most every schedule poll interval). On
+# shutdown it returns by itself once its turn in flight is written (cancellation_backoff), never cancelled mid-way.
+@kopf.daemon(GROUP, VERSION, SCHEDULE_PLURAL, id="schedule", cancellation_backoff=5.0, cancellation_timeout=5.0)
+async def schedule(name: str, namespace: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, logger, **_) -> None:
+    """Create the schedule's runs (AuroraRestores) when due; prune old ones (scheduling/controller.py)."""
+    await run_schedule(memo[RUNTIME_KEY], namespace, name, stopped, logger)
+
+
+# The runs go with the schedule through the garbage collector (their ownerReferences), each behind its finalizer.
+@kopf.on.delete(GROUP, VERSION, SCHEDULE_PLURAL, id="forget-schedule")
+def forget_schedule(name: str, namespace: str, **_) -> None:
+    """Drop a deleted schedule's metrics series."""
+    metrics.forget_schedule(namespace, name)

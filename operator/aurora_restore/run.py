@@ -37,6 +37,7 @@ import kopf
 from pydantic import ValidationError
 
 from .k8s.leader_lease import LeaderElector, LeaseTimings
+from .obs.logs import use_json_lines
 from .settings import Settings
 
 log = logging.getLogger("aurora_restore.run")
@@ -139,6 +140,8 @@ class Renewer:
 
 def run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
+    if args.log_format == "json":  # the operator's own fields: restore, phase, audit (obs/logs.py)
+        use_json_lines()
     try:
         settings = Settings()
     except ValidationError as error:
@@ -241,7 +244,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
     parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", metavar="URL",
                         help="serve /healthz here (on standbys too; default http://0.0.0.0:8080/healthz)")
-    parser.add_argument("--log-format", default="full", choices=["plain", "full", "json"])
+    parser.add_argument("--log-format", default="full", choices=["plain", "full", "json"],
+                        help="plain or full: text for local use; json: one JSON object per line, as the chart "
+                        "runs it (see docs/audit.md#logs)")
     parser.add_argument("-v", "--verbose", action="store_true")
 
 

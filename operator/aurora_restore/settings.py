@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         description="Namespace of the per-target Leases (one place, so restores in any namespace serialise).",
     )
     history_limit: int = Field(default=20, ge=1, description="How many phases status.history keeps.")
+    schedule_poll_seconds: float = Field(
+        default=30.0, gt=0, description="Longest an AuroraRestoreSchedule's daemon sleeps between turns (it wakes "
+        "at each due time; a changed spec, or a run that finished, is seen within this)."
+    )
     default_tags: dict[str, str] = Field(
         default_factory=dict, description='Tags added to the restored cluster and its instances (JSON: {"team": "data"}).'
     )
@@ -70,6 +74,29 @@ class Settings(BaseSettings):
     database_statement_timeout_seconds: int = Field(
         default=60, ge=1, description="Longest a statement on a restored database may run (PostgreSQL "
         "statement_timeout; MySQL read and write timeouts)."
+    )
+
+    # Notifications (docs/notifications.md).
+    notification_sns_topic_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[a-zA-Z0-9_-]{1,256}(\.fifo)?$",
+        description="SNS topic a restore whose spec.notification names no snsTopicArn publishes to (unset: none).",
+    )
+    notification_allow_http: bool = Field(
+        default=False, description="Allow plain http webhook URLs (default: https only).",
+    )
+    notification_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Delivery attempts of one notification before it ends Failed.",
+    )
+    notification_retry_base_seconds: float = Field(
+        default=10.0, gt=0, description="Wait after a notification's first failed attempt, doubled after each.",
+    )
+    notification_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Connect and read timeout of one webhook request.",
+    )
+    notification_signing_key: str | None = Field(
+        default=None, min_length=16, repr=False,
+        description="Sign webhook bodies: X-Aurora-Restore-Signature: sha256=<HMAC-SHA256 of the body> (unset: "
+        "unsigned).",
     )
 
     # High availability (docs/reliability.md): of N replicas the holder of one Lease acts, the others stand by.

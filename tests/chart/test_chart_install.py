@@ -232,7 +232,7 @@ def test_operator_restores_as_the_service_account_of_a_namespaced_install(
     assert env["AURORA_RESTORE_POD_NAME"] == env["POD_NAME"] == pod_name
     # Secrets (passwords in, connection Secrets out) only in the watched namespace; never listed.
     user = f"system:serviceaccount:{release_namespace}:{release}"
-    for verb in ("get", "create", "update"):
+    for verb in ("get", "create", "update", "delete"):
         assert allowed(admin_client, user, verb, "secrets", watched)
         assert not allowed(admin_client, user, verb, "secrets", release_namespace)
     assert not allowed(admin_client, user, "list", "secrets", watched)

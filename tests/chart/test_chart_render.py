@@ -22,17 +22,21 @@ VARIANTS = {
     "settings": {
         "settings": {"pollIntervalSeconds": 10, "defaultTags": {"cost-center": "data", "env": "stage"}},
         "dbCaBundle": {"configMapName": "rds-ca-bundle"},
-        "logFormat": "json",
+        "logFormat": "plain",
         "image": {"repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/aurora-restore", "tag": "1.2.3",
                   "digest": "sha256:" + "a" * 64},
     },
 }
 
 WATCH_RULES = [
-    {"apiGroups": ["dbrestore.io"], "resources": ["aurorarestores"], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["dbrestore.io"], "resources": ["aurorarestores"],
+     "verbs": ["get", "list", "watch", "patch", "create", "delete"]},
     {"apiGroups": ["dbrestore.io"], "resources": ["aurorarestores/status"], "verbs": ["patch"]},
+    {"apiGroups": ["dbrestore.io"], "resources": ["aurorarestoreschedules"], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["dbrestore.io"], "resources": ["aurorarestoreschedules/status"], "verbs": ["patch"]},
+    {"apiGroups": ["dbrestore.io"], "resources": ["aurorarestoreschedules/finalizers"], "verbs": ["update"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "update"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "update", "delete"]},
 ]
 CRD_RULE = {
     "apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]
@@ -41,7 +45,7 @@ POLICIES_RULE = {"apiGroups": ["dbrestore.io"], "resources": ["aurorarestorepoli
 NAMESPACE_LABELS_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}
 NAMESPACES_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}
 LEASE_RULES = [
-    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update", "delete"]}
 ]
 
 
@@ -86,7 +90,7 @@ def test_default_deployment_is_locked_down(helm):
     assert container["image"] == "aurora-restore-operator:0.1.0"
     # The image's ENTRYPOINT runs `aurora-restore run` (test_dockerfile.py); the chart only chooses the scope.
     assert "command" not in container
-    assert container["args"] == ["--all-namespaces", "--log-format=full"]
+    assert container["args"] == ["--all-namespaces", "--log-format=json"]  # JSON lines: docs/audit.md#logs
 
     env = env_of(container)
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
@@ -122,7 +126,7 @@ def test_settings_image_and_region_come_from_values(helm):
     assert {"name": "db-ca", "mountPath": "/etc/aurora-restore/db-ca", "readOnly": True} in container["volumeMounts"]
     volumes = find(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
     assert {"name": "db-ca", "configMap": {"name": "rds-ca-bundle"}} in volumes
-    assert container["args"][-1] == "--log-format=json"
+    assert container["args"][-1] == "--log-format=plain"
     assert container["image"] == (
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/aurora-restore:1.2.3@sha256:" + "a" * 64
     )
@@ -160,7 +164,7 @@ def test_cluster_wide_rbac(helm):
 def test_namespaced_rbac_has_one_role_per_watched_namespace(helm):
     objects = helm.template({"watchNamespaces": ["team-a", "team-b", "ops"]})
     assert operator_container(objects)["args"] == [
-        "--namespace=team-a", "--namespace=team-b", "--namespace=ops", "--log-format=full"
+        "--namespace=team-a", "--namespace=team-b", "--namespace=ops", "--log-format=json"
     ]
     assert find(objects, "ClusterRole")["rules"] == [CRD_RULE, POLICIES_RULE, NAMESPACES_RULE]
     for namespace in ("team-a", "team-b", "ops"):
@@ -247,7 +251,7 @@ def test_replicas_elect_a_leader_on_a_lease_of_the_release(helm):
             env["AURORA_RESTORE_LEADER_RETRY_PERIOD_SECONDS"]) == ("30", "20", "4")
     default_name = env_of(operator_container(helm.template(release="stage")))["AURORA_RESTORE_LEADER_LEASE_NAME"]
     assert default_name == "aurora-restore-stage-leader"
-    # The leader Lease is one more Lease in the release's namespace: the Lease Role (get, create, update) covers
+    # The leader Lease is one more Lease in the release's namespace: the Lease Role (get, create, update, delete) covers
     # what leader election does (read, create, replace).
     assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == "ops"
     assert find(objects, "Role", name="aurora-restore-stage-leases", namespace="ops")["rules"] == LEASE_RULES

@@ -80,14 +80,15 @@ def aws(simulator_url):
 
 @pytest.fixture
 def namespace(api_client, request):
-    """A fresh namespace per test (namespaces never finish deleting without a controller-manager): t-..., which
-    the session's policy covers; p-... for tests marked `own_policies`, which bring their own."""
+    """A fresh namespace per test (kept after it, for the session's secret scan and audits): t-..., which the
+    session's policy covers; p-... for tests marked `own_policies`, which bring their own."""
     prefix = "p" if request.node.get_closest_marker("own_policies") else "t"
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     client.CoreV1Api(api_client).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
-    from secret_scan import SESSION
+    from secret_scan import SESSION, kubernetes_secret_values
 
+    SESSION.record_secrets(kubernetes_secret_values(api_client, name))  # owned ones go with their restores
     objects = client.CustomObjectsApi(api_client)
     restores = objects.list_namespaced_custom_object(GROUP, VERSION, name, PLURAL)["items"]
     SESSION.record_restores(restores)  # deleted next: the session's secret scan reads their statuses later

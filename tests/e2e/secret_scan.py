@@ -73,6 +73,9 @@ class SessionRecord:
     statuses: list[tuple[str, str]] = field(default_factory=list)
     #: Passwords tests gave AWS directly (MasterUserPassword): no Secret or Secrets Manager secret holds them.
     passwords: list[SecretValue] = field(default_factory=list)
+    #: Values of each test namespace's Secrets before its teardown deleted the restores: the garbage collector
+    #: then removes the Secrets those restores owned (connection Secrets of deletionPolicy Delete).
+    secrets: list[SecretValue] = field(default_factory=list)
 
     def record_operator(self, test: str, log_path: Path, metrics_port: str) -> None:
         """The operator's log path, and its /metrics while it still answers (the fixture stops it next)."""
@@ -87,6 +90,10 @@ class SessionRecord:
         """Statuses and annotations of restores about to be deleted (the namespace fixture's teardown)."""
         self.statuses.extend(restore_texts(restores))
 
+    def record_secrets(self, values: Iterable[SecretValue]) -> None:
+        """Secret values of a namespace about to be torn down (its owned Secrets go with its restores)."""
+        self.secrets.extend(values)
+
     def remember_password(self, value: str, origin: str) -> None:
         """A password a test or helper gives AWS straight away (MasterUserPassword), which no store holds."""
         if all(known.value != value for known in self.passwords):
@@ -99,12 +106,14 @@ SESSION = SessionRecord()
 # -- secret values ------------------------------------------------------------------------------------------
 
 
-def kubernetes_secret_values(api_client) -> list[SecretValue]:
-    """Every Secret value in every namespace (test namespaces never finish deleting, so all are still there),
-    except connection details (NON_SECRET_KEYS) and helm's release records. A ServiceAccount token Secret's
-    token is a credential and is kept."""
+def kubernetes_secret_values(api_client, namespace: str | None = None) -> list[SecretValue]:
+    """Every Secret value in every namespace (or in `namespace`), except connection details (NON_SECRET_KEYS)
+    and helm's release records. A ServiceAccount token Secret's token is a credential and is kept. Secrets owned
+    by restores that are gone were collected by the garbage collector: SESSION.secrets has their values."""
     values = []
-    for secret in client.CoreV1Api(api_client).list_secret_for_all_namespaces().items:
+    core = client.CoreV1Api(api_client)
+    listed = core.list_namespaced_secret(namespace) if namespace else core.list_secret_for_all_namespaces()
+    for secret in listed.items:
         if secret.type in NON_SECRET_TYPES:
             continue
         for key, encoded in (secret.data or {}).items():

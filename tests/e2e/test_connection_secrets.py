@@ -114,7 +114,8 @@ def test_the_secrets_class_replaces_a_held_secret_only_in_the_version_it_checked
     """Two restores deciding at once: the one whose checked version is stale gets RetryableError (and decides
     again next turn) instead of overwriting what the other just wrote; a take-over drops the old ownerReference."""
     secrets = Secrets(api_client, namespace)
-    earlier = {"metadata": {"name": "earlier", "uid": "00000000-0000-4000-8000-0000000000e1"}}
+    # A restore that exists (no operator runs here): the garbage collector deletes a Secret whose owner does not.
+    earlier = create_restore(api_client, namespace, "earlier", restore_spec("cs", "tgt-earlier", "first"))
     secrets.write(SECRET, {"password": "earlier-Pw-5"}, earlier, SecretWriter(uid=earlier["metadata"]["uid"],
                                                                                name="earlier"), None)
     checked = secrets.holder_of(SECRET)

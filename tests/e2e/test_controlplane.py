@@ -1,4 +1,5 @@
-"""The local control plane: a real kube-apiserver that authenticates, authorizes with RBAC and audits.
+"""The local control plane: a real kube-apiserver that authenticates, authorizes with RBAC and audits, and a
+kube-controller-manager whose garbage collector and namespace controller delete what a cluster deletes.
 
 The first run on a machine builds the binaries from Go modules (minutes; progress is printed); later runs start a
 control plane in a few seconds.
@@ -7,6 +8,7 @@ control plane in a few seconds.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -24,9 +26,11 @@ from aurora_restore_devenv.controlplane import (
     BinariesError,
     ControlPlane,
     ControlPlaneError,
+    cached_binaries_dir,
     find_binaries,
     stop_from_state,
 )
+from aurora_restore_devenv.controlplane.binaries import PROMETHEUS_VERSION, find_promtool
 from aurora_restore_devenv.controlplane.certs import ADMIN_USER
 from aurora_restore_devenv.controlplane.proxy import ConnectionCutter
 from aurora_restore_devenv.controlplane.server import is_running
@@ -37,14 +41,20 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def binaries(pytestconfig: pytest.Config) -> Binaries:
-    """Find or build the binaries, showing build progress even though pytest captures output."""
+def progress(pytestconfig: pytest.Config) -> Callable[[str], None]:
+    """Show build progress even though pytest captures output."""
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
 
-    def progress(message: str) -> None:
+    def show(message: str) -> None:
         with capture.global_and_fixture_disabled():
             print(f"\n[control plane] {message}", file=sys.stderr, flush=True)
 
+    return show
+
+
+@pytest.fixture(scope="module")
+def binaries(progress: Callable[[str], None]) -> Binaries:
+    """Find or build the binaries."""
     return find_binaries(progress)
 
 
@@ -76,6 +86,47 @@ def create_namespace(api_client: kubernetes.client.ApiClient, name: str) -> None
     kubernetes.client.CoreV1Api(api_client).create_namespace(
         kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name))
     )
+
+
+def create_config_map(
+    api_client: kubernetes.client.ApiClient,
+    namespace: str,
+    name: str,
+    *,
+    owner: kubernetes.client.V1ConfigMap | None = None,
+    block_owner_deletion: bool | None = None,
+    finalizers: list[str] | None = None,
+) -> kubernetes.client.V1ConfigMap:
+    """A ConfigMap, optionally a dependent of another ConfigMap (owner) through an ownerReference."""
+    owner_references = None
+    if owner is not None:
+        owner_references = [
+            kubernetes.client.V1OwnerReference(
+                api_version="v1",
+                kind="ConfigMap",
+                name=owner.metadata.name,
+                uid=owner.metadata.uid,
+                block_owner_deletion=block_owner_deletion,
+            )
+        ]
+    return kubernetes.client.CoreV1Api(api_client).create_namespaced_config_map(
+        namespace,
+        kubernetes.client.V1ConfigMap(
+            metadata=kubernetes.client.V1ObjectMeta(
+                name=name, owner_references=owner_references, finalizers=finalizers
+            )
+        ),
+    )
+
+
+def assert_not_found(read: Callable[[], object]) -> None:
+    """Raise AssertionError (so eventually() retries) while ``read`` still finds its object."""
+    try:
+        read()
+    except ApiException as error:
+        assert error.status == 404, error
+        return
+    raise AssertionError("the object still exists")
 
 
 def create_service_account(api_client: kubernetes.client.ApiClient, namespace: str, name: str) -> None:
@@ -182,6 +233,23 @@ def test_find_binaries_uses_kubebuilder_assets(
     assert found.etcd == tmp_path / "etcd"
     assert found.kube_apiserver == tmp_path / "kube-apiserver"
     assert found.kubectl == (tmp_path / "kubectl" if binaries.kubectl else None)
+    # envtest's assets have no kube-controller-manager: it comes from the cache.
+    assert found.kube_controller_manager == cached_binaries_dir() / "kube-controller-manager"
+
+
+def test_kubebuilder_assets_with_a_controller_manager_provide_it(
+    binaries: Binaries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert binaries.kube_controller_manager is not None
+    for name, path in (
+        ("etcd", binaries.etcd),
+        ("kube-apiserver", binaries.kube_apiserver),
+        ("kube-controller-manager", binaries.kube_controller_manager),
+    ):
+        (tmp_path / name).symlink_to(path)
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
+
+    assert find_binaries().kube_controller_manager == tmp_path / "kube-controller-manager"
 
 
 def test_kubebuilder_assets_without_etcd_is_a_clear_error(
@@ -206,7 +274,10 @@ def test_building_without_go_is_a_clear_error(tmp_path: Path, monkeypatch: pytes
 def test_stop_leaves_no_process_behind(binaries: Binaries, tmp_path: Path) -> None:
     plane = ControlPlane(tmp_path, binaries).start()
     pids = plane.pids
-    assert len(pids) == 2 and all(is_running(pid) for pid in pids)
+    assert len(pids) == 3 and all(is_running(pid) for pid in pids)
+    state = json.loads(plane.state_path.read_text())
+    assert plane.controller_manager is not None
+    assert state["kube_controller_manager"]["pid"] == plane.controller_manager.pid
 
     plane.stop()
 
@@ -226,19 +297,37 @@ def test_a_failed_start_reports_the_log_and_stops_etcd(binaries: Binaries, tmp_p
     assert plane.pids and not any(is_running(pid) for pid in plane.pids)
 
 
+def test_a_failed_controller_manager_start_reports_its_log_and_stops_everything(
+    binaries: Binaries, tmp_path: Path
+) -> None:
+    broken = tmp_path / "kube-controller-manager"
+    broken.write_text("#!/bin/sh\necho 'error: this controller-manager is broken on purpose' >&2\nexit 4\n")
+    broken.chmod(0o755)
+    plane = ControlPlane(
+        tmp_path / "work", Binaries(binaries.etcd, binaries.kube_apiserver, None, kube_controller_manager=broken)
+    )
+
+    with pytest.raises(ControlPlaneError, match=r"(?s)kube-controller-manager exited with code 4.*broken on purpose"):
+        plane.start()
+
+    assert len(plane.pids) == 3 and not any(is_running(pid) for pid in plane.pids)
+
+
 START_IN_ANOTHER_PROCESS = """
 import json, sys
 from pathlib import Path
 from aurora_restore_devenv.controlplane import Binaries, ControlPlane
-workdir, etcd, kube_apiserver = sys.argv[1:4]
-plane = ControlPlane(Path(workdir), Binaries(Path(etcd), Path(kube_apiserver), None), stop_at_exit=False).start()
+workdir, etcd, kube_apiserver, kube_controller_manager = sys.argv[1:5]
+binaries = Binaries(Path(etcd), Path(kube_apiserver), None, Path(kube_controller_manager))
+plane = ControlPlane(Path(workdir), binaries, stop_at_exit=False).start()
 print(json.dumps(plane.pids))
 """
 
 
 def test_stop_from_state_stops_a_control_plane_another_process_started(binaries: Binaries, tmp_path: Path) -> None:
+    paths = (tmp_path, binaries.etcd, binaries.kube_apiserver, binaries.kube_controller_manager)
     started = subprocess.run(
-        [sys.executable, "-c", START_IN_ANOTHER_PROCESS, *map(str, (tmp_path, binaries.etcd, binaries.kube_apiserver))],
+        [sys.executable, "-c", START_IN_ANOTHER_PROCESS, *map(str, paths)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -246,6 +335,7 @@ def test_stop_from_state_stops_a_control_plane_another_process_started(binaries:
     assert started.returncode == 0, started.stderr
     pids = json.loads(started.stdout)
     try:
+        assert len(pids) == 3
         assert all(is_running(pid) for pid in pids), "the control plane should outlive the process that started it"
         with pytest.raises(ControlPlaneError, match="already running"):
             ControlPlane(tmp_path, binaries).start()
@@ -303,6 +393,8 @@ def test_restart_apiserver_keeps_etcd_data_and_existing_clients(binaries: Binari
         )
         assert kubernetes.client.CoreV1Api(proxied_api).read_namespaced_config_map("before", "restart-check").data
         old_apiserver, etcd, url = plane.apiserver.pid, plane.etcd.pid, plane.url
+        assert plane.controller_manager is not None
+        controller_manager = plane.controller_manager.pid
 
         began = time.monotonic()
         plane.restart_apiserver(down_seconds=0.5)
@@ -311,9 +403,11 @@ def test_restart_apiserver_keeps_etcd_data_and_existing_clients(binaries: Binari
         assert not is_running(old_apiserver)
         assert plane.apiserver.pid != old_apiserver and is_running(plane.apiserver.pid)
         assert plane.etcd.pid == etcd and is_running(etcd), "etcd must not be restarted"
+        assert plane.controller_manager.pid == controller_manager and is_running(controller_manager)
         assert plane.url == url
         state = json.loads(plane.state_path.read_text())
         assert state["kube_apiserver"]["pid"] == plane.apiserver.pid and state["etcd"]["pid"] == etcd
+        assert state["kube_controller_manager"]["pid"] == controller_manager
         # etcd's data survived, and clients made before the restart (certificate, token, proxy) still work.
         assert core.read_namespaced_config_map("before", "restart-check").data == {"a": "1"}
         core.create_namespaced_config_map(
@@ -322,6 +416,14 @@ def test_restart_apiserver_keeps_etcd_data_and_existing_clients(binaries: Binari
         assert eventually(lambda: reader.read_namespaced_config_map("before", "restart-check")).data == {"a": "1"}
         proxied = kubernetes.client.CoreV1Api(proxied_api)
         assert eventually(lambda: proxied.read_namespaced_config_map("after", "restart-check")).metadata.name
+        # The controller-manager has reconnected by itself: its garbage collector still acts.
+        owner = core.read_namespaced_config_map("before", "restart-check")
+        create_config_map(admin_api, "restart-check", "dependent", owner=owner)
+        core.delete_namespaced_config_map("before", "restart-check")
+        eventually(
+            lambda: assert_not_found(lambda: core.read_namespaced_config_map("dependent", "restart-check")),
+            timeout=60,
+        )
         for api_client in (admin_api, reader_api, proxied_api):
             api_client.close()
     finally:
@@ -377,3 +479,72 @@ def test_connection_cutter_breaks_a_watch_and_lets_new_requests_through(
 
 def _assert(condition: bool) -> None:
     assert condition
+
+
+def test_garbage_collector_deletes_the_dependents_of_a_deleted_owner(admin_api) -> None:
+    """Background propagation (the API's default): the owner goes at once, the collector deletes its dependents."""
+    core = kubernetes.client.CoreV1Api(admin_api)
+    namespace = "gc-background"
+    create_namespace(admin_api, namespace)
+    owner = create_config_map(admin_api, namespace, "owner")
+    create_config_map(admin_api, namespace, "dependent", owner=owner)
+    create_config_map(admin_api, namespace, "unrelated")
+
+    core.delete_namespaced_config_map(
+        "owner", namespace, body=kubernetes.client.V1DeleteOptions(propagation_policy="Background")
+    )
+
+    assert_not_found(lambda: core.read_namespaced_config_map("owner", namespace))
+    eventually(lambda: assert_not_found(lambda: core.read_namespaced_config_map("dependent", namespace)), timeout=60)
+    assert core.read_namespaced_config_map("unrelated", namespace).metadata.name == "unrelated"
+
+
+def test_foreground_deletion_keeps_the_owner_until_its_blocking_dependent_is_gone(admin_api) -> None:
+    """Foreground propagation: the owner stays (deletionTimestamp, finalizer foregroundDeletion) until the
+    collector has deleted every dependent with blockOwnerDeletion; a finalizer on the dependent holds both."""
+    core = kubernetes.client.CoreV1Api(admin_api)
+    namespace = "gc-foreground"
+    hold = "aurora-restore.test/hold"
+    create_namespace(admin_api, namespace)
+    owner = create_config_map(admin_api, namespace, "owner")
+    create_config_map(admin_api, namespace, "dependent", owner=owner, block_owner_deletion=True, finalizers=[hold])
+
+    core.delete_namespaced_config_map(
+        "owner", namespace, body=kubernetes.client.V1DeleteOptions(propagation_policy="Foreground")
+    )
+
+    def dependent_is_being_deleted() -> None:
+        assert core.read_namespaced_config_map("dependent", namespace).metadata.deletion_timestamp is not None
+
+    eventually(dependent_is_being_deleted, timeout=60)
+    waiting_owner = core.read_namespaced_config_map("owner", namespace)
+    assert waiting_owner.metadata.deletion_timestamp is not None
+    assert "foregroundDeletion" in (waiting_owner.metadata.finalizers or [])
+
+    core.patch_namespaced_config_map("dependent", namespace, {"metadata": {"finalizers": None}})
+
+    eventually(lambda: assert_not_found(lambda: core.read_namespaced_config_map("dependent", namespace)), timeout=30)
+    eventually(lambda: assert_not_found(lambda: core.read_namespaced_config_map("owner", namespace)), timeout=60)
+
+
+def test_a_deleted_namespace_goes_away_with_its_objects(admin_api) -> None:
+    core = kubernetes.client.CoreV1Api(admin_api)
+    namespace = "ns-deletion"
+    create_namespace(admin_api, namespace)
+    create_config_map(admin_api, namespace, "settings")
+
+    core.delete_namespace(namespace)
+
+    eventually(lambda: assert_not_found(lambda: core.read_namespace(namespace)), timeout=60)
+    assert core.list_namespaced_config_map(namespace).items == []
+
+
+def test_find_promtool_returns_a_working_promtool(progress: Callable[[str], None]) -> None:
+    promtool = find_promtool(progress)
+
+    result = subprocess.run([str(promtool), "--version"], capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert "promtool, version" in result.stdout
+    if "PROMTOOL" not in os.environ:  # a promtool of one's own may be any version
+        assert f"version {PROMETHEUS_VERSION.removeprefix('v')} " in result.stdout

@@ -73,7 +73,9 @@ def test_dev_up_seed_demo_example_and_down(tmp_path):
         env_lines = (directory / "env").read_text().splitlines()
         exported = {line.split("=", 1)[0].removeprefix("export ") for line in env_lines}
         assert {"KUBECONFIG", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY", "AURORA_RESTORE_SIM_URL"} <= exported
+                "AWS_SECRET_ACCESS_KEY", "AURORA_RESTORE_SIM_URL", "AURORA_RESTORE_METRICS_URL"} <= exported
+        metrics_url = next(line.split("=", 1)[1].strip("'\"") for line in env_lines
+                           if line.removeprefix("export ").startswith("AURORA_RESTORE_METRICS_URL="))
         operator_pid = int((directory / "operator.pid").read_text())
         assert _alive(operator_pid)
         state = json.loads((directory / "dev.json").read_text())
@@ -103,6 +105,10 @@ def test_dev_up_seed_demo_example_and_down(tmp_path):
         assert status["snapshot"]["identifier"] == "nightly-2026-11-25"  # not the newer adhoc snapshot
         assert len(status["instances"]) == 2
         assert "orders-stage" in (directory / "operator.log").read_text()
+        # DIR/env's metrics URL is the running operator's /metrics: the restore's end is counted there.
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(metrics_url, timeout=5) as response:
+            scraped = response.read().decode()
+        assert 'aurora_restore_phase_transitions_total{phase="Succeeded"}' in scraped
 
         # The example with users and connection Secrets works as it is in the demo environment.
         for document in yaml.safe_load_all((REPO / "examples" / "orders-stage-with-users.yaml").read_text()):

@@ -27,7 +27,10 @@ of letters, digits and _+=,.@:/-).
 Policies are drawn the same way (globs "*", "**", "?*" in every field, hostile strings, oversized lists, a
 negative or huge maxInstances) and created first, named so that they sort before the session's policy: every
 restore of the run is then checked against each of them that covers its namespace. A policy the apiserver
-accepts must be one the operator's model accepts too (else the operator would silently ignore it).
+accepts must be one the operator's model accepts too (else the operator would silently ignore it). The run's
+own base policy (the session's, plus every webhook host) covers its namespace, so the hostile webhook URLs get
+past the policy and the URL guard must be what refuses them: each webhook entry of a restore a policy allowed
+ends Failed at its first attempt with the guard's reason (GUARD_REFUSALS), never the URL.
 
 The NUL character: JSON carries it ("\\u0000") and the apiserver accepts and stores it in a string field (the
 test checks that first, with a tag value), so it is generated like any other control character.
@@ -52,7 +55,10 @@ from hypothesis import HealthCheck, Phase, example, given, seed, settings
 from hypothesis import strategies as st
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from restores import create_policy, create_restore, delete_policy, get_restore, make_source, wait_for_phase
+from restores import (
+    SESSION_POLICY, create_policy, create_restore, delete_policy, get_restore, make_source, wait_for_phase,
+    wait_until,
+)
 
 from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
 from aurora_restore.api.policy import AuroraRestorePolicySpec
@@ -151,6 +157,23 @@ verification = st.fixed_dictionaries(
     optional={"database": st.one_of(st.sampled_from(SQL), texts), "timeout": DURATION},
 )
 PASSWORD = {"secretRef": {"name": "db-password", "key": "password"}}
+# Secrets the run creates, each holding a webhook URL the operator must refuse (notify/url_guard.py): restores
+# whose spec.notification names one end Planned or Failed as any other, and the URL is never sent to. The run's
+# base policy allows every webhook host, so what refuses them is the guard: the words its refusal must say.
+HOSTILE_HOOK_URLS = {
+    "hook-loopback": "http://127.0.0.1:1/x", "hook-decimal": "https://2130706433/x",
+    "hook-metadata": "https://169.254.169.254/latest/meta-data/", "hook-mapped": "https://[::ffff:127.0.0.1]/x",
+    "hook-userinfo": "https://good.example.com@127.0.0.1/x", "hook-localhost": "https://localhost/x",
+    "hook-newline": "https://example.com/\r\nHost: evil", "hook-empty-host": "https:///x",
+}
+HOSTILE_HOOKS = sorted(HOSTILE_HOOK_URLS)
+GUARD_REFUSALS = {
+    "hook-loopback": "its scheme is http", "hook-decimal": "loopback", "hook-metadata": "instance metadata service",
+    "hook-mapped": "loopback", "hook-userinfo": "user info", "hook-localhost": "loopback",
+    "hook-newline": "control characters",
+}  # hook-empty-host: a URL without a host matches no webhookHosts glob, so Pending refuses it first
+# Allows what the session's policy does and every webhook host, in this test's namespace only.
+BASE_POLICY = {**SESSION_POLICY, "webhookHosts": ["*"]}
 
 # (path, values): every field of the spec (api/models.py), to be replaced by a hostile value.
 FIELDS: list[tuple[tuple[str, ...], st.SearchStrategy]] = [
@@ -213,6 +236,18 @@ FIELDS: list[tuple[tuple[str, ...], st.SearchStrategy]] = [
     (("connectionSecret",), st.fixed_dictionaries({"name": one_of_texts("orders-db")})),
     (("timeout",), DURATION),
     (("deletionPolicy",), one_of_texts("Retain", "Delete")),
+    (("notification",), st.one_of(
+        st.fixed_dictionaries({}, optional={
+            "snsTopicArn": one_of_texts("arn:aws:sns:us-east-1:123456789012:restores",
+                                        "arn:aws:sns:us-east-1:123456789012:restores.fifo",
+                                        "arn:aws:sns:us-east-1:123456789012:" + "t" * 257,
+                                        "arn:aws:sqs:us-east-1:123456789012:restores"),
+            "webhookSecretRef": st.one_of(st.fixed_dictionaries(
+                {"name": st.one_of(st.sampled_from(HOSTILE_HOOKS), texts)},
+                optional={"key": one_of_texts("url", "other")}), wrong_type),
+            "webhookFormat": one_of_texts("JSON", "Slack"),
+            "on": one_of_texts("Terminal", "EveryTransition")}),
+        wrong_type)),
     (("source",), st.one_of(
         st.fixed_dictionaries({"region": st.just("us-east-1"), "latest": st.fixed_dictionaries(
             {"clusterIdentifier": one_of_texts("src")},
@@ -282,6 +317,8 @@ POLICY_FIELDS: list[tuple[tuple[str, ...], st.SearchStrategy]] = [
     (("instanceClasses",), GLOB_LISTS),
     (("maxInstances",), INT),
     (("allowFinalSnapshotSkip",), BOOL),
+    (("snsTopics",), GLOB_LISTS),
+    (("webhookHosts",), GLOB_LISTS),
 ]
 policy_mutation = st.sampled_from(range(len(POLICY_FIELDS))).flatmap(
     lambda index: POLICY_FIELDS[index][1].map(lambda value: (POLICY_FIELDS[index][0], value)))
@@ -289,6 +326,10 @@ policy_cases = st.lists(policy_mutation, min_size=1, max_size=5)
 
 # Explicit cases, always run: the brief's hostile values, one field each.
 RESTORE_EXAMPLES = [
+    # Each hostile webhook URL once (one of them on every transition), so the guard is met whatever is drawn.
+    *([(("notification",), {"webhookSecretRef": {"name": hook}, **({"on": "EveryTransition"}
+                                                                     if hook == "hook-metadata" else {})})]
+      for hook in sorted(GUARD_REFUSALS)),
     [(("target", "instances", "count"), -1)],
     [(("target", "instances", "count"), 10**9)],
     [(("timeout",), "-5m")],
@@ -468,12 +509,16 @@ def test_hostile_specs_are_refused_or_fail_naming_the_field(api_client, aws, ope
     make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
     core = client.CoreV1Api(api_client)
     core.patch_namespace(namespace, {"metadata": {"labels": {"hostile": "yes", "team": "x"}}})
+    for name, url in HOSTILE_HOOK_URLS.items():
+        core.create_namespaced_secret(namespace, client.V1Secret(metadata=client.V1ObjectMeta(name=name),
+                                                                 string_data={"url": url}))
     objects = client.CustomObjectsApi(api_client)
     problems: list[str] = []
     outcomes: dict[str, int] = {}
 
     policies = draw(policy_cases, POLICY_CASES, POLICY_EXAMPLES)
-    created_policies = []
+    created_policies = [f"hostile-base-{uniq}"]
+    create_policy(api_client, created_policies[0], {**BASE_POLICY, "namespaces": [namespace]})
     try:
         for index, mutations in enumerate(policies):
             spec, name = policy_spec(mutations), f"a-hostile-{uniq}-{index}"
@@ -541,6 +586,8 @@ def test_hostile_specs_are_refused_or_fail_naming_the_field(api_client, aws, ope
                 problems.append(f"{name}: neither Planned nor Failed after {SETTLE_SECONDS}s: "
                                 f"{short((status or {}).get('phase'))} {short((status or {}).get('message'))}; "
                                 f"spec {short(spec)}")
+        guarded = check_guard_refusals(objects, namespace, problems)
+        outcomes["webhook refused by the guard"] = guarded
     finally:
         for name in created_policies:
             delete_policy(api_client, name)
@@ -557,3 +604,39 @@ def test_hostile_specs_are_refused_or_fail_naming_the_field(api_client, aws, ope
     bad = refused_aws_parameters(calls)
     assert not bad, "identifiers AWS would refuse were sent:\n" + "\n".join(bad[:25])
     assert outcomes.get("Planned") and outcomes.get("refused at admission"), outcomes
+    assert outcomes.get("webhook refused by the guard"), outcomes  # the guard saw hostile URLs, not only the policy
+
+
+def hostile_hook(item: dict) -> str | None:
+    """The hostile hook Secret a restore's webhook reads (its key `url`), or None."""
+    notification = (item.get("spec") or {}).get("notification")
+    ref = notification.get("webhookSecretRef") if isinstance(notification, dict) else None
+    if not isinstance(ref, dict) or ref.get("name") not in GUARD_REFUSALS or ref.get("key", "url") != "url":
+        return None
+    return ref["name"]
+
+
+def check_guard_refusals(objects, namespace: str, problems: list[str]) -> int:
+    """Every restore a policy allowed (status.policy) whose webhook reads a hostile URL: each webhook entry ends
+    Failed at its first attempt with the guard's refusal, never the URL. Waits for those entries to settle (a
+    refusal is final, so within a turn or two); returns how many restores were checked."""
+    def settled():
+        items = [item for item in objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+                 if hostile_hook(item) and (item.get("status") or {}).get("policy")]
+        pending = [item for item in items if any(entry.get("state") == "Pending" and entry["channel"] == "webhook"
+                                                 for entry in item["status"].get("notifications") or [])]
+        return None if pending else (items,)
+
+    [items] = wait_until(settled, timeout=SETTLE_SECONDS, interval=2,
+                         what="the hostile webhooks' notifications settled")
+    for item in items:
+        hook, name = hostile_hook(item), item["metadata"]["name"]
+        entries = [entry for entry in item["status"].get("notifications") or [] if entry["channel"] == "webhook"]
+        if not entries and item["status"].get("phase") == "Planned":
+            problems.append(f"{name}: Planned without its webhook notification")
+        for entry in entries:
+            error = entry.get("error") or ""
+            if (entry["state"], entry.get("attempts")) != ("Failed", 1) or "refused: " not in error or \
+                    GUARD_REFUSALS[hook] not in error or HOSTILE_HOOK_URLS[hook] in error:
+                problems.append(f"{name}: the webhook in {hook} was not refused by the guard: {short(entry)}")
+    return len(items)

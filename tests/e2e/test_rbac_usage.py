@@ -5,6 +5,13 @@ from kubernetes import client
 from restores import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 
 MINIMUM_E2E_TESTS = 20
+# Granted but never seen in the audit log, with why: an admission plugin checks them, no request uses them.
+CHECKED_BY_ADMISSION = {
+    # OwnerReferencesPermissionEnforcement (on by default on OpenShift; not enabled in the e2e control plane)
+    # lets a run be created with blockOwnerDeletion on its schedule only if the creator may update the schedule's
+    # finalizers subresource.
+    ("update", "dbrestore.io", "aurorarestoreschedules/finalizers"),
+}
 
 
 def used_permissions(events: list[dict], user: str) -> tuple[set[tuple[str, str, str]], list[str]]:
@@ -66,6 +73,8 @@ def test_chart_rbac_matches_what_the_operator_used(control_plane, api_client, re
     user = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
     used, denied = used_permissions(control_plane.read_audit_events(), user)
     assert denied == [], f"the apiserver denied: {denied}"
-    missing, unused = compare(granted_permissions(api_client, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT), used)
+    granted = granted_permissions(api_client, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT)
+    missing, unused = compare(granted, used)
     assert missing == set(), f"used but not granted: {sorted(missing)}"
-    assert unused == set(), f"granted but never used: {sorted(unused)}"
+    assert unused - CHECKED_BY_ADMISSION == set(), f"granted but never used: {sorted(unused - CHECKED_BY_ADMISSION)}"
+    assert CHECKED_BY_ADMISSION <= granted, f"no longer granted: {sorted(CHECKED_BY_ADMISSION - granted)}"

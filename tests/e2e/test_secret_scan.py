@@ -181,7 +181,7 @@ def test_no_secret_value_shows_anywhere_the_session_wrote(api_client, simulator,
     if not SESSION.operator_logs:
         pytest.skip("no e2e test of this session ran an operator")
     whole_suite = request.session.testscollected >= MINIMUM_E2E_TESTS
-    from_stores = kubernetes_secret_values(api_client) + secrets_manager_values(
+    from_stores = SESSION.secrets + kubernetes_secret_values(api_client) + secrets_manager_values(
         simulator_process.url, secrets_manager_places(simulator.calls()))
     credentials = [
         *SESSION.passwords,

@@ -57,7 +57,7 @@ def test_policy_crd_is_cluster_scoped_without_status():
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert set(spec["properties"]) == {
         "namespaces", "namespaceSelector", "targets", "sources", "roles", "secretsManagerSecrets", "replace",
-        "instanceClasses", "maxInstances", "allowFinalSnapshotSkip"}
+        "instanceClasses", "maxInstances", "allowFinalSnapshotSkip", "snsTopics", "webhookHosts"}
     assert spec["properties"]["replace"]["properties"]["allowed"]["default"] is False
     assert spec["properties"]["replace"]["properties"]["onlyClustersCreatedByOperator"]["default"] is True
     assert spec["properties"]["allowFinalSnapshotSkip"]["default"] is False

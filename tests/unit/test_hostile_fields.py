@@ -159,6 +159,14 @@ def test_tags_of_unicode_letters_digits_spaces_and_aws_punctuation_are_accepted(
     (("masterPassword", "secretsManagerSecretId"), "team a/master"),
     (("masterPassword", "secretRef", "name"), "../configmaps/x"),
     (("masterPassword", "secretRef", "key"), "pass word"),
+    (("notification", "snsTopicArn"), "arn:aws:sns:us-east-1:123456789012:a b"),
+    (("notification", "snsTopicArn"), "arn:aws:sqs:us-east-1:123456789012:queue"),
+    (("notification", "snsTopicArn"), "arn:aws:sns:us-east-1:123456789012:" + "t" * 257),
+    (("notification", "snsTopicArn"), "arn:aws:sns:us-east-1:123456789012:t\n"),
+    (("notification", "webhookSecretRef", "name"), "../secrets/x"),
+    (("notification", "webhookSecretRef", "key"), "u rl"),
+    (("notification", "webhookFormat"), "XML"),
+    (("notification", "on"), "Sometimes"),
 ])
 def test_other_values_sent_to_aws_or_kubernetes_are_refused_outside_what_they_take(path, value):
     document = spec(masterPassword={"secretRef": {"name": "db", "key": "password"}})

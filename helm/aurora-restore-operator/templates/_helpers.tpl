@@ -44,16 +44,27 @@ app.kubernetes.io/part-of: aurora-restore-operator
 {{- define "aurora-restore.watchRules" -}}
 - apiGroups: ["dbrestore.io"]
   resources: ["aurorarestores"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch", "create", "delete"]
 - apiGroups: ["dbrestore.io"]
   resources: ["aurorarestores/status"]
   verbs: ["patch"]
+- apiGroups: ["dbrestore.io"]
+  resources: ["aurorarestoreschedules"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["dbrestore.io"]
+  resources: ["aurorarestoreschedules/status"]
+  verbs: ["patch"]
+{{- /* Runs are owned with blockOwnerDeletion: OwnerReferencesPermissionEnforcement (on by default on OpenShift)
+requires update on the owner's finalizers subresource to set it. */}}
+- apiGroups: ["dbrestore.io"]
+  resources: ["aurorarestoreschedules/finalizers"]
+  verbs: ["update"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "create", "update"]
+  verbs: ["get", "create", "update", "delete"]
 {{- end -}}
 
 {{/* The leader Lease, in the release's namespace: leaderElection.leaseName, or <fullname>-leader. */}}

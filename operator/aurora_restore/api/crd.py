@@ -1,4 +1,5 @@
-"""Build the CustomResourceDefinitions (AuroraRestore, AuroraRestorePolicy) from the pydantic models.
+"""Build the CustomResourceDefinitions (AuroraRestore, AuroraRestorePolicy, AuroraRestoreSchedule) from the pydantic
+models.
 
 crds/ holds the rendered output, one file per CRD, and a test keeps them equal, so each schema is written in
 exactly one place.
@@ -6,6 +7,8 @@ The JSON schema pydantic emits is turned into a Kubernetes structural schema: re
 fields plain (no anyOf null), titles dropped, only scalar defaults kept (the apiserver applies them).
 """
 
+import copy
+import re
 from typing import Any
 
 import yaml
@@ -13,6 +16,10 @@ import yaml
 from . import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from .models import AuroraRestoreSpec, AuroraRestoreStatus
 from .policy import POLICY_KIND, POLICY_PLURAL, POLICY_SHORT_NAMES, POLICY_SINGULAR, AuroraRestorePolicySpec
+from .schedule import (
+    SCHEDULE_KIND, SCHEDULE_NAME_MAX_LENGTH, SCHEDULE_PLURAL, SCHEDULE_SHORT_NAMES, SCHEDULE_SINGULAR,
+    TEMPLATE_IDENTIFIER_PATTERN, AuroraRestoreScheduleSpec, AuroraRestoreScheduleStatus,
+)
 
 SPEC_RULES = [
     {
@@ -106,6 +113,25 @@ POLICY_PRINTER_COLUMNS = [
 ]
 
 
+SCHEDULE_PRINTER_COLUMNS = [
+    {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+    {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+    {"name": "Active", "type": "string", "jsonPath": ".status.active[*].name"},
+    {"name": "Last Schedule", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+    {"name": "Last Success", "type": "date", "jsonPath": ".status.lastSuccessfulTime"},
+    {"name": "Next", "type": "string", "jsonPath": ".status.nextScheduleTime"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+]
+SCHEDULE_ROOT_RULES = [
+    {
+        "rule": f"self.metadata.name.size() <= {SCHEDULE_NAME_MAX_LENGTH}",
+        "message": f"an AuroraRestoreSchedule's name has at most {SCHEDULE_NAME_MAX_LENGTH} characters: its runs are "
+        "named <schedule>-<minutes since the epoch> and labelled with it",
+    },
+]
+
+
 def structural_schema(model: type, rules_by_path: dict[tuple[str, ...], list] | None = None) -> dict[str, Any]:
     """The model's JSON schema as a Kubernetes structural schema, with CEL rules attached by field path."""
     schema = model.model_json_schema(by_alias=True, mode="validation")
@@ -185,8 +211,51 @@ def build_policy_crd() -> dict[str, Any]:
     )
 
 
+def template_schema() -> dict[str, Any]:
+    """An AuroraRestore spec as a schedule's template: the AuroraRestore CRD's schema and rules, except that the
+    template is not immutable and target.clusterIdentifier may hold {date} and {time}."""
+    schema = copy.deepcopy(structural_schema(AuroraRestoreSpec, RULES_BY_PATH))  # the rules are shared: copy them
+    schema["x-kubernetes-validations"] = [dict(rule) for rule in SPEC_RULES if rule["rule"] != "self == oldSelf"]
+    _retarget_messages(schema)
+    identifier = schema["properties"]["target"]["properties"]["clusterIdentifier"]
+    identifier["pattern"] = TEMPLATE_IDENTIFIER_PATTERN
+    identifier["description"] = ("Identifier of the cluster to create (1-63 letters/digits/-); {date} (YYYYMMDD) "
+                                 "and {time} (HHMM) are replaced by the scheduled time in the schedule's timeZone.")
+    return schema
+
+
+def _retarget_messages(node: Any) -> None:
+    """The rules' messages name their fields from an AuroraRestore (spec.source...); in a schedule the same fields
+    are under spec.template."""
+    if isinstance(node, dict):
+        for rule in node.get("x-kubernetes-validations", []):
+            if "message" in rule:
+                rule["message"] = re.sub(r"\bspec\.", "spec.template.", rule["message"])
+        for value in node.values():
+            _retarget_messages(value)
+    elif isinstance(node, list):
+        for value in node:
+            _retarget_messages(value)
+
+
+def build_schedule_crd() -> dict[str, Any]:
+    """The CRD manifest for aurorarestoreschedules.dbrestore.io."""
+    spec_schema = structural_schema(AuroraRestoreScheduleSpec)
+    template = template_schema()
+    template["description"] = spec_schema["properties"]["template"]["description"]
+    spec_schema["properties"]["template"] = template
+    crd = _crd(
+        SCHEDULE_KIND, SCHEDULE_PLURAL, SCHEDULE_SINGULAR, SCHEDULE_SHORT_NAMES, "Namespaced",
+        SCHEDULE_PRINTER_COLUMNS,
+        "AuroraRestoreSchedule creates AuroraRestores from a template on a cron schedule, like a CronJob its Jobs.",
+        spec_schema, structural_schema(AuroraRestoreScheduleStatus),
+    )
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"] = SCHEDULE_ROOT_RULES
+    return crd
+
+
 def build_crds() -> list[dict[str, Any]]:
-    return [build_crd(), build_policy_crd()]
+    return [build_crd(), build_policy_crd(), build_schedule_crd()]
 
 
 def _crd(kind: str, plural: str, singular: str, short_names: list[str], scope: str, columns: list[dict],

@@ -87,6 +87,11 @@ class LatestSnapshot(ApiModel):
         description="Also consider snapshots this operator made (copies, final snapshots); by default they are "
         "skipped so a restore never picks another restore's temporary copy.",
     )
+    pick: Literal["newest", "random"] = Field(
+        default="newest",
+        description="newest (default) restores the newest match; random picks any match uniformly (within maxAge, "
+        "like AWS Backup's RANDOM_WITHIN_WINDOW), so drills test older snapshots too.",
+    )
 
 
 class PointInTime(ApiModel):
@@ -562,6 +567,59 @@ class Verification(ApiModel):
         return int(parse_duration(self.timeout).total_seconds()) if self.timeout else None
 
 
+class Drill(ApiModel):
+    """A restore drill (restore testing): restore into a cluster of its own, verify, measure RTO and RPO, then
+    delete everything it made once keepFor has passed. A drill never replaces or touches an existing cluster."""
+
+    keep_for: str = Field(
+        default="0s", min_length=2, pattern=DURATION_PATTERN,
+        description="How long the drill's cluster stays after verification passed (a validation window; default "
+        "0s: deleted at once).",
+    )
+    rto_objective: str | None = Field(
+        default=None, min_length=2, pattern=DURATION_PATTERN,
+        description="Recovery time objective: the AuroraRestore's creation to verification passed (e.g. 45m).",
+    )
+    rpo_objective: str | None = Field(
+        default=None, min_length=2, pattern=DURATION_PATTERN,
+        description="Recovery point objective: the snapshot's time (or restore point) to the restore's start "
+        "(e.g. 26h).",
+    )
+
+
+class WebhookSecretRef(ApiModel):
+    """A Secret in the AuroraRestore's namespace holding a webhook URL (secret: the URL often embeds a token)."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253,
+        description="Name of the Secret (a DNS subdomain, as Kubernetes names Secrets).",
+    )
+    key: str = Field(
+        default="url", pattern=r"^[-._a-zA-Z0-9]+$", max_length=253,
+        description="Key in the Secret's data holding the https URL (default url).",
+    )
+
+
+class Notification(ApiModel):
+    """Where to report the restore's end (or every phase): an SNS topic, a webhook, or both."""
+
+    sns_topic_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[a-zA-Z0-9_-]{1,256}(\.fifo)?$",
+        max_length=1024,
+        description="SNS topic to publish to, with the target side's identity (default: the operator's "
+        "AURORA_RESTORE_NOTIFICATION_SNS_TOPIC_ARN, if set).",
+    )
+    webhook_secret_ref: WebhookSecretRef | None = Field(
+        default=None, description="A Secret holding the webhook URL to POST the notification to."
+    )
+    webhook_format: Literal["JSON", "Slack"] = Field(
+        default="JSON", description="JSON (default): the versioned payload; Slack: an incoming-webhook message."
+    )
+    on: Literal["Terminal", "EveryTransition"] = Field(
+        default="Terminal", description="Terminal (default): when the restore ends; EveryTransition: every phase."
+    )
+
+
 class AuroraRestoreSpec(ApiModel):
     """One restore run. Immutable once accepted: to restore again, create a new AuroraRestore."""
 
@@ -589,6 +647,15 @@ class AuroraRestoreSpec(ApiModel):
     deletion_policy: Literal["Retain", "Delete"] = Field(
         default="Retain",
         description="Retain (default) keeps the restored cluster when this resource is deleted; Delete removes it.",
+    )
+    drill: Drill | None = Field(
+        default=None, description="Make this restore a drill: its own cluster, measured, deleted after keepFor."
+    )
+    notification: Notification | None = Field(default=None, description="Notify an SNS topic or a webhook.")
+    ttl_seconds_after_finished: int | None = Field(
+        default=None, ge=0, le=315360000,
+        description="Delete this AuroraRestore that long after it has nothing left to do (status.workCompletedAt); "
+        "the restored cluster stays unless deletionPolicy is Delete.",
     )
 
     @field_validator("timeout")
@@ -625,6 +692,18 @@ class AuroraRestoreSpec(ApiModel):
                 "spec.source.pointInTime restores in the source cluster's region and account: "
                 "leave target.region and source.accountId unset"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _drill_never_replaces(self) -> "AuroraRestoreSpec":
+        if self.drill is not None and self.existing_target.policy == "Replace":
+            raise ValueError(
+                "spec.drill restores into a cluster of its own and never replaces or touches an existing one: "
+                "spec.existingTarget.policy Replace cannot be used in a drill"
+            )
+        if self.drill is not None and self.target.deletion_protection:
+            raise ValueError("spec.drill deletes its cluster after keepFor: spec.target.deletionProtection true "
+                             "cannot be used in a drill")
         return self
 
     @property
@@ -816,6 +895,51 @@ class Plan(ApiModel):
     steps: list[PlannedStep] = Field(default_factory=list, description="AWS calls a real run would make, in order.")
 
 
+class DrillStatus(ApiModel):
+    """What a drill measured, and its own cluster's lifecycle."""
+
+    cluster_identifier: str = Field(description="The drill's own cluster (generated from the target and the UID).")
+    rto_seconds: float | None = Field(
+        default=None, description="The AuroraRestore's creation to verification passed, in seconds."
+    )
+    lease_wait_seconds: float | None = Field(
+        default=None, description="Of which spent waiting for the target Lease (another restore of the same name)."
+    )
+    rpo_seconds: float | None = Field(
+        default=None, description="The snapshot's time (or restore point) to the restore's start, in seconds."
+    )
+    rto_objective_seconds: float | None = Field(default=None, description="spec.drill.rtoObjective in seconds.")
+    rpo_objective_seconds: float | None = Field(default=None, description="spec.drill.rpoObjective in seconds.")
+    objective_met: bool | None = Field(default=None, description="Whether both objectives were met.")
+    delete_after: datetime | None = Field(default=None, description="When the drill's cluster will be deleted.")
+    deleted_at: datetime | None = Field(default=None, description="When everything the drill made was gone.")
+    cleanup_error: str | None = Field(
+        default=None, description="Why the drill's cluster could not be deleted (it is then left as it is)."
+    )
+
+
+class NotificationStatus(ApiModel):
+    """One notification and how its delivery went (the list is bounded)."""
+
+    channel: Literal["sns", "webhook"] = Field(description="sns or webhook.")
+    phase: Phase = Field(description="The phase it reports.")
+    state: Literal["Pending", "Delivered", "Failed"] = Field(description="Pending, Delivered or Failed.")
+    attempts: int = Field(default=0, description="Delivery attempts so far.")
+    last_attempt_at: datetime | None = Field(default=None, description="When it was last tried.")
+    delivered_at: datetime | None = Field(default=None, description="When it was delivered.")
+    message_id: str | None = Field(default=None, description="SNS's MessageId, once published.")
+    error: str | None = Field(default=None, description="Why the last attempt failed.")
+
+
+class AuditEntry(ApiModel):
+    """One mutating AWS call the operator made for this restore (the list is bounded; the log has them all)."""
+
+    time: datetime = Field(description="When the call was made.")
+    action: str = Field(description="service:Operation, e.g. rds:RestoreDBClusterFromSnapshot.")
+    resource: str | None = Field(default=None, description="ARN (or identifier) of the resource acted on.")
+    result: str = Field(description="Success, or the AWS error code.")
+
+
 class AuroraRestoreStatus(ApiModel):
     """Where the restore is, what it chose and what it created; written only by the operator."""
 
@@ -852,4 +976,15 @@ class AuroraRestoreStatus(ApiModel):
     )
     cancellation: CancellationStatus | None = Field(
         default=None, description="Set when the resource was deleted before the restore finished."
+    )
+    drill: DrillStatus | None = Field(default=None, description="Drills only: RTO, RPO and the drill's cluster.")
+    notifications: list[NotificationStatus] = Field(
+        default_factory=list, description="Notifications sent or being sent (bounded)."
+    )
+    audit: list[AuditEntry] = Field(
+        default_factory=list, description="The latest mutating AWS calls made for this restore (bounded)."
+    )
+    work_completed_at: datetime | None = Field(
+        default=None, description="When nothing was left to do (the end, or later the deletion of a kept previous "
+        "cluster or of a drill's cluster); spec.ttlSecondsAfterFinished counts from here.",
     )

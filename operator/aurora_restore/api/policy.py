@@ -101,3 +101,10 @@ class AuroraRestorePolicySpec(ApiModel):
     allow_final_snapshot_skip: bool = Field(
         default=False, description="Allow existingTarget.finalSnapshot false (replace without a final snapshot)."
     )
+    sns_topics: list[str] = Field(
+        default_factory=list, description="Globs of the SNS topic ARNs spec.notification.snsTopicArn may name."
+    )
+    webhook_hosts: list[str] = Field(
+        default_factory=list,
+        description="Globs of the host names (or IP addresses) webhook notifications may be sent to.",
+    )

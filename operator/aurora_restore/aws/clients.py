@@ -8,10 +8,17 @@ botocore refreshes shortly before they expire, never one AssumeRole per call.
 Retries: botocore's standard mode absorbs short throttling bursts; whatever is still failing becomes a
 RetryableError and the phase machine retries the whole step later with its own backoff.
 
+Audit and metrics: every client counts each invocation (aurora_restore_aws_api_calls_total) and audits the
+mutating ones (obs/audit.py), from botocore's after-call / after-call-error events, which fire once per
+invocation after its retries (botocore/client.py `_make_api_call`). A call the fence or parameter validation
+stops before sending is neither counted nor audited.
+
 Timeouts: every client, the STS clients that assume roles included, has the connect and read timeouts of the
 settings (AURORA_RESTORE_AWS_CONNECT_TIMEOUT_SECONDS, AURORA_RESTORE_AWS_READ_TIMEOUT_SECONDS).
 """
 
+import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -20,9 +27,14 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
+import botocore.exceptions
+from botocore.exceptions import ClientError
 
 from ..errors import NotLeading
+from ..obs import audit, metrics
 from .identity import AccountOf
+
+log = logging.getLogger(__name__)
 
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 4},
@@ -77,12 +89,29 @@ class AwsClients:
         key = (service, region, role_arn, external_id)
         if key not in self._clients:
             session = self._session(role_arn, external_id, region) if role_arn else self._base
-            self._clients[key] = self._fenced(session.client(service, region_name=region, config=self._config))
+            aws_client = session.client(service, region_name=region, config=self._config)
+            self._clients[key] = self._fenced(aws_client, self._account_hint(role_arn, external_id))
         return self._clients[key]
 
-    def _fenced(self, aws_client):
+    def _fenced(self, aws_client, account: Callable[[], str | None] = lambda: None):
         aws_client.meta.events.register("before-call", self._check_leading)
+        observe(aws_client, account)
         return aws_client
+
+    def _account_hint(self, role_arn: str | None, external_id: str | None) -> Callable[[], str | None]:
+        """The account a client acts in, when known without asking AWS: the role's ARN names it (IRSA's
+        AWS_ROLE_ARN for the base identity), else an earlier GetCallerIdentity of that identity."""
+        arn = role_arn or os.environ.get("AWS_ROLE_ARN")
+
+        def account() -> str | None:
+            if arn and arn.count(":") >= 5 and arn.split(":")[4]:
+                return arn.split(":")[4]
+            for key, known in list(self._clients.items()):
+                if key[0] == "identity" and key[2:] == (role_arn, external_id):
+                    return vars(known).get("account_id")  # cached_property: set once asked, never asked here
+            return None
+
+        return account
 
     def _check_leading(self, model, **_):
         if not self._leading():
@@ -100,7 +129,8 @@ class AwsClients:
         """A session whose credentials come from AssumeRole with the base identity, refreshed before expiry."""
         key = (role_arn, external_id)
         if key not in self._sessions:
-            sts = self._fenced(self._base.client("sts", region_name=region, config=self._config))
+            sts = self._fenced(self._base.client("sts", region_name=region, config=self._config),
+                               self._account_hint(None, None))
 
             def assume() -> dict:
                 params = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME,
@@ -124,3 +154,60 @@ class AwsClients:
             core._credentials = refreshable  # botocore has no public setter for ready-made credentials
             self._sessions[key] = boto3.session.Session(botocore_session=core)
         return self._sessions[key]
+
+
+# Request context keys under which before-parameter-build leaves the call's resource and model for after-call.
+_AUDIT_RESOURCE = "aurora_restore_audit_resource"
+_OPERATION_MODEL = "aurora_restore_operation_model"
+
+
+def observe(aws_client, account: Callable[[], str | None] = lambda: None) -> None:
+    """Count every invocation of this client and audit the mutating ones (obs/audit.py).
+
+    before-parameter-build sees the call's parameters (after-call does not): the resource's identifier is taken
+    from them there and kept in the request context, which after-call and after-call-error receive."""
+    region = aws_client.meta.region_name
+
+    def remember_resource(params, model, context, **_):
+        context[_OPERATION_MODEL] = model  # after-call-error is not given the model
+        service, operation = model.service_model.signing_name, model.name
+        if audit.is_audited(service, operation):
+            context[_AUDIT_RESOURCE] = audit.resource_of(service, operation, params, region, account())
+
+    def answered(http_response, parsed, model, context, **_):
+        outcome = "Success"
+        if http_response is not None and http_response.status_code >= 300:
+            outcome = context.get("error_code_override") or (parsed or {}).get("Error", {}).get("Code") or "Unknown"
+        _finished(model, context, outcome)
+
+    def not_answered(exception, context, **kwargs):
+        _finished(kwargs.get("model") or context.get(_OPERATION_MODEL), context, outcome_of(exception))
+
+    def _finished(model, context, outcome: str) -> None:
+        if model is None:
+            return
+        service, operation = model.service_model.signing_name, model.name
+        try:
+            metrics.record_aws_call(service, operation, outcome)
+            if audit.is_audited(service, operation):
+                retries = context.get("retries") or {}
+                audit.record(service, operation, region, context.get(_AUDIT_RESOURCE), outcome,
+                             retries.get("invocation-id"), retries.get("attempt"))
+        except Exception as error:  # bookkeeping must never fail the call it records (its answer stands)
+            log.warning("could not record %s:%s: %s", service, operation, type(error).__name__)
+
+    events = aws_client.meta.events
+    events.register("before-parameter-build", remember_resource)
+    events.register("after-call", answered)
+    events.register("after-call-error", not_answered)
+
+
+def outcome_of(exception: Exception) -> str:
+    """The metric/audit outcome of a call that got no AWS answer to parse: Transport for connection errors and
+    timeouts; the AWS error code when the call's credentials could not be refreshed (AssumeRole refused); else
+    the exception's class (credentials that cannot be found, a request that cannot be signed)."""
+    if isinstance(exception, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)):
+        return "Transport"
+    if isinstance(exception, ClientError):
+        return exception.response.get("Error", {}).get("Code") or "Unknown"
+    return type(exception).__name__

@@ -131,6 +131,9 @@ def operator_policy(
                                                  "secretsmanager:TagResource"],
                    [f"{secret}:{RDS_MANAGED_SECRETS}"]),
     ]
+    # spec.notification: the target side publishes (steps/notify.py). Which topics a namespace may name is the
+    # AuroraRestorePolicy's snsTopics; narrow the Resource to those topics where the account has other topics.
+    statements.append(_statement("PublishNotifications", ["sns:Publish"], [f"arn:{partition}:sns:*:{account}:*"]))
     if assumable_roles:
         statements.append(_statement("AssumeAllowedRoles", ["sts:AssumeRole"], assumable_roles))
     return {"Version": "2012-10-17", "Statement": statements}

@@ -214,15 +214,15 @@ class RdsGateway:
     def delete_cluster(
         self, identifier: str, final_snapshot_identifier: str | None, keep_automated_backups: bool = False
     ) -> None:
-        """DeleteDBCluster; AWS removes the cluster's automated backups with it unless DeleteAutomatedBackups
-        is false, which `keep_automated_backups` asks for (a cluster the user owned keeps its backups)."""
+        """DeleteDBCluster; DeleteAutomatedBackups is sent either way: false when `keep_automated_backups` (a
+        cluster the user owned keeps its backups), else true (AWS's default is to remove them, except when an AWS
+        Backup plan has a point-in-time rule for the cluster: the operator's own clusters leave nothing)."""
         params: dict[str, Any] = {"DBClusterIdentifier": identifier}
         if final_snapshot_identifier:
             params["FinalDBSnapshotIdentifier"] = final_snapshot_identifier
         else:
             params["SkipFinalSnapshot"] = True
-        if keep_automated_backups:
-            params["DeleteAutomatedBackups"] = False
+        params["DeleteAutomatedBackups"] = not keep_automated_backups
         try:
             self.client.delete_db_cluster(**params)
         except ClientError as error:

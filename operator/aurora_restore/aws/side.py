@@ -45,6 +45,11 @@ class AwsSide:
         return SecretsManagerGateway(self._client("secretsmanager"), self.region)
 
     @cached_property
+    def sns(self):
+        """The SNS client (notify/notifier.py publishes with it)."""
+        return self._client("sns")
+
+    @cached_property
     def account(self) -> AccountOf:
         """The account this identity acts in (asked of STS once per identity, then remembered)."""
         return self.clients.identity(self.region, self.role_arn, self.external_id)

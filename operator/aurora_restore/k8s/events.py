@@ -14,7 +14,7 @@ MESSAGE_LIMIT = 1024
 
 
 class EventRecorder:
-    """Posts core/v1 Events about AuroraRestores; a failure to post is logged, never fatal."""
+    """Posts core/v1 Events about AuroraRestores (and schedules); a failure to post is logged, never fatal."""
 
     def __init__(self, api_client: client.ApiClient, component: str):
         self.api = client.CoreV1Api(api_client)
@@ -27,7 +27,7 @@ class EventRecorder:
             metadata=client.V1ObjectMeta(generate_name=f"{metadata['name']}.", namespace=metadata["namespace"]),
             involved_object=client.V1ObjectReference(
                 api_version=f"{GROUP}/{VERSION}",
-                kind=KIND,
+                kind=obj.get("kind") or KIND,  # AuroraRestore, or AuroraRestoreSchedule
                 name=metadata["name"],
                 namespace=metadata["namespace"],
                 uid=metadata["uid"],

@@ -2,7 +2,9 @@
 
 The holder is the AuroraRestore's namespace/name/uid. A Lease whose holder no longer exists or has finished is
 taken over, so a deleted or crashed restore never blocks its target forever. Releasing clears the holder and
-keeps the Lease (one small object per target ever restored), so every hand-over is one optimistic update.
+keeps the Lease (one small object per target ever restored), so every hand-over is one optimistic update. A
+drill's target is a cluster named after its own UID that no later restore will ask for: its Lease is deleted on
+release instead (`delete_on_release`), or one Lease per drill ever run would stay.
 """
 
 import hashlib
@@ -37,12 +39,14 @@ class TargetLease:
         cluster_identifier: str,
         holder: str,
         restores: AuroraRestores,
+        delete_on_release: bool = False,
     ):
         self.api = client.CoordinationV1Api(api_client)
         self.namespace = namespace
         self.name = lease_name(region, cluster_identifier)
         self.holder = holder
         self.restores = restores
+        self.delete_on_release = delete_on_release
 
     def acquire(self) -> str | None:
         """Take the Lease; None when this restore holds it, else the "namespace/name" of the restore holding it."""
@@ -82,10 +86,16 @@ class TargetLease:
             raise
 
     def release(self) -> None:
-        """Give the Lease up if this restore holds it: clear the holder (resourceVersion guards races)."""
+        """Give the Lease up if this restore holds it: clear the holder, or (delete_on_release) delete the Lease;
+        either only in the version read (resourceVersion guards races: one taken over meanwhile stays)."""
         try:
             lease = self.api.read_namespaced_lease(self.name, self.namespace)
             if lease.spec.holder_identity != self.holder:
+                return
+            if self.delete_on_release:
+                self.api.delete_namespaced_lease(self.name, self.namespace, body=client.V1DeleteOptions(
+                    preconditions=client.V1Preconditions(
+                        uid=lease.metadata.uid, resource_version=lease.metadata.resource_version)))
                 return
             lease.spec.holder_identity = None
             lease.spec.renew_time = datetime.now(timezone.utc)

@@ -26,6 +26,17 @@ class AuroraRestores:
                 return None
             raise
 
+    def delete(self, namespace: str, name: str, uid: str) -> None:
+        """Delete the AuroraRestore (spec.ttlSecondsAfterFinished), only the one with `uid`: a new restore created
+        under the same name meanwhile is not touched. Gone already: nothing to do."""
+        try:
+            self.api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
+                                                     body=client.V1DeleteOptions(
+                                                         preconditions=client.V1Preconditions(uid=uid)))
+        except ApiException as error:
+            if error.status not in (404, 409):
+                raise
+
     def patch_status(
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
     ) -> dict[str, Any]:

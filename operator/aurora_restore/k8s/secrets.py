@@ -162,6 +162,25 @@ class Secrets:
                 ) from None
             raise
 
+    def delete_written_by(self, name: str, uid: str) -> None:
+        """Delete the Secret if the operator wrote it for the restore `uid` (its managed-by and UID labels), in the
+        very version read (one rewritten meanwhile is left for the next pass); else leave it alone."""
+        secret = self._read(name)
+        if secret is None:
+            return
+        holder = holder_from(secret.metadata)
+        if not holder.managed or holder.restore_uid != uid:
+            return
+        try:
+            self.api.delete_namespaced_secret(name, self.namespace, body=client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(resource_version=holder.version)))
+        except ApiException as error:
+            if error.status == 409:
+                raise RetryableError("ConnectionSecretChanged",
+                                     f"Secret {self.namespace}/{name} changed while it was being deleted") from None
+            if error.status != 404:
+                raise
+
     def _read(self, name: str) -> client.V1Secret | None:
         try:
             return self.api.read_namespaced_secret(name, self.namespace)

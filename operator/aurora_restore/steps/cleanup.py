@@ -14,6 +14,7 @@ from ..api.phase import Phase
 from ..errors import TerminalError
 from .context import RestoreContext
 from .deletion import tear_down_cluster
+from .drill import measure, remove_drill
 from .outcomes import Advance, Outcome, Wait
 from .policy import REASON as NOT_ALLOWED_BY_POLICY
 from .swap import retire_previous, roll_back_swap, swap_in_progress, swap_target
@@ -28,8 +29,10 @@ FINISHED_CLUSTER_PHASES = frozenset({Phase.SWAPPING_TARGET, Phase.RETIRING_PREVI
 
 def clean_up(ctx: RestoreContext) -> Outcome:
     """Delete the copies and the intermediate copy, remove the share grant (when copy.deleteAfterRestore) and
-    finish. Next: Succeeded."""
+    finish; a drill records what it measured (steps/drill.py). Next: Succeeded."""
     updates = remove_intermediates(ctx)
+    if ctx.drilling:
+        updates.update(measure(ctx))
     count = len(ctx.status.instances)
     return Advance(Phase.SUCCEEDED, f"cluster {ctx.target_identifier} restored with {count} instance(s)",
                    updates=updates)
@@ -38,7 +41,8 @@ def clean_up(ctx: RestoreContext) -> Outcome:
 def clean_up_after_failure(ctx: RestoreContext) -> Outcome:
     """After any failure: roll back a half-done swap, remove the copies and the share grant (when
     copy.deleteAfterRestore), and delete the temporary cluster of a Replace with its instances. A cluster
-    restored straight into the target identifier is kept for inspection. Next: Failed (status.failure holds why).
+    restored straight into the target identifier is kept for inspection, except a drill's (deleted with its
+    connection Secrets: a drill leaves nothing). Next: Failed (status.failure holds why).
     """
     failure = ctx.status.failure
     if failure is not None and failure.phase in NOTHING_MADE_YET_PHASES:
@@ -50,7 +54,7 @@ def clean_up_after_failure(ctx: RestoreContext) -> Outcome:
             return Wait(waiting, updates=updates)
         ctx = replace(ctx, status=ctx.status.model_copy(update=updates))
     updates.update(remove_intermediates(ctx))
-    pending = remove_temporary_cluster(ctx)
+    pending = remove_drill(ctx) if ctx.drilling else remove_temporary_cluster(ctx)  # a drill leaves nothing
     if pending:
         return Wait(pending, updates=updates)
     return Advance(Phase.FAILED, failure.message if failure else "failed", updates=updates)
@@ -97,7 +101,7 @@ def cancel(ctx: RestoreContext) -> Outcome:
             return Wait(f"finishing the deletion of the previous cluster before cancelling: {outcome.message}",
                         updates={**outcome.updates, **updates}, delay=0 if isinstance(outcome, Advance) else None)
     updates.update(remove_intermediates(ctx))
-    pending = remove_temporary_cluster(ctx)
+    pending = remove_drill(ctx) if ctx.drilling else remove_temporary_cluster(ctx)  # a drill leaves nothing
     if not pending and record.phase not in FINISHED_CLUSTER_PHASES and not ctx.replacing:
         pending = remove_owned_cluster(ctx, ctx.target_identifier, "partly restored cluster")
     if pending:

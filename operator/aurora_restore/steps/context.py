@@ -1,5 +1,6 @@
 """Everything a step may look at or act through, so steps stay free of kopf and easy to drive in tests."""
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ from . import names
 
 if TYPE_CHECKING:
     from ..k8s.secrets import SecretHolder, SecretWriter
+    from ..notify.notifier import Notifier
     from .policy import Coverage
 
 MANAGED_BY_TAG = "managed-by"
@@ -35,6 +37,8 @@ class SecretReader(Protocol):
 
     def write(self, name: str, data: dict[str, str], owner: dict[str, Any] | None, writer: "SecretWriter",
               checked: "SecretHolder | None") -> None: ...
+
+    def delete_written_by(self, name: str, uid: str) -> None: ...
 
 
 class RestoreReader(Protocol):
@@ -86,6 +90,14 @@ class Side(Protocol):
     def in_region(self, region: str) -> "Side": ...
 
 
+def restored_identifier(spec: AuroraRestoreSpec, uid: str) -> str:
+    """The one place that decides which cluster identifier a restore works on (Lease, policy, instances, cleanup):
+    spec.target.clusterIdentifier, or for a drill `<target>-drill-<uid8>`, so a drill never meets a real cluster."""
+    if spec.drill is not None:
+        return names.drill_cluster(spec.target.cluster_identifier, uid)
+    return spec.target.cluster_identifier
+
+
 @dataclass
 class RestoreContext:
     """One AuroraRestore as a step sees it: its identity, spec and status, and the two sides it acts on."""
@@ -108,6 +120,8 @@ class RestoreContext:
     # (snapshot ARN, account) -> the count of restores needing that share (cross-account manual snapshots)
     share_grants: Callable[[str, str], ShareGrants] | None = None
     restores: RestoreReader | None = None  # who holds a connection Secret this restore wants (steps/publish.py)
+    notifier: "Notifier | None" = None  # sends spec.notification's notifications (notify/notifier.py)
+    rng: random.Random | None = None  # the Runtime's, for source.latest.pick random (a seeded one in tests)
 
     @property
     def staging(self) -> Side:
@@ -136,7 +150,12 @@ class RestoreContext:
 
     @property
     def target_identifier(self) -> str:
-        return self.spec.target.cluster_identifier
+        """The cluster this restore creates (restored_identifier): the target's, or a drill's own."""
+        return restored_identifier(self.spec, self.uid)
+
+    @property
+    def drilling(self) -> bool:
+        return self.spec.drill is not None
 
     @property
     def replacing(self) -> bool:

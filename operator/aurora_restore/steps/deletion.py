@@ -62,7 +62,7 @@ def delete_restored_cluster(ctx: RestoreContext) -> str | None:
     Only a cluster tagged with this restore's UID is touched: a cluster of the same name created by anyone
     else is left alone. No final snapshot: the user asked for it to be deleted.
     """
-    cluster = ctx.target.rds.describe_cluster(ctx.spec.target.cluster_identifier)
+    cluster = ctx.target.rds.describe_cluster(ctx.target_identifier)
     if cluster is None or not ctx.owns(cluster):
         return None
     return tear_down_cluster(ctx.target.rds, cluster, final_snapshot_identifier=None).message

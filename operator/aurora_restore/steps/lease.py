@@ -13,7 +13,7 @@ def acquire_target(ctx: RestoreContext) -> Outcome:
     ResolvingSnapshot, recording the policy that allowed it in status.policy."""
     policy = allowing_policy(ctx)
     holder = ctx.target_lock.acquire()
-    target = f"{ctx.spec.target_region}/{ctx.spec.target.cluster_identifier}"
+    target = f"{ctx.spec.target_region}/{ctx.target_identifier}"
     if holder is not None:
         return Wait(f"waiting: restore {holder} is working on target cluster {target}")
     return Advance(Phase.RESOLVING_SNAPSHOT, f"target cluster {target} reserved for this restore (allowed by "

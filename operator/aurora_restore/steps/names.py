@@ -48,6 +48,11 @@ def temporary_cluster(target: str, uid: str) -> str:
     return derived(target, f"restore-{short_uid(uid)}")
 
 
+def drill_cluster(target: str, uid: str) -> str:
+    """A drill's own cluster: beside the target's name, never it, so a drill never meets a real cluster."""
+    return derived(target, f"drill-{short_uid(uid)}")
+
+
 def previous_cluster(target: str, uid: str) -> str:
     """What the swap renames the replaced cluster to, until RetiringPrevious deletes it."""
     return derived(target, f"previous-{short_uid(uid)}")

@@ -16,6 +16,7 @@ from ..api.models import REPLACEABLE_TAG, AuroraRestoreSpec
 from ..api.policy import AuroraRestorePolicySpec, LabelSelector
 from ..aws.rds import tags_of
 from ..errors import TerminalError
+from ..notify.url_guard import host_of
 from .context import MANAGED_BY_TAG, MANAGED_BY_VALUE, RestoreContext
 
 REASON = "NotAllowedByPolicy"
@@ -47,6 +48,10 @@ class Facts:
     point_in_time: bool = False
     existing_target: dict[str, Any] | None = None  # the cluster a Replace would replace
     existing_instances: tuple[dict[str, Any], ...] = ()  # its instances, when the operator did not create it
+    webhook_host: str | None = None  # the host of the webhook URL in spec.notification.webhookSecretRef's Secret
+    # The cluster the restore creates (context.restored_identifier): a drill's own name, which is what the
+    # policy's targets must allow; None: spec.target.clusterIdentifier.
+    target_identifier: str | None = None
 
 
 def covers(spec: AuroraRestorePolicySpec, namespace: str, labels: dict[str, str] | None) -> bool:
@@ -76,9 +81,11 @@ def selects(selector: LabelSelector, labels: dict[str, str]) -> bool:
 
 def refusal(spec: AuroraRestoreSpec, policy: AuroraRestorePolicySpec, facts: Facts) -> str | None:
     """Why `policy` does not allow the restore (the field, its value, what the policy says), or None."""
-    target_region, target = spec.target_region, spec.target.cluster_identifier
+    target_region, target = spec.target_region, facts.target_identifier or spec.target.cluster_identifier
     if not any(_glob(target_region, t.region) and _glob(target, t.cluster_identifier) for t in policy.targets):
-        return f"spec.target.clusterIdentifier {target!r} in {target_region} is not among its targets"
+        field = "the drill's cluster (from spec.target.clusterIdentifier)" if spec.drill else \
+            "spec.target.clusterIdentifier"
+        return f"{field} {target!r} in {target_region} is not among its targets"
     if not any(_source_allowed(spec, source, facts) for source in policy.sources):
         return f"spec.source {_describe_source(spec, facts)} is not among its sources"
     for field, role in (("spec.source.roleArn", spec.source.role_arn), ("spec.target.roleArn", spec.target.role_arn)):
@@ -92,8 +99,54 @@ def refusal(spec: AuroraRestoreSpec, policy: AuroraRestorePolicySpec, facts: Fac
         return f"spec.target.instances.instanceClass {instances.instance_class!r} is not among its instanceClasses"
     if policy.max_instances is not None and instances.count > policy.max_instances:
         return f"spec.target.instances.count {instances.count} is above its maxInstances {policy.max_instances}"
+    notification = _notification_refusal(spec, policy, facts)
+    if notification:
+        return notification
     if spec.existing_target.policy == "Replace":
         return _replace_refusal(spec, policy, facts)
+    return None
+
+
+def _notification_refusal(spec: AuroraRestoreSpec, policy: AuroraRestorePolicySpec, facts: Facts) -> str | None:
+    """spec.notification's topic against snsTopics, the webhook's host against webhookHosts (the operator's
+    default topic is the operator admin's choice: not checked). The host is not quoted: it is part of a secret."""
+    notification = spec.notification
+    if notification is None:
+        return None
+    topic = notification.sns_topic_arn
+    if topic and not any(fnmatchcase(topic, pattern) for pattern in policy.sns_topics):
+        return f"spec.notification.snsTopicArn {topic!r} is not among its snsTopics"
+    ref = notification.webhook_secret_ref
+    if ref and facts.webhook_host is not None and not _host_allowed(facts.webhook_host, policy):
+        return (f"spec.notification.webhookSecretRef: the host of the webhook URL in Secret {ref.name} key "
+                f"{ref.key} is not among its webhookHosts")
+    return None
+
+
+def _host_allowed(host: str, policy: AuroraRestorePolicySpec) -> bool:
+    """Host names compare without case, as DNS does."""
+    return bool(host) and any(fnmatchcase(host.lower(), pattern.lower()) for pattern in policy.webhook_hosts)
+
+
+def notification_refusal(ctx: RestoreContext, topic: str | None = None, host: str | None = None) -> str | None:
+    """When a notification is sent: why the policy allowing the restore does not allow its SNS topic or webhook
+    host (None: it does). The restore's own rule: the policy in status.policy as it is now, or before one is
+    recorded, the one Pending's check would choose. So a restore no policy allows notifies only the operator's
+    default topic, and no policy lends a destination to a restore another policy allowed."""
+    coverage = ctx.policies.covering(ctx.namespace)
+    name = ctx.status.policy
+    if name is None:
+        try:
+            name = decide(ctx.spec, ctx.namespace, coverage, facts_of(ctx))
+        except TerminalError:
+            return f"no AuroraRestorePolicy covering namespace {ctx.namespace} allows this restore"
+    policy = next((policy.spec for policy in coverage.covering if policy.name == name), None)
+    if policy is None:
+        return f"AuroraRestorePolicy {name}, which allowed this restore, no longer covers namespace {ctx.namespace}"
+    if topic is not None and not any(fnmatchcase(topic, pattern) for pattern in policy.sns_topics):
+        return f"SNS topic {topic} is not among the snsTopics of AuroraRestorePolicy {name}"
+    if host is not None and not _host_allowed(host, policy):
+        return f"its host is not among the webhookHosts of AuroraRestorePolicy {name}"
     return None
 
 
@@ -238,7 +291,22 @@ def facts_of(ctx: RestoreContext, existing: dict[str, Any] | None = None, ask_ac
         point_in_time=source.point_in_time is not None,
         existing_target=existing,
         existing_instances=tuple(instances),
+        target_identifier=ctx.target_identifier,
+        webhook_host=webhook_host(ctx),
     )
+
+
+def webhook_host(ctx: RestoreContext) -> str | None:
+    """The host of the webhook URL in spec.notification.webhookSecretRef's Secret; None while it cannot be read
+    (not held against the restore here: checked again when sending)."""
+    ref = ctx.spec.notification.webhook_secret_ref if ctx.spec.notification else None
+    if ref is None or ctx.secrets is None:
+        return None
+    try:
+        url = ctx.secrets.read_key(ref.name, ref.key, "spec.notification.webhookSecretRef")
+    except Exception:  # a missing key or an unreadable Secret: sending reports it
+        return None
+    return None if url is None else (host_of(url) or "")
 
 
 def allowing_policy(ctx: RestoreContext, existing: dict[str, Any] | None = None, ask_aws: bool = False,

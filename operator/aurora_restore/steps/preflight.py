@@ -230,6 +230,10 @@ def check_target_identifier(ctx: RestoreContext, existing: dict | None) -> Prefl
     field = "spec.target.clusterIdentifier"
     if existing is None or ctx.owns(existing):
         return _passed(field, "free")
+    if ctx.drilling:
+        return _problem(field, f"the drill's cluster {identifier!r} already exists in {ctx.spec.target_region} and "
+                        f"was not made by this drill: a drill never touches an existing cluster; left untouched",
+                        "DrillClusterTaken")
     if ctx.spec.existing_target.policy == "Fail":
         if restores_its_own_source(ctx):
             return _problem(field, f"the source cluster {identifier!r} is also the target: restoring it onto "

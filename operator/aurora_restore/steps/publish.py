@@ -1,7 +1,7 @@
 """Publishing: hand out what applications use to reach the restored cluster, once it has its final name.
 
 Runs after Verifying, and after SwappingTarget with Replace, so the connection Secrets carry the endpoints the
-cluster has for good (a rename changes them). Later features (notifications, output snapshots) belong here too.
+cluster has for good (a rename changes them). The Succeeded notification is sent from here, endpoints included.
 
 A connection Secret belongs to the restore whose UID it carries (k8s/secrets.py). Another restore naming it fails
 (ConnectionSecretTaken) instead of overwriting it, unless the holder is gone or has finished with the same target
@@ -17,7 +17,8 @@ from ..db.engines import connection_uri
 from ..errors import TerminalError
 from ..k8s.secrets import SecretHolder, SecretWriter
 from .access import MasterAccess, Missing, master_access, restored_cluster
-from .context import RestoreContext
+from .context import RestoreContext, restored_identifier
+from .notify import publish_success
 from .outcomes import Advance, Outcome, Wait
 
 CONNECTION_SECRET_TAKEN = "ConnectionSecretTaken"
@@ -26,9 +27,12 @@ CONNECTION_SECRET_TAKEN = "ConnectionSecretTaken"
 def publish(ctx: RestoreContext) -> Outcome:
     """Write the connection Secrets (master and per user), each in one request. Waits for a user's password
     Secret that does not exist yet; fails when the cluster or an instance is in a failure status
-    (restored_cluster), or when a Secret belongs to another restore or to no restore. Next: CleaningUp."""
+    (restored_cluster), or when a Secret belongs to another restore or to no restore. Then queues the Succeeded
+    notification and makes its first attempt, with the endpoints (steps/notify.py): its outcome never holds the
+    restore back. Next: CleaningUp."""
     if not connection_secret_fields(ctx):
-        return Advance(Phase.CLEANING_UP, "nothing to publish")
+        cluster = ctx.target.rds.describe_cluster(ctx.cluster_identifier) if ctx.spec.notification else None
+        return Advance(Phase.CLEANING_UP, "nothing to publish", updates=publish_success(ctx, cluster))
     cluster = restored_cluster(ctx)
     try:
         access = master_access(ctx, cluster)
@@ -36,7 +40,7 @@ def publish(ctx: RestoreContext) -> Outcome:
     except Missing as missing:
         return Wait(str(missing))
     return Advance(Phase.CLEANING_UP, f"connection Secret(s) {', '.join(written)} written",
-                   updates={"connection_secrets": written})
+                   updates={"connection_secrets": written, **publish_success(ctx, cluster)})
 
 
 def connection_secret_fields(ctx: RestoreContext) -> list[tuple[str, str]]:
@@ -151,4 +155,6 @@ def same_target(ctx: RestoreContext, other: dict) -> bool:
         spec = AuroraRestoreSpec.model_validate(other.get("spec") or {})
     except ValidationError:
         return False
-    return (spec.target_region, spec.target.cluster_identifier) == (ctx.spec.target_region, ctx.target_identifier)
+    other_uid = (other.get("metadata") or {}).get("uid") or ""
+    return (spec.target_region, restored_identifier(spec, other_uid)) == (ctx.spec.target_region,
+                                                                          ctx.target_identifier)

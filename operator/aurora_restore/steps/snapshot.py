@@ -1,5 +1,6 @@
 """ResolvingSnapshot and CopyingSnapshot: find the source snapshot, then bring it into the target region."""
 
+import random
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any
@@ -12,6 +13,7 @@ from ..aws.rds import AVAILABLE, SNAPSHOT_FAILED_STATUSES, tags_of
 from ..errors import RetryableError, TerminalError
 from . import names
 from .context import SNAPSHOT_ROLE_TAG, RestoreContext
+from .drill import restore_point_updates
 from .outcomes import Advance, Outcome, Wait
 
 # The target account's AWS-managed RDS key. AWS refuses to share a snapshot encrypted with it, but the intermediate
@@ -50,7 +52,7 @@ def resolve_snapshot(ctx: RestoreContext) -> Outcome:
                 f"no such DB cluster snapshot in {source.region}",
             )
     else:
-        snapshot = newest_matching_snapshot(ctx, source.latest)
+        snapshot = pick_matching_snapshot(ctx, source.latest)
 
     pinned = snapshot_status(snapshot, source.region)
     status = snapshot.get("Status", "")
@@ -85,7 +87,7 @@ def check_point_in_time(ctx: RestoreContext) -> Outcome:
     latest = _aware(latest)
     if pit.restore_time is None:
         return Advance(Phase.PREFLIGHT, f"cluster {pit.cluster_identifier} can be restored to its latest "
-                       f"restorable time (now {latest.isoformat()})")
+                       f"restorable time (now {latest.isoformat()})", updates=restore_point_updates(ctx, latest))
     wanted = _aware(pit.restore_time)
     window = f"({_aware(earliest).isoformat() if earliest else '?'} to {latest.isoformat()})"
     field = f"spec.source.pointInTime.restoreTime {wanted.isoformat()}"
@@ -105,8 +107,10 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def newest_matching_snapshot(ctx: RestoreContext, latest: LatestSnapshot) -> dict[str, Any]:
-    """The newest snapshot (by SnapshotCreateTime) of the cluster that passes every filter of `latest`."""
+def pick_matching_snapshot(ctx: RestoreContext, latest: LatestSnapshot) -> dict[str, Any]:
+    """The snapshot of the cluster that passes every filter of `latest`: the newest (by SnapshotCreateTime), or
+    with pick random any of them, uniformly (drawn once: resolve_snapshot pins it in status.snapshot, so a later
+    pass or a restart restores the same one)."""
     candidates = ctx.source.rds.list_cluster_snapshots(latest.cluster_identifier, latest.snapshot_type)
     oldest_allowed = ctx.now - parse_duration(latest.max_age) if latest.max_age else None
     matching = [s for s in candidates if _matches(s, latest, oldest_allowed)]
@@ -123,6 +127,10 @@ def newest_matching_snapshot(ctx: RestoreContext, latest: LatestSnapshot) -> dic
             f"spec.source.latest: none of the {len(candidates)} snapshots of cluster "
             f"{latest.cluster_identifier!r} in {ctx.spec.source.region} matches {', '.join(filters)}",
         )
+    if latest.pick == "random":
+        rng = ctx.rng or random.SystemRandom()
+        # sorted, so that a seeded draw is repeatable whatever order AWS listed them in
+        return rng.choice(sorted(matching, key=lambda s: (_created_at(s), s["DBClusterSnapshotIdentifier"])))
     return max(matching, key=_created_at)
 
 

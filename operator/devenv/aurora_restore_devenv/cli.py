@@ -38,8 +38,19 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _binaries(args: argparse.Namespace) -> int:
+    from .controlplane.binaries import find_helm, find_promtool
+
     binaries = find_binaries()
-    print(f"etcd: {binaries.etcd}\nkube-apiserver: {binaries.kube_apiserver}\nkubectl: {binaries.kubectl}")
+    found = {
+        "etcd": binaries.etcd,
+        "kube-apiserver": binaries.kube_apiserver,
+        "kube-controller-manager": binaries.kube_controller_manager,
+        "kubectl": binaries.kubectl,
+        # The chart tests and the linters run these two; building them here lets CI build everything up front.
+        "helm": find_helm(),
+        "promtool": find_promtool(),
+    }
+    print("\n".join(f"{name}: {path}" for name, path in found.items()))
     return 0
 
 
@@ -65,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--aws-delay", type=float, default=3.0)
     demo.set_defaults(func=_demo)
     binaries = commands.add_parser(
-        "binaries", help="find or build etcd, kube-apiserver and kubectl (honours KUBEBUILDER_ASSETS)"
+        "binaries",
+        help="find or build etcd, kube-apiserver, kube-controller-manager and kubectl (honours KUBEBUILDER_ASSETS), "
+        "helm (HELM) and promtool (PROMTOOL)",
     )
     binaries.set_defaults(func=_binaries)
     return parser

@@ -1,10 +1,10 @@
 """`aurora-restore-dev up|seed|down`: the whole local environment in one directory.
 
-up starts a control plane (etcd + kube-apiserver), the AWS simulator and the operator, installs the CRDs and
-writes DIR/kubeconfig and DIR/env; everything it starts is recorded in DIR/dev.json so `down` can stop it from
-another shell, and a second `up` on a running DIR is refused instead of clashing. The operator runs under a
-supervisor (supervisor.py) that restarts it whenever it dies, as a Deployment would; DIR/operator.pid always
-holds the pid of the operator process running now.
+up starts a control plane (etcd + kube-apiserver), the AWS simulator and the operator (serving Prometheus metrics
+at the AURORA_RESTORE_METRICS_URL it exports), installs the CRDs and writes DIR/kubeconfig and DIR/env; everything
+it starts is recorded in DIR/dev.json so `down` can stop it from another shell, and a second `up` on a running DIR
+is refused instead of clashing. The operator runs under a supervisor (supervisor.py) that restarts it whenever it
+dies, as a Deployment would; DIR/operator.pid always holds the pid of the operator process running now.
 """
 
 import json
@@ -149,9 +149,12 @@ def up(directory: Path, aws_delay: float, databases: bool | None = None, progres
         _ensure_namespace(api_client, "aurora-restore-system")
         progress(f"allowing every restore: AuroraRestorePolicy {LOCAL_POLICY_NAME}")
         apply_policy(api_client, LOCAL_POLICY_NAME, PERMISSIVE_POLICY)
-        env = {"KUBECONFIG": str(kubeconfig), **aws_environment(simulator_url)}
+        metrics_port = free_port()  # fixed, like /healthz's: every restart of the operator serves it there again
+        env = {"KUBECONFIG": str(kubeconfig), **aws_environment(simulator_url),
+               "AURORA_RESTORE_METRICS_URL": f"http://127.0.0.1:{metrics_port}/metrics"}
         operator_env = {
             "KUBECONFIG": str(kubeconfig),
+            "AURORA_RESTORE_METRICS_PORT": str(metrics_port),
             **operator_aws_environment(simulator_url, directory),
             "AURORA_RESTORE_POLL_INTERVAL_SECONDS": str(max(0.5, min(aws_delay / 2, 5))),
             "AURORA_RESTORE_LEASE_NAMESPACE": "aurora-restore-system",

@@ -50,11 +50,14 @@ class OperatorProcess:
     """One operator process writing to `log_path`; start() returns once kopf's health endpoint answers."""
 
     def __init__(self, env: dict[str, str], log_path: Path, namespace: str | None = None,
-                 pod_name: str | None = None):
+                 pod_name: str | None = None, metrics_port: int | None = None):
         self.env = env
         self.log_path = Path(log_path)
         self.namespace = namespace
         self.pod_name = pod_name or f"operator-{uuid.uuid4().hex[:6]}"
+        # Prometheus metrics (AURORA_RESTORE_METRICS_PORT): this port, else the one `env` names, else none.
+        self.metrics_port = metrics_port or (int(env["AURORA_RESTORE_METRICS_PORT"])
+                                             if env.get("AURORA_RESTORE_METRICS_PORT") else None)
         self.health_port: int | None = None
         self.process: subprocess.Popen | None = None
 
@@ -88,7 +91,15 @@ class OperatorProcess:
         raise RuntimeError(f"the operator did not become healthy in {READY_TIMEOUT_SECONDS}s; see {self.log_path}")
 
     def _environment(self) -> dict[str, str]:
-        return operator_environment(self.env, self.pod_name)
+        environment = operator_environment(self.env, self.pod_name)
+        if self.metrics_port:
+            environment["AURORA_RESTORE_METRICS_PORT"] = str(self.metrics_port)
+        return environment
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where /metrics is served (by the leader only: kopf starts the server), or None without a port."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics" if self.metrics_port else None
 
     def health(self) -> dict | None:
         """What /healthz says ({"identity", "leader", "healthy"}), or None when it does not answer."""

@@ -2,7 +2,9 @@
 
     export KUBEBUILDER_ASSETS="$(python -m aurora_restore_devenv.controlplane)"
 
-Useful before running tests in parallel, or to warm a CI cache; progress goes to stderr.
+Useful before running tests in parallel, or to warm a CI cache; progress goes to stderr. With KUBEBUILDER_ASSETS
+set, that directory is printed, and a kube-controller-manager it lacks is built into the cache. helm and promtool
+are not built here: ``aurora-restore-dev binaries`` builds everything.
 """
 
 import sys

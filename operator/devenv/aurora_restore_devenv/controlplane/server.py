@@ -1,13 +1,15 @@
-"""A real etcd and kube-apiserver on loopback ports, in the style of controller-runtime's envtest.
+"""A real etcd, kube-apiserver and kube-controller-manager on loopback ports, in the style of controller-runtime's
+envtest.
 
-There is no controller-manager, scheduler or kubelet: objects are stored, validated, authorized and audited, but
-nothing acts on them (no garbage collection, namespaces stay Terminating, Deployments create no Pods).
+The controller-manager runs only the garbage collector and the namespace controller: ownerReferences cascade and
+deleted namespaces go away, as in a cluster. There is no scheduler or kubelet, and no other controller: Deployments
+create no ReplicaSets, Pods stay Pending, namespaces get no default ServiceAccount.
 
 Layout of the working directory (everything a start() writes; start() wipes earlier etcd data)::
 
     controlplane.json     pids, ports and paths, so ``stop_from_state`` can stop it from another process
     kubeconfig            admin kubeconfig (client certificate, O=system:masters), certificates embedded
-    etcd.log  kube-apiserver.log  audit.log  audit-policy.yaml
+    etcd.log  kube-apiserver.log  kube-controller-manager.log  audit.log  audit-policy.yaml
     etcd-data/  pki/
 """
 
@@ -49,6 +51,12 @@ AUDIT_POLICY = {
     "rules": [{"level": "Metadata"}],
 }
 
+# The controllers kube-controller-manager runs (--controllers; garbagecollector and namespace are older aliases).
+CONTROLLERS = ("garbage-collector-controller", "namespace-controller")
+
+# The components in the state file, in the order they are stopped.
+COMPONENTS = ("kube_controller_manager", "kube_apiserver", "etcd")
+
 STOP_TIMEOUT_SECONDS = 20.0
 LOG_TAIL_LINES = 40
 
@@ -58,7 +66,9 @@ class ControlPlaneError(Exception):
 
 
 class ControlPlane:
-    """etcd plus kube-apiserver with RBAC, ServiceAccount tokens and an audit log, all under ``workdir``.
+    """etcd, kube-apiserver (RBAC, ServiceAccount tokens, an audit log) and kube-controller-manager under ``workdir``.
+
+    kube-controller-manager runs when ``binaries`` has one (find_binaries always gives one).
 
     Use as a context manager or call start()/stop(). Unless ``stop_at_exit`` is False (a ``dev up`` that must
     outlive its command), processes still running when the interpreter exits are stopped then.
@@ -81,14 +91,17 @@ class ControlPlane:
         self.audit_policy_path = self.workdir / "audit-policy.yaml"
         self.etcd_log_path = self.workdir / "etcd.log"
         self.apiserver_log_path = self.workdir / "kube-apiserver.log"
+        self.controller_manager_log_path = self.workdir / "kube-controller-manager.log"
         self.state_path = state_path(self.workdir)
         self.etcd_data_dir = self.workdir / "etcd-data"
         self.pki: Pki | None = None
         self.etcd: subprocess.Popen[bytes] | None = None
         self.apiserver: subprocess.Popen[bytes] | None = None
+        self.controller_manager: subprocess.Popen[bytes] | None = None
         self.etcd_client_port = 0
         self.etcd_peer_port = 0
         self.secure_port = 0
+        self.controller_manager_port = 0
 
     @property
     def url(self) -> str:
@@ -107,14 +120,17 @@ class ControlPlane:
         self.stop()
 
     def start(self) -> ControlPlane:
-        """Start etcd, then kube-apiserver, and return once /readyz answers ok; stop both on any failure."""
+        """Start etcd, kube-apiserver, then kube-controller-manager, each once healthy; on a failure stop them all.
+
+        Returns once the apiserver's /readyz and the controller-manager's /healthz answer ok.
+        """
         refuse_if_running(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.etcd_data_dir, ignore_errors=True)
         self.pki = write_pki(self.workdir / "pki")
         self.audit_policy_path.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
         self.audit_log_path.unlink(missing_ok=True)
-        self.etcd_client_port, self.etcd_peer_port, self.secure_port = pick_free_ports(3)
+        self.etcd_client_port, self.etcd_peer_port, self.secure_port, self.controller_manager_port = pick_free_ports(4)
         if self.stop_at_exit:
             atexit.register(self.stop)
         try:
@@ -125,16 +141,26 @@ class ControlPlane:
             self.write_state()
             self.wait_for_apiserver()
             self.write_admin_kubeconfig()
+            if self.binaries.kube_controller_manager is not None:
+                self.controller_manager = spawn(
+                    [str(self.binaries.kube_controller_manager), *self.controller_manager_args()],
+                    self.controller_manager_log_path,
+                )
+                self.write_state()
+                self.wait_for_controller_manager()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        """Stop kube-apiserver, then etcd (SIGTERM, SIGKILL after STOP_TIMEOUT_SECONDS); safe to call twice."""
+        """Stop kube-controller-manager, kube-apiserver, then etcd (SIGTERM, SIGKILL after STOP_TIMEOUT_SECONDS).
+
+        Safe to call twice.
+        """
         if self.etcd is None:
             return  # never started: the state file, if any, belongs to someone else
-        for process in (self.apiserver, self.etcd):
+        for process in (self.controller_manager, self.apiserver, self.etcd):
             if process is not None:
                 stop_child(process)
         self.state_path.unlink(missing_ok=True)
@@ -148,7 +174,8 @@ class ControlPlane:
         flags: same port, serving certificate, client CA and ServiceAccount keys, and the same etcd, whose data is
         kept. So kubeconfigs and tokens issued before keep working; open connections (watches included) break and
         clients have to reconnect. Stopping is SIGTERM, then SIGKILL after STOP_TIMEOUT_SECONDS. The log and the
-        audit log are appended to; the state file records the new pid.
+        audit log are appended to; the state file records the new pid. kube-controller-manager keeps running and
+        reconnects by itself, as it does in a cluster (its informers relist; nothing is lost, only delayed).
         """
         if self.apiserver is None or self.etcd is None:
             raise ControlPlaneError("the control plane has not been started")
@@ -167,7 +194,9 @@ class ControlPlane:
     @property
     def pids(self) -> list[int]:
         """Pids of the processes this instance started, running or not."""
-        return [process.pid for process in (self.apiserver, self.etcd) if process is not None]
+        return [
+            process.pid for process in (self.controller_manager, self.apiserver, self.etcd) if process is not None
+        ]
 
     def etcd_args(self) -> list[str]:
         """One member on loopback; --unsafe-no-fsync because test data is disposable and fsync dominates latency."""
@@ -203,8 +232,32 @@ class ControlPlane:
             "--disable-admission-plugins=ServiceAccount",
             # The default/kubernetes Endpoints may not point at loopback, so keeping them in sync only logs errors.
             "--endpoint-reconciler-type=none",
+            # On SIGTERM, end open watches instead of waiting up to --request-timeout (60 s) for them to finish:
+            # the controller-manager always holds some, and restart_apiserver would otherwise wait for SIGKILL.
+            "--shutdown-watch-termination-grace-period=5s",
             f"--audit-policy-file={self.audit_policy_path}",
             f"--audit-log-path={self.audit_log_path}",
+        ]
+
+    def controller_manager_args(self) -> list[str]:
+        """Only the controllers that make deletion behave as in a cluster; docs/control-plane.md explains each flag.
+
+        It serves /healthz with the apiserver's serving certificate (it names 127.0.0.1), so the check verifies it.
+        """
+        assert self.pki is not None
+        return [
+            f"--kubeconfig={self.kubeconfig_path}",
+            f"--controllers={','.join(CONTROLLERS)}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.controller_manager_port}",
+            f"--tls-cert-file={self.pki.serving_cert}",
+            f"--tls-private-key-file={self.pki.serving_key}",
+            "--leader-elect=false",
+            "--use-service-account-credentials=false",
+            # The namespace controller lists and deletes every namespaced resource type of a namespace; at the
+            # default 20 requests per second that alone takes seconds per namespace.
+            "--kube-api-qps=100",
+            "--kube-api-burst=200",
         ]
 
     def wait_for_etcd(self) -> None:
@@ -230,6 +283,18 @@ class ControlPlane:
             timeout=self.start_timeout,
         )
 
+    def wait_for_controller_manager(self) -> None:
+        """/healthz (served without authentication) turns ok once its controllers have started."""
+        assert self.controller_manager is not None and self.pki is not None
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        wait_until(
+            lambda: http_get(f"https://127.0.0.1:{self.controller_manager_port}/healthz", context) == "ok",
+            process=self.controller_manager,
+            name="kube-controller-manager",
+            log_path=self.controller_manager_log_path,
+            timeout=self.start_timeout,
+        )
+
     def write_state(self) -> None:
         """Record what runs where, before waiting for readiness, so even a half-started plane can be stopped."""
         state = {
@@ -247,6 +312,11 @@ class ControlPlane:
                 "pid": self.apiserver.pid if self.apiserver else None,
                 "secure_port": self.secure_port,
                 "binary": str(self.binaries.kube_apiserver),
+            },
+            "kube_controller_manager": {
+                "pid": self.controller_manager.pid if self.controller_manager else None,
+                "secure_port": self.controller_manager_port,
+                "binary": str(self.binaries.kube_controller_manager or ""),
             },
         }
         partial = self.state_path.with_suffix(".json.partial")
@@ -350,8 +420,8 @@ def stop_from_state(workdir: Path) -> bool:
     if not path.exists():
         return False
     state = json.loads(path.read_text())
-    for component in ("kube_apiserver", "etcd"):
-        pid = state[component]["pid"]
+    for component in COMPONENTS:
+        pid = recorded_pid(state, component)
         if pid and is_our_process(pid, state["workdir"]):
             stop_pid(pid)
     path.unlink(missing_ok=True)
@@ -365,14 +435,20 @@ def refuse_if_running(workdir: Path) -> None:
         return
     state = json.loads(path.read_text())
     running = [
-        f"{component} (pid {state[component]['pid']})"
-        for component in ("kube_apiserver", "etcd")
-        if state[component]["pid"] and is_our_process(state[component]["pid"], state["workdir"])
+        f"{component} (pid {pid})"
+        for component in COMPONENTS
+        if (pid := recorded_pid(state, component)) and is_our_process(pid, state["workdir"])
     ]
     if running:
         raise ControlPlaneError(
             f"a control plane is already running from {workdir}: {', '.join(running)}; stop it first"
         )
+
+
+def recorded_pid(state: dict[str, Any], component: str) -> int | None:
+    """The pid a state file records; state files written before the controller-manager was added lack it."""
+    pid: int | None = state.get(component, {}).get("pid")
+    return pid
 
 
 def pick_free_ports(count: int) -> list[int]:
@@ -393,7 +469,7 @@ def spawn(command: list[str], log_path: Path, *, append: bool = False) -> subpro
     """Start a server with its output in ``log_path`` (truncated first, unless ``append``).
 
     In its own session, so a Ctrl-C in the terminal reaches only the caller, which then stops the servers in order
-    (apiserver before etcd) instead of etcd dying under a running apiserver.
+    (controller-manager, apiserver, etcd) instead of etcd dying under a running apiserver.
     """
     with log_path.open("ab" if append else "wb") as log:
         return subprocess.Popen(

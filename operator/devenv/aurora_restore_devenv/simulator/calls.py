@@ -1,7 +1,9 @@
 """The in-memory request log: which AWS calls a test made, in order.
 
 Tests assert on it ("the operator described the cluster 3 times", "botocore retried twice");
-it is read and cleared through the control API (`/_sim/calls`).
+it is read and cleared through the control API (`/_sim/calls`). Each call carries the SDK's
+invocation id and attempt number (botocore's `amz-sdk-invocation-id` and `amz-sdk-request`
+headers): the attempts of one invocation, its retries, share one id.
 """
 
 from __future__ import annotations
@@ -31,9 +33,31 @@ class Call:
     user_agent: str = ""
     #: Who and what the call named (role, external ID, identifiers): see aws_request.LOGGED_PARAMETERS.
     parameters: dict[str, str] = field(default_factory=dict)
+    #: The `amz-sdk-invocation-id` header: the same for every attempt of one SDK call.
+    invocation_id: str | None = None
+    #: `attempt=N` of the `amz-sdk-request` header (1 for the first try, 2 for the first retry).
+    attempt: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SdkInvocation:
+    """Which SDK call a request is an attempt of, from botocore's retry headers (absent: None)."""
+
+    invocation_id: str | None
+    attempt: int | None
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, Any]) -> SdkInvocation:
+        """`amz-sdk-invocation-id: <uuid>` and `amz-sdk-request: ttl=...; attempt=2; max=4`."""
+        attempt = None
+        for part in environ.get("HTTP_AMZ_SDK_REQUEST", "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == "attempt" and value.isdigit():
+                attempt = int(value)
+        return cls(environ.get("HTTP_AMZ_SDK_INVOCATION_ID") or None, attempt)
 
 
 class CallLog:
@@ -44,7 +68,12 @@ class CallLog:
         self._calls: list[Call] = []
 
     def record(
-        self, request: AwsRequest, started: datetime, status: int, fault: str | None = None
+        self,
+        request: AwsRequest,
+        started: datetime,
+        status: int,
+        fault: str | None = None,
+        sdk: SdkInvocation | None = None,
     ) -> Call:
         call = Call(
             timestamp=started.astimezone(timezone.utc).isoformat(),
@@ -58,6 +87,8 @@ class CallLog:
             fault=fault,
             user_agent=request.user_agent,
             parameters=dict(request.parameters),
+            invocation_id=sdk.invocation_id if sdk else None,
+            attempt=sdk.attempt if sdk else None,
         )
         with self._lock:
             self._calls.append(call)
@@ -69,6 +100,7 @@ class CallLog:
         action: str | None = None,
         region: str | None = None,
         account: str | None = None,
+        invocation_id: str | None = None,
     ) -> list[Call]:
         """Calls matching every given criterion, oldest first."""
         with self._lock:
@@ -80,6 +112,7 @@ class CallLog:
             and (action is None or call.action == action)
             and (region is None or call.region == region)
             and (account is None or call.account == account)
+            and (invocation_id is None or call.invocation_id == invocation_id)
         ]
 
     def clear(self) -> int:

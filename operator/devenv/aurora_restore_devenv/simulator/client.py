@@ -42,6 +42,7 @@ class SimulatorClient:
         action: str | None = None,
         region: str | None = None,
         account: str | None = None,
+        invocation_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Logged calls matching every given criterion, oldest first."""
         query = {
@@ -51,6 +52,7 @@ class SimulatorClient:
                 ("action", action),
                 ("region", region),
                 ("account", account),
+                ("invocation_id", invocation_id),
             )
             if value is not None
         }
@@ -58,6 +60,15 @@ class SimulatorClient:
 
     def clear_calls(self) -> int:
         return self._request("DELETE", "calls")["cleared"]
+
+    def invocations(self, **criteria: str) -> dict[str, list[dict[str, Any]]]:
+        """The logged calls matching `criteria` (as for `calls`), grouped by SDK invocation id,
+        each group oldest attempt first; calls without the header are left out."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for call in self.calls(**criteria):
+            if call.get("invocation_id"):
+                grouped.setdefault(call["invocation_id"], []).append(call)
+        return grouped
 
     # -- faults -----------------------------------------------------------------------------
 

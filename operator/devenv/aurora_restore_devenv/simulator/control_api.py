@@ -1,7 +1,7 @@
 """The simulator's own HTTP API under `/_sim/`, for tests and developers (JSON in and out).
 
 GET    /_sim/health                      status, delay and page size
-GET    /_sim/calls?service=&action=&region=&account=   the request log, oldest first
+GET    /_sim/calls?service=&action=&region=&account=&invocation_id=   the request log, oldest first
 DELETE /_sim/calls                       forget the request log
 GET    /_sim/faults                      active fault rules
 POST   /_sim/faults                      add a rule (see faults.FaultRule.from_json)
@@ -132,7 +132,7 @@ class ControlApi:
     def list_calls(self, _body: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
         criteria = {
             name: query[name][0]
-            for name in ("service", "action", "region", "account")
+            for name in ("service", "action", "region", "account", "invocation_id")
             if name in query
         }
         return {"calls": [call.to_json() for call in self.simulator.calls.find(**criteria)]}

@@ -13,8 +13,9 @@ For each request, in order:
      objects. A lock per request is simpler than proving every moto code path safe; RDS calls
      take ~10 ms, so the operator's few concurrent restores do not notice it.
   5. An exception inside moto becomes an InternalFailure error, not an HTML page.
-  6. The call is logged with its HTTP status before the response goes back, so a client
-     that reads the log after its call returned always finds that call in it.
+  6. The call is logged with its HTTP status (and the SDK's invocation id and attempt) before
+     the response goes back, so a client that reads the log after its call returned always
+     finds that call in it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from .aws_request import AwsRequest
+from .calls import SdkInvocation
 from .control_api import PREFIX, ControlApi
 from .faults import FaultRule, error_response
 
@@ -51,6 +53,7 @@ class SimulatorMiddleware:
 
         started = datetime.now(timezone.utc)
         request = AwsRequest.from_environ(environ)
+        sdk = SdkInvocation.from_environ(environ)
         fault = self.simulator.faults.fault_for(request)
         if fault is not None and fault.latency:
             time.sleep(fault.latency)
@@ -58,7 +61,7 @@ class SimulatorMiddleware:
         if slowed:  # only slow: moto answers it as usual
             fault = None
         if fault is not None and not fault.after:
-            return self._answer_fault(fault, environ, request, started, start_response)
+            return self._answer_fault(fault, environ, request, started, start_response, sdk)
 
         if request.service == "rds":
             with self.simulator.rds_lock:
@@ -68,10 +71,12 @@ class SimulatorMiddleware:
             status_line, headers, body = self._call_app(environ, request.protocol)
         status = int(status_line.split(" ", 1)[0])
         if fault is not None and status < 400:  # applied, but the answer is lost
-            return self._answer_fault(fault, environ, request, started, start_response)
+            return self._answer_fault(fault, environ, request, started, start_response, sdk)
         if fault is not None:  # moto refused the call: nothing was applied, so its refusal is the answer
             self.simulator.faults.give_back(fault)
-        self.simulator.calls.record(request, started, status, fault="Slow" if slowed else None)
+        self.simulator.calls.record(
+            request, started, status, fault="Slow" if slowed else None, sdk=sdk
+        )
         start_response(status_line, headers)
         return [body]
 
@@ -82,15 +87,16 @@ class SimulatorMiddleware:
         request: AwsRequest,
         started: datetime,
         start_response: Any,
+        sdk: SdkInvocation,
     ) -> Iterable[bytes]:
         """The fault's error in the request's protocol, or no answer at all for `drop`."""
         if fault.drop:
-            self.simulator.calls.record(request, started, 0, fault=fault.label)
+            self.simulator.calls.record(request, started, 0, fault=fault.label, sdk=sdk)
             _drop_connection(environ)
         status, headers, body = error_response(
             request.protocol, fault.error, fault.message, fault.status
         )
-        self.simulator.calls.record(request, started, status, fault=fault.label)
+        self.simulator.calls.record(request, started, status, fault=fault.label, sdk=sdk)
         start_response(_status_line(status), headers)
         return [body]
 

@@ -17,7 +17,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from . import rds_extensions
+from . import rds_extensions, sns_rules
 from .calls import CallLog
 from .faults import FaultInjector
 from .middleware import SimulatorMiddleware
@@ -39,6 +39,7 @@ class Simulator:
         #: The clusters' database servers, or None when they are off (--no-databases).
         self.databases = databases
         self.lifecycle = rds_extensions.install(settings, databases)
+        sns_rules.install()  # Publish's Subject rules (moto checks only the length)
         #: Serializes RDS requests and control-API access to RDS state (why: see middleware).
         self.rds_lock = threading.RLock()
 

@@ -1,0 +1,1 @@
+"""AuroraRestoreSchedule: create AuroraRestores on a cron schedule (cron.py decides when, controller.py acts)."""
