@@ -21,7 +21,7 @@ import pytest
 from aurora_restore.api.models import AuroraRestoreSpec, AuroraRestoreStatus
 from aurora_restore.api.phase import Phase
 from aurora_restore.db.connection import Tls
-from aurora_restore.machine import accept, apply_outcome, run_step
+from aurora_restore.machine import accept, apply_outcome, run_aftercare, run_step
 from aurora_restore.steps.context import RestoreContext
 from aurora_restore.steps.outcomes import Outcome
 from aurora_restore_devenv.simulator.databases.tls import ensure_certificates
@@ -227,6 +227,15 @@ class RestoreRun:
         if self.phase.is_terminal:
             return self.status
         raise AssertionError(f"no terminal phase after {max_steps} steps; stuck in {self.phase}: {self.status.message}")
+
+    def settle_aftercare(self, max_turns: int = 20) -> None:
+        """A finished restore's aftercare, one turn per POLL (with its outcome applied), until it owes nothing."""
+        for _ in range(max_turns):
+            outcome = run_aftercare(self.context())
+            if outcome is None:
+                return
+            self.status = apply_outcome(self.status, outcome, self.now, self.generation, self.history_limit)
+            self.now += POLL
 
     def send_first_rename(self) -> None:
         """A Replace run to the moment the swap has renamed the existing target away (and recorded that it

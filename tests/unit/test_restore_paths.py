@@ -6,12 +6,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from aurora_restore.api.phase import Phase
-from aurora_restore.machine import apply_outcome
 from aurora_restore.aws.rds import tags_of
 from aurora_restore.steps.context import MANAGED_BY_TAG, RESTORE_NAME_TAG, RESTORE_UID_TAG
 from aurora_restore.steps.outcomes import Advance, Wait
 
-from .conftest import REPLACEABLE, KMS_KEY, OTHER_REGION, POLL, SAME_REGION_PHASES, SNAPSHOT, SOURCE_REGION, START, TARGET, UID
+from .conftest import REPLACEABLE, KMS_KEY, OTHER_REGION, SAME_REGION_PHASES, SNAPSHOT, SOURCE_REGION, START, TARGET, UID
 from .fake_rds import aws_error, throttling
 
 COPY_ID = f"aurora-restore-{UID}"
@@ -645,12 +644,7 @@ def test_keep_previous_succeeds_after_the_swap_and_deletes_the_previous_cluster_
     early = run_aftercare(run.context())
     assert isinstance(early, Wait) and 0 < early.delay <= 7200 and not cloud.calls_to("delete_instance")
     run.now = record.delete_after
-    for _ in range(20):
-        outcome = run_aftercare(run.context())
-        if outcome is None:
-            break
-        run.status = apply_outcome(run.status, outcome, run.now, 1, 20)
-        run.now += POLL
+    run.settle_aftercare()
     assert run.status.phase == Phase.SUCCEEDED
     assert previous not in run.target.clusters
     assert run.status.replaced_cluster.deleted_at is not None

@@ -9,11 +9,11 @@ import pytest
 from aurora_restore.api.models import AuroraRestoreStatus, DrillStatus, ReplacedClusterStatus
 from aurora_restore.api.phase import Phase
 from aurora_restore.driver import _expire, _next_turn, ttl_seconds
-from aurora_restore.machine import apply_outcome, has_work, run_aftercare, ttl_expiry
+from aurora_restore.machine import apply_outcome, has_work, ttl_expiry
 from aurora_restore.settings import Settings
 from aurora_restore.steps.outcomes import Advance, Wait
 
-from .conftest import POLL, REPLACEABLE, START, TARGET
+from .conftest import REPLACEABLE, START, TARGET
 
 LOG = logging.getLogger("test")
 
@@ -112,12 +112,7 @@ def test_a_kept_previous_cluster_s_retirement_ends_the_work_and_starts_the_ttl(r
     assert status.phase == Phase.SUCCEEDED and status.work_completed_at is None
     assert ttl_expiry(status, 60) is None
     run.now = status.replaced_cluster.delete_after
-    for _ in range(20):
-        outcome = run_aftercare(run.context())
-        if outcome is None:
-            break
-        run.status = apply_outcome(run.status, outcome, run.now, 1, 20)
-        run.now += POLL
+    run.settle_aftercare()
     assert run.status.replaced_cluster.deleted_at is not None
     done = run.status.work_completed_at
     assert done is not None and done >= status.replaced_cluster.delete_after

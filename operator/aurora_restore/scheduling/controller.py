@@ -12,7 +12,6 @@ from a fresh read). Turns run only on the elected leader (Runtime.turn).
 """
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,7 +30,7 @@ from ..api.schedule import (
 from ..errors import NotLeading
 from ..k8s.events import EventRecorder
 from ..k8s.resources import StatusConflict
-from ..k8s.schedules import AuroraRestoreSchedules, ScheduleRuns
+from ..k8s.schedules import AuroraRestoreSchedules, ScheduleRuns, api_status
 from ..machine import owes_aftercare
 from ..obs import metrics
 from . import cron
@@ -363,10 +362,7 @@ def _create_run(gateways: ScheduleGateways, schedule: dict[str, Any], spec: Auro
 
 
 def _api_message(error: ApiException) -> str:
-    try:
-        return json.loads(error.body or "{}").get("message") or str(error.reason)
-    except ValueError:
-        return str(error.reason)
+    return api_status(error).get("message") or str(error.reason)
 
 
 def _write_invalid(gateways: ScheduleGateways, obj: dict[str, Any], status: AuroraRestoreScheduleStatus,
