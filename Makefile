@@ -28,9 +28,12 @@ demo: binaries
 down: setup
 	$(BIN)/aurora-restore-dev down --dir .dev
 
+# The suite in TEST_WORKERS pytest-xdist worker processes, each with its own control plane and simulator (most e2e
+# time is waiting on simulated AWS delays, not CPU); loadgroup keeps each xdist_group on one worker.
+TEST_WORKERS ?= 2
 test: binaries
 	bash .ci/lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Regenerate the CRDs from the models, for the repository and the chart (tests keep both equal to the models).
 crds: setup

@@ -32,7 +32,9 @@ from .api.phase import Phase
 from .aws.clients import AwsClients
 from .aws.side import AwsSide
 from .db.connection import Timeouts, Tls
+from .k8s.config_maps import ConfigMaps
 from .k8s.events import EventRecorder
+from .k8s.jobs import HookJobs
 from .k8s.leases import TargetLease
 from .k8s.policies import ClusterPolicies
 from .errors import NotLeading
@@ -441,6 +443,9 @@ def build_context(
             runtime.api_client, runtime.settings.lease_namespace, snapshot_arn, account, runtime.restores),
         restores=runtime.restores,
         rng=runtime.rng,
+        hook_jobs=HookJobs(runtime.api_client, metadata["namespace"]),
+        config_maps=ConfigMaps(runtime.api_client, metadata["namespace"]),
+        record_event=lambda kind, reason, message: runtime.events.record(obj, kind, reason, message),
         notifier=Notifier(NotificationSettings.of(runtime.settings), runtime.events.record,
                           leading=runtime.leading),
     )

@@ -1,15 +1,20 @@
 """The phase machine: which step runs in which phase, and how a step's outcome changes the status.
 
     Pending ──► ResolvingSnapshot ──► Preflight ──► SharingSnapshot ──► CopyingSnapshot ──┐
-    (policy,     (snapshot, or the     │  │ (other account)   (other region     ▲          │
-     lease)       point-in-time        │  └──────────────────── or account) ───┘          │
-                  window)              │  same region and account ──────────────────────►│
+    (policy,     (snapshot, point-in-  │  │ (other account)   (other region     ▲          │
+     lease)       time window, or the  │  └──────────────────── or account) ───┘          │
+                  clone's source)      │  same region and account ──────────────────────►│
+                                       │  clone from another account: SharingCluster ───►│ (RAM share)
                                        ▼                                                 ▼
                                     Planned (dryRun)         RestoringCluster (a temporary identifier
                                                                    │          when replacing a cluster)
                                                                    ▼
-                          Verifying ◄── ConfiguringAccess ◄── CreatingInstances
-                          │   │     (both pass straight on when the spec asks for no database access)
+         RunningHooks ◄── Masking ◄── ConfiguringAccess ◄── CreatingInstances
+         (spec.hooks)    (spec.masking; the database users are configured after it)
+              │                          (each optional phase is skipped when the spec asks for none: steps/route.py)
+              ▼
+          Verifying ──► SnapshottingOutput (spec.output.snapshot: snapshot, copy with the consumers' key, share)
+                          │   │
       no existing target  │   │ existingTarget Replace and a cluster to replace (found by Preflight)
                           │   ▼
                           │  SwappingTarget ──► RetiringPrevious ──┐    (rename the target away, rename the
@@ -19,7 +24,8 @@
                         Publishing ◄───────────────────────────────┘    (connection Secrets, final endpoints)
                           │
                           ▼
-                        CleaningUp ──► Succeeded
+                        CleaningUp ──► Succeeded   (copies, shares, a RAM share; the cluster itself with
+                                                    output.snapshot.deleteClusterAfter; never the output snapshot)
 
     Any phase ──► CleaningUpAfterFailure ──► Failed     (a TerminalError, or spec.timeout exceeded before a
                                                          swap began: roll back a half-done swap, remove the
@@ -58,12 +64,16 @@ from .k8s.conditions import conditions_for
 from .notify.outbox import pending
 from .steps.access import configure_access
 from .steps.cleanup import cancel, clean_up, clean_up_after_failure
+from .steps.clone import share_cluster
 from .steps.cluster import create_instances, restore_cluster
 from .steps.context import RestoreContext
 from .steps.drill import left_in_place, tear_down_drill, teardown_owed
+from .steps.hooks import run_hooks
 from .steps.lease import acquire_target
+from .steps.masking import mask_data
 from .steps.notify import deliver_before_step, notification_aftercare, with_notifications
 from .steps.outcomes import Advance, Fail, Outcome, Wait
+from .steps.output import snapshot_output
 from .steps.preflight import run_preflight
 from .steps.publish import publish
 from .steps.sharing import share_snapshot
@@ -78,11 +88,15 @@ STEPS: dict[Phase, Step] = {
     Phase.RESOLVING_SNAPSHOT: resolve_snapshot,
     Phase.PREFLIGHT: run_preflight,
     Phase.SHARING_SNAPSHOT: share_snapshot,
+    Phase.SHARING_CLUSTER: share_cluster,
     Phase.COPYING_SNAPSHOT: copy_snapshot,
     Phase.RESTORING_CLUSTER: restore_cluster,
     Phase.CREATING_INSTANCES: create_instances,
     Phase.CONFIGURING_ACCESS: configure_access,
+    Phase.MASKING: mask_data,
+    Phase.RUNNING_HOOKS: run_hooks,
     Phase.VERIFYING: verify,
+    Phase.SNAPSHOTTING_OUTPUT: snapshot_output,
     Phase.SWAPPING_TARGET: swap_target,
     Phase.RETIRING_PREVIOUS: retire_previous,
     Phase.PUBLISHING: publish,

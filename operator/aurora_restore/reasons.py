@@ -88,8 +88,48 @@ REASONS: dict[str, Reason] = {
     "SnapshotFailed": Reason(
         FAILURE, "The source snapshot's status is failed or error.", "Use another snapshot.", FAILED),
     "SourceClusterNotFound": Reason(
-        FAILURE, "spec.source.pointInTime.clusterIdentifier does not exist in the source region.",
-        "Fix the cluster name or region.", FAILED),
+        FAILURE, "spec.source.pointInTime.clusterIdentifier, or spec.source.clone.clusterIdentifier, does not exist "
+        "in the source region (of source.accountId, seen by the source role); a clone's source that disappears "
+        "before Preflight is also a preflight check.", "Fix the cluster name, region or account.", CHECK),
+    "CloneSourceNotAvailable": Reason(
+        PREFLIGHT, "spec.source.clone: the source cluster is not available (stopped, or in a failure status); only "
+        "an available cluster can be cloned. A passing state (backing-up, modifying) is waited for instead.",
+        "Start the cluster, or wait until it is available, then create a new AuroraRestore.", CHECK),
+    "CloneSourceHasNoInstance": Reason(
+        PREFLIGHT, "spec.source.clone: the source cluster has no DB instance; AWS clones only a cluster with at "
+        "least one.", "Add an instance to the source cluster, or restore one of its snapshots.", CHECK),
+    "CloneRegionMismatch": Reason(
+        PREFLIGHT, "spec.source.clone with spec.target.region other than the source's: a clone is made in its "
+        "source cluster's region.", "Leave spec.target.region unset, or restore a snapshot to cross regions.", CHECK),
+    "CloneServerlessCrossAccount": Reason(
+        PREFLIGHT, "spec.source.clone from another account of an Aurora Serverless v1 cluster (EngineMode "
+        "serverless), which AWS does not clone across accounts.", "Restore a snapshot of it instead.", CHECK),
+    "CloneKeyNotVisible": Reason(
+        PREFLIGHT, "spec.source.clone from another account: the source role cannot describe the KMS key of the "
+        "encrypted source cluster, so the operator cannot tell whether it can be shared.",
+        "Grant the source role kms:DescribeKey on the key.", CHECK),
+    "CloneKeyNotShareable": Reason(
+        PREFLIGHT, "spec.source.clone from another account: the source cluster is encrypted with the AWS-managed "
+        "key (aws/rds), which AWS does not let anyone share.", "Clone within the source account, or restore a "
+        "snapshot copied with a customer-managed key whose policy allows the target account.", CHECK),
+    "CloneSourceIsCrossAccountClone": Reason(
+        PREFLIGHT, "spec.source.clone names a cluster that is itself a cross-account clone (CrossAccountClone): "
+        "AWS neither clones it again nor shares it with another account.", "Clone the original cluster (from its "
+        "owner's account), or restore a snapshot of this one.", CHECK),
+    "CloneLimitReached": Reason(
+        PREFLIGHT, "spec.source.clone: an AWS limit stops the clone: the target account's DBClusters quota is "
+        "used up; across accounts AWS allows one clone of a source per account (so a Replace of an earlier "
+        "cross-account clone of the same source cannot build the new clone beside it) and 15 per source (not "
+        "visible to Preflight: AWS refuses it when the clone is made, in RestoringCluster).",
+        "Delete the earlier clone or an unused cluster (or ask for a higher quota; the accounts holding the "
+        "source's other clones must delete one of theirs), then create a new AuroraRestore; or restore a snapshot "
+        "instead.", CHECK),
+    "ClusterShareFailed": Reason(
+        FAILURE, "SharingCluster: AWS RAM reports the share of the source cluster, or its association with the "
+        "target account or the cluster, FAILED (the message gives RAM's statusMessage), or the invitation to the "
+        "share was rejected or expired.",
+        "Check that the source account may share the cluster through RAM (and allows external principals when "
+        "the accounts are not in one organization); the share is deleted on the way out.", FAILED),
     "RestoreTimeOutOfRange": Reason(
         FAILURE, "spec.source.pointInTime.restoreTime is outside the cluster's restorable window (the message "
         "gives it) or in the future.", "Pick a time inside the window.", FAILED),
@@ -150,10 +190,45 @@ REASONS: dict[str, Reason] = {
     "DatabaseNotFound": Reason(
         FAILURE, "A database named in spec.users[].databases or spec.verification.database does not exist.",
         "Fix the name.", FAILED),
+    "HookFailed": Reason(
+        FAILURE, "A post-restore hook (spec.hooks.postRestore[i], named in the message) failed or timed out: with "
+        "onFailure Fail the restore fails and the later hooks do not run; with onFailure Continue it is only a "
+        "Warning Event and status.hooks[] says why.", "Look at status.hooks[] (the statement or the Job at fault) "
+        "and docs/hooks.md; fix the hook or its timeout.", FAILED),
+    "InvalidHookJob": Reason(
+        FAILURE, "The pod template of a Job hook has no spec.containers, or the apiserver refused the Job made from "
+        "it.", "Fix spec.hooks.postRestore[i].job.template (docs/hooks.md).", FAILED),
+    "HookResourceNotOurs": Reason(
+        FAILURE, "A Job or Secret with the name of a Job hook's exists and was not made by this restore for it; it "
+        "is left untouched.", "Delete or rename that object, or the AuroraRestore.", FAILED),
+    "ConfigMapKeyMissing": Reason(
+        FAILURE, "The ConfigMap of spec.hooks.postRestore[i].configMapRef exists but lacks the key, or the key is "
+        "empty (a ConfigMap that does not exist yet is waited for).", "Add the key with the hook's SQL.", FAILED),
     "DatabaseRefused": Reason(
         FAILURE, "The database refused a statement in a way no retry changes (a name or password it rejects, a "
         "privilege the master user lacks); the message names the field, never the password.",
         "Fix the field, or the master user's privileges.", FAILED),
+    "MaskingRuleInvalid": Reason(
+        FAILURE, "A spec.masking rule names a table or column that does not exist, has a `where` the database "
+        "will not plan (EXPLAIN), or a hash, email or fakeName rule a column that is not text or too short for "
+        "what it writes; checked before any change, so no row "
+        "was changed.", "Fix the rules (the message lists every problem).", FAILED),
+    "MaskingKeyInvalid": Reason(
+        FAILURE, "The hash key of spec.masking.hashKeySecretRef is shorter than 16 bytes.",
+        "Put a longer random key in the Secret (the message never shows it).", FAILED),
+    "MaskingKeyChanged": Reason(
+        FAILURE, "The hash key of spec.masking.hashKeySecretRef changed while the tables were being masked "
+        "(status.masking.keyFingerprint no longer matches), so the tables' hashes would not join.",
+        "Put the earlier key back in the Secret, or restore afresh with the new key.", FAILED),
+    "MaskingKeyWouldBeLogged": Reason(
+        FAILURE, "On MySQL, a server log (general_log without permission to set sql_log_off, slow_query_log with "
+        "long_query_time 0, or Advanced Auditing with QUERY events) would record the statement carrying the hash "
+        "key, so the key was not sent.",
+        "Turn that log off in the cluster parameter group (or let the master user set sql_log_off), or use "
+        "strategies without the key.", FAILED),
+    "MaskingFailed": Reason(
+        FAILURE, "The database refused a masking statement for good (a constant the column cannot take, a truncate of rows other tables reference); that table's transaction was rolled "
+        "back.", "Fix the rule the message names; tables masked before it stay masked.", FAILED),
     "DatabaseTlsError": Reason(
         FAILURE, "The TLS set-up for a database connection failed (for example an unreadable CA bundle).",
         "Fix AURORA_RESTORE_DB_CA_BUNDLE in the operator's settings.", FAILED),
@@ -251,6 +326,33 @@ REASONS: dict[str, Reason] = {
     "SnapshotKeyNotVisible": Reason(
         PREFLIGHT, "The source role cannot describe the KMS key of the snapshot to share.",
         "Grant the source role kms:DescribeKey on that key (docs/cross-account.md).", CHECK),
+    "InvalidOutputSnapshotIdentifier": Reason(
+        PREFLIGHT, "spec.output.snapshot.identifier with {date}/{time} filled in is no valid snapshot identifier "
+        "(1-63 letters, digits or hyphens, a letter first, no trailing or double hyphen).",
+        "Shorten or fix the identifier.", CHECK),
+    "OutputSnapshotTaken": Reason(
+        PREFLIGHT, "A snapshot with the output snapshot's identifier (or its intermediate aurora-restore-<uid>-output) "
+        "exists without this restore's UID tag; it is left untouched.",
+        "Choose another spec.output.snapshot.identifier (e.g. with {date}) or delete that snapshot.", CHECK),
+    "OutputSnapshotKeyNotShareable": Reason(
+        PREFLIGHT, "The output snapshot would be encrypted with the AWS-managed key aws/rds (spec.output.snapshot."
+        "kmsKeyId, or the cluster's key when it is unset), which AWS does not let anyone share.",
+        "Set spec.output.snapshot.kmsKeyId to a customer-managed key whose key policy allows the shareWith "
+        "accounts.", CHECK),
+    "OutputSnapshotNotEncrypted": Reason(
+        PREFLIGHT, "spec.output.snapshot.kmsKeyId is given for an unencrypted cluster: AWS cannot encrypt a "
+        "snapshot by copying it.", "Set spec.target.kmsKeyId (the cluster is then encrypted), or leave "
+        "spec.output.snapshot.kmsKeyId unset.", CHECK),
+    "OutputClusterProtected": Reason(
+        PREFLIGHT, "spec.output.snapshot.deleteClusterAfter with spec.target.deletionProtection: the cluster could "
+        "never be deleted.", "Turn one of them off.", CHECK),
+    "OutputSnapshotFailed": Reason(
+        FAILURE, "AWS reports the output snapshot (or its intermediate) as failed.",
+        "Look at the cluster and the KMS key in the RDS console; create a new AuroraRestore.", FAILED),
+    "OutputSnapshotNotShareable": Reason(
+        FAILURE, "AWS refused to share the output snapshot with an account of spec.output.snapshot.shareWith "
+        "(e.g. it is encrypted with the AWS-managed key aws/rds).", "Set spec.output.snapshot.kmsKeyId to a "
+        "customer-managed key whose key policy allows those accounts.", FAILED),
     "SnapshotKeyNotShareable": Reason(
         PREFLIGHT, "The snapshot to share is encrypted with the AWS-managed key, which AWS does not let anyone "
         "share.", "Copy it with a customer-managed key whose policy allows the target account, and restore that "
@@ -327,6 +429,13 @@ REASONS: dict[str, Reason] = {
     "CopyAppeared": Reason(
         RETRY, "A snapshot copy appeared between the describe and the copy call; the next pass looks at its UID "
         "tag.", "Nothing.", RETRIED),
+    "OutputSnapshotAppeared": Reason(
+        RETRY, "The output snapshot (or its intermediate) appeared between the describe and the create or copy "
+        "call; the next pass looks at its UID tag.", "Nothing.", RETRIED),
+    "ClusterNotAvailable": Reason(
+        RETRY, "The restored cluster is not available (modifying, backing up) when the output snapshot is to be "
+        "taken; AWS snapshots only an available cluster.", "Nothing; it is taken once the cluster settles.",
+        RETRIED),
     "RenamePending": Reason(
         RETRY, "AWS has not finished a rename of the swap yet.", "Nothing: the swap waits for it.", RETRIED),
     "ShareBeingRemoved": Reason(
@@ -405,6 +514,9 @@ REASONS: dict[str, Reason] = {
     "SharingSnapshot": Reason(
         EVENT, "Entered SharingSnapshot: sharing the snapshot with the target account (after a manual copy of an "
         "automated one).", f"Nothing; {_STUCK}.", TRANSITION),
+    "SharingCluster": Reason(
+        EVENT, "Entered SharingCluster: sharing the clone's source cluster with the target account through AWS RAM "
+        "and accepting the invitation.", f"Nothing; {_STUCK}.", TRANSITION),
     "CopyingSnapshot": Reason(
         EVENT, "Entered CopyingSnapshot: copying the snapshot into the target account and region; the message "
         "shows the copy's percentage.", f"Nothing; copies take minutes to hours; {_STUCK}.", TRANSITION),
@@ -417,9 +529,19 @@ REASONS: dict[str, Reason] = {
     "ConfiguringAccess": Reason(
         EVENT, "Entered ConfiguringAccess: setting the master password and the database users.",
         "Nothing.", TRANSITION),
+    "Masking": Reason(
+        EVENT, "Entered Masking: masking the data table by table (spec.masking), then rewriting the masked tables; "
+        "status.masking shows the progress.", "Nothing.", TRANSITION),
+    "RunningHooks": Reason(
+        EVENT, "Entered RunningHooks: running the post-restore SQL and Job hooks in order (status.hooks).",
+        "Nothing.", TRANSITION),
     "Verifying": Reason(
         EVENT, "Entered Verifying: running SELECT 1 and the verification queries as a read-only user.",
         "Nothing.", TRANSITION),
+    "SnapshottingOutput": Reason(
+        EVENT, "Entered SnapshottingOutput: taking the output snapshot of the verified cluster, copying it with "
+        "spec.output.snapshot.kmsKeyId and sharing it (status.outputSnapshot).", "Nothing; snapshots take minutes.",
+        TRANSITION),
     "SwappingTarget": Reason(
         EVENT, "Entered SwappingTarget: renaming the existing target away and the new cluster to its name; "
         "clients lose the endpoint until the second rename is done.", "Nothing; a swap is never interrupted "
@@ -534,6 +656,25 @@ REASONS: dict[str, Reason] = {
         "settings the message names."),
     "InvalidSubnet": _aws(
         "A subnet of the subnet group cannot be used.", "Fix spec.target.dbSubnetGroupName's subnets."),
+    # AWS RAM (the share of a cross-account clone, steps/clone.py)
+    "OperationNotPermittedException": _aws(
+        "AWS RAM refused the share of the source cluster (for example sharing with external principals is off, "
+        "or the cluster cannot be shared).", "Let the source account share the cluster through RAM."),
+    "InvalidParameterException": _aws(
+        "AWS RAM refused a parameter of the share (the message says which).", "Fix what the message names."),
+    "MalformedArnException": _aws(
+        "AWS RAM refused an ARN (the source cluster's, or an invitation's).", "Check spec.source.clone and the "
+        "source account."),
+    "IdempotentParameterMismatchException": _aws(
+        "AWS RAM saw the restore's client token with other parameters (a share made by an earlier spec).",
+        "Delete the share tagged with the restore's UID and create a new AuroraRestore."),
+    "ResourceShareInvitationExpiredException": _aws(
+        "The RAM invitation to the target account expired before it was accepted.",
+        "Create a new AuroraRestore (a new share and invitation)."),
+    "ResourceShareInvitationArnNotFoundException": _aws(
+        "The RAM invitation the target side tried to accept does not exist.", "Create a new AuroraRestore."),
+    "ResourceShareInvitationAlreadyRejectedException": _aws(
+        "The RAM invitation to the target account was rejected by someone.", "Create a new AuroraRestore."),
     OTHER_AWS_CODE: _aws(
         "Any other AWS error code is terminal and passed on as the reason; the message names the call, AWS's "
         "words and, where a spec field is at fault, the field (e.g. DBSubnetGroupNotFoundFault, "

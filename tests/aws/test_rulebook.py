@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from aurora_restore.aws.rds import as_tag_list, tags_of
 from aurora_restore.errors import RestoreError
 from aurora_restore_devenv.simulator import rulebook
+from tests.aws import test_simulator_clones
 from tests.unit.fake_rds import LIVE, FakeCloud
 
 REGION, OTHER_REGION = "us-east-1", "us-west-2"
@@ -38,6 +39,17 @@ SIMULATOR_ONLY: dict[str, str] = {
     "so the fake's list_cluster_snapshots has no such parameter",
     "describe-snapshots-filters": "the gateway sends only the db-cluster-id filter; the fake takes no filters",
 }
+# Clones and RAM shares: their cases are in test_simulator_clones.py, against the simulator; the unit tests' doubles
+# of them (fake_rds.py's clone source, fake_clone.py's RAM) are gateway fakes with no `World` here yet.
+CLONE_RULES_SIMULATOR_ONLY = (
+    "clone-source-available", "clone-same-region", "clone-no-restore-time",
+    "shared-cluster-visible", "cross-account-copy-on-write", "cross-account-not-serverless",
+    "cross-account-clone-key", "cross-account-clone-limit", "no-clone-of-shared-clone", "cross-account-clone-flag",
+    "clone-group", "cluster-quota", "ram-share-own-resource", "ram-external-principals", "ram-invitation",
+    "ram-client-token",
+)
+SIMULATOR_ONLY.update({name: "a clone or RAM rule: cases in test_simulator_clones.py, no World of the unit tests' "
+                       "clone and RAM fakes yet" for name in CLONE_RULES_SIMULATOR_ONLY})
 # Errors common to all RDS actions (the API reference's Common Errors), which the service model does not list.
 COMMON_ERRORS = frozenset({"InvalidParameterValue", "InvalidParameterCombination", "MissingParameter"})
 
@@ -156,6 +168,11 @@ class SimulatorWorld:
     def restore_to(self, source: str, cluster: str, moment: datetime) -> None:
         self.act(lambda: self.client("rds").restore_db_cluster_to_point_in_time(
             DBClusterIdentifier=cluster, SourceDBClusterIdentifier=source, RestoreToTime=moment))
+
+    def clone(self, source: str, cluster: str) -> None:
+        self.act(lambda: self.client("rds").restore_db_cluster_to_point_in_time(
+            DBClusterIdentifier=cluster, SourceDBClusterIdentifier=source, RestoreType="copy-on-write",
+            UseLatestRestorableTime=True))
 
     def create_instance(self, cluster: str, instance: str) -> None:
         self.act(lambda: self.client("rds").create_db_instance(
@@ -286,6 +303,11 @@ class FakeWorld:
         self.act(lambda: self.rds().restore_cluster_to_point_in_time(
             DBClusterIdentifier=cluster, SourceDBClusterIdentifier=source, RestoreToTime=moment))
 
+    def clone(self, source: str, cluster: str) -> None:
+        self.act(lambda: self.rds().restore_cluster_to_point_in_time(
+            DBClusterIdentifier=cluster, SourceDBClusterIdentifier=source, RestoreType="copy-on-write",
+            UseLatestRestorableTime=True))
+
     def create_instance(self, cluster: str, instance: str) -> None:
         self.act(lambda: self.rds().create_instance(
             DBInstanceIdentifier=instance, DBClusterIdentifier=cluster, Engine=ENGINE, DBInstanceClass="db.r6g.large"))
@@ -354,6 +376,12 @@ def named(prefix: str, length: int) -> str:
 # -- the rulebook itself -------------------------------------------------------------------------------------------
 
 
+def ram_error_codes() -> set[str]:
+    """The error codes of botocore's RAM service model (for the rules of RAM calls)."""
+    model = botocore.session.get_session().get_service_model("ram")
+    return {model.shape_for(name).name for name in model.shape_names if model.shape_for(name).metadata.get("exception")}
+
+
 def rds_error_codes() -> set[str]:
     """The error codes of botocore's RDS service model (each exception shape's code)."""
     model = botocore.session.get_session().get_service_model("rds")
@@ -364,7 +392,7 @@ def rds_error_codes() -> set[str]:
 
 def test_every_rule_quotes_the_documentation_answers_a_real_code_and_names_its_check() -> None:
     assert len(rulebook.RULES_BY_NAME) == len(rulebook.RULES)
-    codes = rds_error_codes() | COMMON_ERRORS
+    codes = rds_error_codes() | ram_error_codes() | COMMON_ERRORS
     simulator = Path(rulebook.__file__).parent
     for rule in rulebook.RULES:
         assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.name), rule.name
@@ -394,7 +422,8 @@ def test_the_documentation_lists_exactly_the_rules_of_the_rulebook() -> None:
 def rule_cases() -> dict[str, list[tuple[str, bool]]]:
     """Rule name -> the cases that exercise it, each with whether it runs on both doubles."""
     cases: dict[str, list[tuple[str, bool]]] = {}
-    for name, test in sorted(globals().items()):
+    tests = {**vars(test_simulator_clones), **globals()}  # the clone and RAM rules' cases live there
+    for name, test in sorted(tests.items()):
         if name.startswith("test_") and callable(test):
             both = "world" in inspect.signature(test).parameters
             for rule in getattr(test, "rules", ()):
@@ -484,9 +513,16 @@ def test_a_shared_encrypted_snapshot_needs_access_to_the_owners_key(world, acces
 @rules("aws-managed-key-not-shareable")
 def test_a_snapshot_under_the_aws_managed_key_cannot_be_shared(world) -> None:
     name = unique("managed")
-    world.snapshot(name, key=world.aws_managed_key())
+    source = world.snapshot(name, key=world.aws_managed_key())
     refused("InvalidParameterValue", lambda: world.share_snapshot(name, OWNER))
     assert world.shared_with(name) == []
+    # What the documentation says to do instead (and spec.output.snapshot.kmsKeyId does): copy it with a
+    # customer-managed key and share the copy.
+    copy = unique("recopied")
+    world.copy(source, copy, kms_key_id=world.key())
+    assert world.has_snapshot(copy)  # looked at: available
+    world.share_snapshot(copy, OWNER)
+    assert world.shared_with(copy) == [OWNER]
 
 
 @rules("encrypted-not-public")
@@ -625,6 +661,18 @@ def test_restore_to_time_must_lie_in_the_restorable_window(world) -> None:
         assert abs((datetime.now(timezone.utc) - latest).total_seconds()) < 5
     finally:
         world.set_lag(LAG)
+
+
+@rules("clone-needs-instance")
+def test_a_clone_needs_a_source_with_an_instance(world) -> None:
+    bare, served = unique("bare"), unique("served")
+    world.cluster(bare)
+    world.cluster(served, instances=1)
+    clone = unique("clone")
+    refused("InvalidDBClusterStateFault", lambda: world.clone(bare, clone))
+    assert world.describe_cluster(clone) is None
+    world.clone(served, clone)
+    assert world.describe_cluster(clone) is not None
 
 
 # -- listing snapshots ---------------------------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def test_install_creates_the_operator_objects(helm, control_plane, admin_client)
     service_account = core.read_namespaced_service_account("aurora-restore-operator", release_namespace)
     assert service_account.metadata.annotations["eks.amazonaws.com/role-arn"] == ROLE_ARN
     cluster_role = rbac.read_cluster_role("aurora-restore-operator")
-    assert {rule.api_groups[0] for rule in cluster_role.rules} == {"apiextensions.k8s.io", "dbrestore.io", ""}
+    assert {rule.api_groups[0] for rule in cluster_role.rules} == {"apiextensions.k8s.io", "dbrestore.io", "", "batch"}
     binding = rbac.read_cluster_role_binding("aurora-restore-operator")
     assert (binding.subjects[0].name, binding.subjects[0].namespace) == ("aurora-restore-operator", release_namespace)
     assert rbac.read_namespaced_role("aurora-restore-operator-leases", release_namespace).rules[0].resources == [

@@ -1,5 +1,8 @@
 """End-to-end fixtures: a real kube-apiserver + etcd and the AWS simulator for the session, and per test a fresh
-namespace with its own operator process (so a test can kill it with SIGKILL and start it again)."""
+namespace with its own operator process (so a test can kill it with SIGKILL and start it again).
+
+Under pytest-xdist (`make test`) every worker has its own session: control plane, simulator, temporary
+directories and ports of its own. The audits of the whole run read the other workers' usage (workers.py)."""
 
 import os
 import uuid
@@ -7,6 +10,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import workers
 from chart.helm_cli import Helm
 from kubernetes import client, config
 
@@ -17,6 +21,7 @@ from aurora_restore_devenv.controlplane.binaries import find_helm
 from aurora_restore_devenv.environment import OPERATOR_ROLE_ARN, operator_aws_environment
 from aurora_restore_devenv.simulator import SimulatorClient, SimulatorProcess
 from restores import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, SESSION_POLICY, CallWindow, create_policy
+from session_usage import operator_actions_by_account, used_permissions
 from aurora_restore_devenv.operator_process import OperatorProcess, free_port
 
 SIMULATED_RDS_DELAY_SECONDS = 1.0
@@ -79,7 +84,7 @@ def aws(simulator_url):
 
 
 @pytest.fixture
-def namespace(api_client, request):
+def namespace(api_client, request, run_usage):
     """A fresh namespace per test (kept after it, for the session's secret scan and audits): t-..., which the
     session's policy covers; p-... for tests marked `own_policies`, which bring their own."""
     prefix = "p" if request.node.get_closest_marker("own_policies") else "t"
@@ -111,6 +116,43 @@ def operator_kubeconfig(control_plane, api_client, tmp_path_factory) -> Path:
     return control_plane.token_for_service_account(
         OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, home / "operator-kubeconfig"
     )
+
+
+@pytest.fixture(scope="session")
+def run_usage(request):
+    """Under pytest-xdist, what this worker's session used, written down at its end (before the control plane and
+    the simulator stop) for the worker that runs the audits of the whole run; unless this worker ran them."""
+    if workers.WORKER is None:
+        yield
+        return
+    # Requested here, so that they are torn down after this fixture's end has read them.
+    control_plane, api_client, simulator_process, operator_kubeconfig = (request.getfixturevalue(name) for name in (
+        "control_plane", "api_client", "simulator_process", "operator_kubeconfig"))
+    yield
+    if request.config.stash.get(workers.AUDITED_HERE, False):
+        return
+    from secret_scan import SESSION, scan_session
+
+    simulator = simulator_process.client
+    user = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
+    used, denied = used_permissions(control_plane.read_audit_events(), user)
+    workers.write_usage(request.config, {
+        "worker": workers.WORKER,
+        "kubernetes_permissions": sorted(used),
+        "denied": denied,
+        "aws_actions": {account: sorted(actions)
+                        for account, actions in operator_actions_by_account(simulator.calls()).items()},
+        "secret_scan": scan_session(SESSION, api_client, simulator, simulator_process.log_path, operator_kubeconfig)
+        if SESSION.operator_logs else None,
+    })
+
+
+@pytest.fixture(scope="session")
+def other_workers_usage(request) -> list[dict]:
+    """For the audits of the whole run: the usage of every other pytest-xdist worker's session, once they have all
+    finished (none outside xdist)."""
+    request.config.stash[workers.AUDITED_HERE] = True
+    return workers.other_usages(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -185,6 +227,21 @@ def simulator(simulator_url):
     sim.set_restorable_lag(lag)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Tests marked `after_all_e2e` audit what the whole e2e session did: run them last."""
+    """Tests marked `after_all_e2e` audit what the whole e2e run did: run them last, all in one pytest-xdist worker
+    (their xdist_group), which waits for the other workers' usage."""
     items.sort(key=lambda item: item.get_closest_marker("after_all_e2e") is not None)
+    for item in items:
+        if item.get_closest_marker("after_all_e2e"):
+            item.add_marker(pytest.mark.xdist_group(workers.AUDIT_GROUP))
+
+
+def pytest_collection_finish(session):
+    workers.mark_started(session.config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    """After the session's fixtures are torn down (so its usage is written)."""
+    workers.mark_finished(session.config)

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from kubernetes import client
 
 from aurora_restore.api import GROUP, PLURAL, VERSION
+from aurora_restore_devenv.environment import WEB_IDENTITY_TOKEN
 
 # Shorter values (ports, "x", "stale") occur by chance in any log, so a scan for them says nothing.
 MINIMUM_SECRET_LENGTH = 8
@@ -254,6 +255,42 @@ def session_texts(session: SessionRecord) -> list[tuple[str, str]]:
     logs = [(f"operator log of {test}", path.read_text(errors="replace"))
             for test, path in session.operator_logs if path.exists()]
     return logs + session.metrics + session.statuses
+
+
+# -- one session's scan -------------------------------------------------------------------------------------
+
+
+def scan_session(session: SessionRecord, api_client, simulator, simulator_log: Path | None,
+                 operator_kubeconfig: Path) -> dict[str, Any]:
+    """The secret scan of one e2e session (each pytest-xdist worker has its own): its figures and its hits, as
+    plain data without a secret in it, so that the worker that runs the audits can judge every session."""
+    from_stores = session.secrets + kubernetes_secret_values(api_client) + secrets_manager_values(
+        simulator.base_url, secrets_manager_places(simulator.calls()))
+    credentials = [
+        *session.passwords,
+        SecretValue(WEB_IDENTITY_TOKEN, "the operator's web identity token"),
+        *kubeconfig_tokens(operator_kubeconfig),
+    ]
+    values = worth_scanning(from_stores + credentials)
+    texts = [
+        *session_texts(session),
+        *current_restore_texts(api_client),
+        *event_texts(api_client),
+        *simulator_texts(simulator, simulator_log),
+    ]
+    return {
+        "collected": len(worth_scanning(from_stores)),
+        # A restore that had RDS manage its master password: the collector must have found that secret.
+        "managed_expected": any((json.loads(text)["status"] or {}).get("masterUserSecretArn")
+                                for _, text in session.statuses),
+        # Counted before worth_scanning: a connection Secret may hold the same value.
+        "managed": sum(s.origin.startswith("Secrets Manager secret") and "/rds!cluster-" in s.origin
+                       for s in from_stores),
+        "metrics": len(session.metrics),
+        "metrics_unreachable": session.metrics_unreachable,
+        "statement_logs": sum(where.startswith("statement log of ") for where, _ in texts),
+        "hits": [str(hit) for hit in scan(texts, values)],
+    }
 
 
 # -- the scanner --------------------------------------------------------------------------------------------

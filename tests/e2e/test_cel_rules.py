@@ -26,7 +26,7 @@ def spec(**changes) -> dict:
 
 # rule message -> (a spec the rule accepts, the nearest spec it refuses)
 CASES = {
-    "spec.source needs exactly one of snapshotIdentifier, latest or pointInTime": (
+    "spec.source needs exactly one of snapshotIdentifier, latest, pointInTime or clone": (
         spec(),
         spec(source={"region": "us-east-1", "snapshotIdentifier": "a", "latest": {"clusterIdentifier": "b"}}),
     ),

@@ -548,3 +548,37 @@ def test_find_promtool_returns_a_working_promtool(progress: Callable[[str], None
     assert "promtool, version" in result.stdout
     if "PROMTOOL" not in os.environ:  # a promtool of one's own may be any version
         assert f"version {PROMETHEUS_VERSION.removeprefix('v')} " in result.stdout
+
+
+def test_the_job_controller_gives_a_job_its_pod_and_counts_a_pod_marked_succeeded(admin_api) -> None:
+    """No kubelet runs the Pod the job controller creates; writing the Pod's status as a kubelet would (phase
+    Succeeded, through pods/status) makes the job controller mark the Job Complete."""
+    batch, core = kubernetes.client.BatchV1Api(admin_api), kubernetes.client.CoreV1Api(admin_api)
+    namespace = "job-controller"
+    create_namespace(admin_api, namespace)
+    batch.create_namespaced_job(namespace, {
+        "metadata": {"name": "one"},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "main", "image": "busybox"}]}}},
+    })
+
+    def the_pod():
+        pods = core.list_namespaced_pod(namespace, label_selector="job-name=one").items
+        assert len(pods) == 1
+        return pods[0]
+
+    pod = eventually(the_pod, timeout=60)
+    assert pod.status.phase == "Pending" and not pod.spec.node_name  # nothing schedules or runs it
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    core.patch_namespaced_pod_status(pod.metadata.name, namespace, {"status": {
+        "phase": "Succeeded",
+        "containerStatuses": [{"name": "main", "image": "busybox", "imageID": "", "ready": False,
+                               "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                                                           "startedAt": now, "finishedAt": now}}}],
+    }})
+
+    def complete() -> None:
+        conditions = batch.read_namespaced_job("one", namespace).status.conditions or []
+        assert any(c.type == "Complete" and c.status == "True" for c in conditions), conditions
+
+    eventually(complete, timeout=60)

@@ -1,8 +1,10 @@
-"""The chart's RBAC grants exactly what the operator used across this e2e session (apiserver audit log)."""
+"""The chart's RBAC grants exactly what the operator used across the e2e run (apiserver audit logs; under
+pytest-xdist, of every worker's control plane)."""
 
 import pytest
 from kubernetes import client
 from restores import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
+from session_usage import used_permissions
 
 MINIMUM_E2E_TESTS = 20
 # Granted but never seen in the audit log, with why: an admission plugin checks them, no request uses them.
@@ -12,20 +14,6 @@ CHECKED_BY_ADMISSION = {
     # finalizers subresource.
     ("update", "dbrestore.io", "aurorarestoreschedules/finalizers"),
 }
-
-
-def used_permissions(events: list[dict], user: str) -> tuple[set[tuple[str, str, str]], list[str]]:
-    """(verb, apiGroup, resource[/subresource]) the user exercised, and the requests that were denied."""
-    used, denied = set(), []
-    for event in events:
-        if event["user"]["username"] != user or "objectRef" not in event or event.get("stage") != "ResponseComplete":
-            continue
-        ref = event["objectRef"]
-        resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
-        used.add((event["verb"], ref.get("apiGroup", ""), resource))
-        if event.get("responseStatus", {}).get("code") == 403:
-            denied.append(f"{event['verb']} {event['requestURI']}")
-    return used, denied
 
 
 def granted_permissions(api_client, user_namespace: str, service_account: str) -> set[tuple[str, str, str]]:
@@ -67,11 +55,14 @@ def test_compare_reports_one_missing_and_one_extra_permission():
 
 
 @pytest.mark.after_all_e2e
-def test_chart_rbac_matches_what_the_operator_used(control_plane, api_client, request):
+def test_chart_rbac_matches_what_the_operator_used(control_plane, api_client, request, other_workers_usage):
     if request.session.testscollected < MINIMUM_E2E_TESTS:
         pytest.skip("needs the whole e2e suite in this session")
     user = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
     used, denied = used_permissions(control_plane.read_audit_events(), user)
+    for usage in other_workers_usage:  # the other pytest-xdist workers' sessions, each with its own control plane
+        used |= {tuple(permission) for permission in usage["kubernetes_permissions"]}
+        denied += usage["denied"]
     assert denied == [], f"the apiserver denied: {denied}"
     granted = granted_permissions(api_client, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT)
     missing, unused = compare(granted, used)

@@ -236,7 +236,7 @@ def test_spec_is_validated_by_the_apiserver(api_client, namespace):
     }
     with pytest.raises(ApiException) as refused:
         create_restore(api_client, namespace, "two-sources", both_sources)
-    assert refused.value.status == 422 and "exactly one of snapshotIdentifier, latest or pointInTime" in refused.value.body
+    assert refused.value.status == 422 and "exactly one of snapshotIdentifier, latest, pointInTime or clone" in refused.value.body
 
     with pytest.raises(ApiException) as refused:
         create_restore(

@@ -15,23 +15,19 @@ from secret_scan import (
     REDACTED,
     SESSION,
     SecretValue,
-    current_restore_texts,
     embedded_base64,
     encoded_forms,
     event_texts,
-    kubeconfig_tokens,
     kubernetes_secret_values,
     restore_texts,
     scan,
+    scan_session,
     secrets_manager_places,
     secrets_manager_values,
-    session_texts,
-    simulator_texts,
     worth_scanning,
 )
 
 from aurora_restore.api import GROUP, PLURAL, VERSION
-from aurora_restore_devenv.environment import WEB_IDENTITY_TOKEN
 from restores import create_restore
 
 MINIMUM_E2E_TESTS = 20  # below this the session did not run the whole suite (e.g. a few files or `-k`)
@@ -177,36 +173,27 @@ def test_the_collector_takes_passwords_and_leaves_connection_details(api_client,
 
 
 @pytest.mark.after_all_e2e
-def test_no_secret_value_shows_anywhere_the_session_wrote(api_client, simulator, simulator_process, request):
-    if not SESSION.operator_logs:
+def test_no_secret_value_shows_anywhere_the_session_wrote(api_client, simulator, simulator_process, request,
+                                                           other_workers_usage):
+    # This session's scan, and those of the other pytest-xdist workers' sessions (each scanned itself at its end).
+    scans = [(f"worker {usage['worker']}", usage["secret_scan"]) for usage in other_workers_usage
+             if usage["secret_scan"] is not None]
+    if SESSION.operator_logs:
+        scans.insert(0, ("this session", scan_session(SESSION, api_client, simulator, simulator_process.log_path,
+                                                      request.getfixturevalue("operator_kubeconfig"))))
+    if not scans:
         pytest.skip("no e2e test of this session ran an operator")
     whole_suite = request.session.testscollected >= MINIMUM_E2E_TESTS
-    from_stores = SESSION.secrets + kubernetes_secret_values(api_client) + secrets_manager_values(
-        simulator_process.url, secrets_manager_places(simulator.calls()))
-    credentials = [
-        *SESSION.passwords,
-        SecretValue(WEB_IDENTITY_TOKEN, "the operator's web identity token"),
-        *kubeconfig_tokens(request.getfixturevalue("operator_kubeconfig")),
-    ]
-    values = worth_scanning(from_stores + credentials)
-    # Counted first, so that a failing assertion shows numbers, not values.
-    collected = len(worth_scanning(from_stores))
-    managed = sum(s.origin.startswith("Secrets Manager secret") and "/rds!cluster-" in s.origin
-                  for s in from_stores)  # before worth_scanning: a connection Secret may hold the same value
+    # Figures first, so that a failing assertion shows numbers, not values.
     if whole_suite:
-        assert collected >= MINIMUM_SECRET_VALUES, "the collector found too few secret values"
-    # A restore that had RDS manage its master password: the collector must have found that secret.
-    if any((json.loads(text)["status"] or {}).get("masterUserSecretArn") for _, text in SESSION.statuses):
-        assert managed >= 1, "no RDS-managed master secret collected"
-    assert SESSION.metrics, f"no operator answered /metrics at its teardown: {SESSION.metrics_unreachable}"
-
-    texts = [
-        *session_texts(SESSION),
-        *current_restore_texts(api_client),
-        *event_texts(api_client),
-        *simulator_texts(simulator, simulator_process.log_path),
-    ]
+        assert sum(figures["collected"] for _, figures in scans) >= MINIMUM_SECRET_VALUES, (
+            "the collector found too few secret values")
+    for session, figures in scans:
+        if figures["managed_expected"]:
+            assert figures["managed"] >= 1, f"{session}: no RDS-managed master secret collected"
+        assert figures["metrics"], (
+            f"{session}: no operator answered /metrics at its teardown: {figures['metrics_unreachable']}")
     if whole_suite:
-        assert any(where.startswith("statement log of ") for where, _ in texts), "no statement log to scan"
-    hits = scan(texts, values)
-    assert hits == [], f"{len(hits)} secret values found where none may be:\n" + "\n".join(map(str, hits))
+        assert any(figures["statement_logs"] for _, figures in scans), "no statement log to scan"
+    hits = [f"{session}: {hit}" for session, figures in scans for hit in figures["hits"]]
+    assert hits == [], f"{len(hits)} secret values found where none may be:\n" + "\n".join(hits)

@@ -29,6 +29,7 @@ from aurora_restore.steps.policy import Coverage, NamedPolicy, covers
 from aurora_restore.api.policy import AuroraRestorePolicySpec
 
 from .fake_account import FakeEc2, FakeIdentity, FakeKms
+from .fake_clone import FakeRam, ram_of
 from .fake_rds import ACCOUNT_ID, FakeCloud, FakeLock, FakeRds, InMemoryShareGrant
 from .fake_held_secrets import FakeHeldSecrets, FakeRestores
 from .fake_secrets import FakeSecrets, FakeSecretsManager
@@ -110,6 +111,7 @@ class FakeSide:
     ec2: FakeEc2 | None = None
     account: FakeIdentity | None = None
     secrets_manager: FakeSecretsManager | None = None
+    ram: FakeRam | None = None
     elsewhere: dict[str, "FakeSide"] = field(default_factory=dict)  # the same identity in other regions
 
     def in_region(self, region: str) -> "FakeSide":
@@ -182,10 +184,12 @@ class RestoreRun:
             uid=self.uid,
             spec=self.spec,
             status=status or self.status,
-            source=FakeSide(self.source.region, self.source, kms=self.source_kms),
+            source=FakeSide(self.source.region, self.source, kms=self.source_kms,
+                            ram=ram_of(self.source.cloud, self.source.region)),
             target=FakeSide(
                 self.target.region, self.target, kms=self.target_kms, ec2=self.target_ec2,
                 account=self.target_account, secrets_manager=self.secrets_manager,
+                ram=ram_of(self.target.cloud, self.target.region),
                 elsewhere={self.source.region: FakeSide(self.source.region, self.staging, kms=self.staging_kms,
                                                         account=self.target_account)},
             ),

@@ -85,6 +85,7 @@ BOTO_OPERATION = {
     "describe_snapshot": "describe_db_cluster_snapshots",
     "list_cluster_snapshots": "describe_db_cluster_snapshots",
     "copy_snapshot": "copy_db_cluster_snapshot",
+    "create_cluster_snapshot": "create_db_cluster_snapshot",
     "delete_snapshot": "delete_db_cluster_snapshot",
     "describe_cluster": "describe_db_clusters",
     "restore_cluster_from_snapshot": "restore_db_cluster_from_snapshot",
@@ -102,12 +103,15 @@ BOTO_OPERATION = {
     "valid_upgrade_targets": "describe_db_engine_versions",
     "exists": "describe_db_subnet_groups",
     "restore_cluster_to_point_in_time": "restore_db_cluster_to_point_in_time",
+    "list_clusters": "describe_db_clusters",
+    "cluster_quota": "describe_account_attributes",
     "describe_key": "describe_key",
     "missing_security_groups": "describe_security_groups",
 }
 MUTATING = frozenset(
     {
         "copy_snapshot",
+        "create_cluster_snapshot",
         "delete_snapshot",
         "restore_cluster_from_snapshot",
         "restore_cluster_to_point_in_time",
@@ -119,6 +123,10 @@ MUTATING = frozenset(
         "delete_instance",
         "share_snapshot",
         "unshare_snapshot",
+        # AWS RAM (fake_clone.py)
+        "create_resource_share",
+        "delete_resource_share",
+        "accept_resource_share_invitation",
     }
 )
 
@@ -177,6 +185,7 @@ class _World:
     ticks: int
     calls: list[Call] = field(default_factory=list)
     accounts: dict[str, "FakeCloud"] = field(default_factory=dict)
+    ram: Any = None  # fake_clone.RamWorld, made on first use
 
 
 class FakeCloud:
@@ -275,6 +284,8 @@ class FakeRds:
         self.restorable_lag: float = rulebook.DEFAULT_RESTORABLE_LAG_SECONDS
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self._restorable_since: dict[str, datetime] = {}  # LIVE clusters' creation, by cluster key
+        # The DBClusters quota DescribeAccountAttributes reports (None: not reported).
+        self.cluster_quota_max: int | None = 40
 
     # --- test set-up ---------------------------------------------------------------------------------------------
 
@@ -497,6 +508,43 @@ class FakeRds:
         self._settle_later("snapshot", identifier, self.ticks_for("copy"), lambda: self._set(snapshot, "available"))
         return copy.deepcopy(snapshot)
 
+    def create_cluster_snapshot(self, identifier: str, cluster_identifier: str, tags: dict[str, str]) -> dict[str, Any]:
+        """A manual snapshot of an available cluster, `creating` for the "snapshot" ticks, with the cluster's key."""
+        action = "create_cluster_snapshot"
+        self._enter(action, identifier=identifier, cluster_identifier=cluster_identifier, tags=dict(tags))
+        self._rule(action, rulebook.check_identifier, "DBClusterSnapshotIdentifier", identifier)
+        self._rule(action, rulebook.check_tags, as_tag_list(tags))
+        cluster = self.clusters.get(cluster_identifier.lower())
+        if cluster is None:
+            raise self._refuse(action, "DBClusterNotFoundFault", f"DBCluster {cluster_identifier} not found.")
+        if cluster["Status"] != "available":
+            raise self._refuse(action, "InvalidDBClusterStateFault", f"DBCluster {cluster_identifier} is not "
+                               f"available.")
+        identifier = identifier.lower()
+        if identifier in self.snapshots:
+            raise self._refuse(
+                action, "DBClusterSnapshotAlreadyExistsFault", f"Cannot create the snapshot {identifier}: it exists."
+            )
+        snapshot = {
+            "DBClusterSnapshotIdentifier": identifier,
+            "DBClusterSnapshotArn": self.arn("cluster-snapshot", identifier),
+            "DBClusterIdentifier": cluster["DBClusterIdentifier"],
+            "SnapshotType": "manual",
+            "Status": "creating",
+            "Engine": cluster["Engine"],
+            "EngineVersion": cluster["EngineVersion"],
+            "StorageEncrypted": bool(cluster.get("StorageEncrypted")),
+            "MasterUsername": cluster.get("MasterUsername"),
+            "PercentProgress": 0,
+            "SnapshotCreateTime": self.clock(),
+            "TagList": as_tag_list(tags),
+        }
+        if cluster.get("KmsKeyId"):
+            snapshot["KmsKeyId"] = cluster["KmsKeyId"]
+        self.snapshots[identifier] = snapshot
+        self._settle_later("snapshot", identifier, self.ticks_for("snapshot"), lambda: self._set(snapshot, "available"))
+        return copy.deepcopy(snapshot)
+
     def delete_snapshot(self, identifier: str) -> None:
         """A missing snapshot is fine (the gateway swallows DBClusterSnapshotNotFoundFault); a creating one is not.
 
@@ -596,6 +644,27 @@ class FakeRds:
         self._enter("describe_cluster", identifier=identifier)
         return self._observe("cluster", identifier.lower(), self.clusters)
 
+    def list_clusters(self) -> list[dict[str, Any]]:
+        self._enter("list_clusters")
+        return [self._view(cluster) for cluster in self.clusters.values()]
+
+    def cluster_quota(self) -> tuple[int, int] | None:
+        self._enter("cluster_quota")
+        return None if self.cluster_quota_max is None else (len(self.clusters), self.cluster_quota_max)
+
+    def _clone_source(self, action: str, identifier: str) -> dict[str, Any] | None:
+        """A cluster of this account and region by identifier or ARN, or one another account shares with this one
+        through RAM (fake_clone.py), by its ARN (rulebook: a cross-account clone names the shared cluster's ARN)."""
+        if not identifier.startswith("arn:"):
+            return self.clusters.get(identifier.lower())
+        owner, name = identifier.split(":")[4], identifier.rsplit(":", 1)[-1].lower()
+        if owner == self.cloud.account_id:
+            return self.clusters.get(name)
+        world_ram = self.cloud.world.ram
+        if world_ram is None or not world_ram.cluster_shared_with(identifier, self.cloud.account_id):
+            return None
+        return self.cloud.account(owner).rds(self.region).clusters.get(name)
+
     def restore_cluster_from_snapshot(self, **params) -> dict[str, Any]:
         action = "restore_cluster_from_snapshot"
         self._enter(action, **params)
@@ -642,6 +711,8 @@ class FakeRds:
             Port=params.get("Port", cluster["Port"]),
             MasterUsername=snapshot.get("MasterUsername") or cluster["MasterUsername"],
         )
+        if snapshot["StorageEncrypted"] or params.get("KmsKeyId"):  # the key given, else the snapshot's
+            cluster.update(StorageEncrypted=True, KmsKeyId=params.get("KmsKeyId") or snapshot.get("KmsKeyId"))
         if params.get("DatabaseName"):
             cluster["DatabaseName"] = params["DatabaseName"]
         self._settle_later("cluster", identifier, self.ticks_for("cluster"),
@@ -663,11 +734,14 @@ class FakeRds:
         self._rule(action, rulebook.check_tags, params.get("Tags"))
         identifier = params["DBClusterIdentifier"].lower()
         self._rule(action, rulebook.check_cluster_free, identifier, identifier in self.clusters)
-        source = self.clusters.get(params["SourceDBClusterIdentifier"].lower())
+        source = self._clone_source(action, params["SourceDBClusterIdentifier"])
         if source is None:
             raise self._refuse(
                 action, "DBClusterNotFoundFault", f"DBCluster {params['SourceDBClusterIdentifier']} not found."
             )
+        copy_on_write = params.get("RestoreType") == "copy-on-write"
+        if copy_on_write and not self._members_of(source):
+            raise self._refuse(action, "InvalidDBClusterStateFault", "A clone needs a source with a DB instance.")
         moment = params.get("RestoreToTime")
         if moment is not None and moment.tzinfo is None:  # botocore sends a naive time as UTC
             moment = moment.replace(tzinfo=timezone.utc)
@@ -680,6 +754,11 @@ class FakeRds:
         cluster = self._new_cluster(
             identifier, source["Engine"], source["EngineVersion"], self._request_tags(params), "creating"
         )
+        if copy_on_write:  # a clone joins its source's clone group
+            source.setdefault("CloneGroupId", f"clone-group-{source['DbClusterResourceId']}")
+            cluster["CloneGroupId"] = source["CloneGroupId"]
+        # DBCluster.CrossAccountClone: a clone of a cluster another account owns
+        cluster["CrossAccountClone"] = copy_on_write and source["DBClusterArn"].split(":")[4] != self.cloud.account_id
         cluster.update(
             StorageEncrypted=source["StorageEncrypted"],
             DeletionProtection=params.get("DeletionProtection", False),
@@ -1032,6 +1111,11 @@ class FakeRds:
             self._writers.add(identifier)
         self.instances[identifier] = instance
         return instance
+
+    def _members_of(self, cluster: dict[str, Any]) -> list[dict[str, Any]]:
+        """The instances of a cluster of any account (the FakeRds of its ARN's account and region)."""
+        owner, region = cluster["DBClusterArn"].split(":")[4], cluster["DBClusterArn"].split(":")[3]
+        return self.cloud.account(owner).rds(region)._instances_of(cluster["DBClusterIdentifier"])
 
     def _instances_of(self, cluster_identifier: str) -> list[dict[str, Any]]:
         # dicts keep insertion order: instances come back in the order they were created

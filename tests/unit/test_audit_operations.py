@@ -12,7 +12,7 @@ import aurora_restore
 from aurora_restore.obs.audit import AUDITED_OPERATIONS
 
 SOURCE = Path(aurora_restore.__file__).parent
-SERVICES = ("rds", "kms", "ec2", "secretsmanager", "sts", "sns")
+SERVICES = ("rds", "kms", "ec2", "secretsmanager", "sts", "sns", "ram")
 # Operations that change nothing in the account although their name does not say so.
 NOT_MUTATING = {("sts", "AssumeRole"), ("sts", "AssumeRoleWithWebIdentity")}
 READ_PREFIXES = ("Describe", "List", "Get")

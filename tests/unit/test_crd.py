@@ -57,7 +57,8 @@ def test_policy_crd_is_cluster_scoped_without_status():
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert set(spec["properties"]) == {
         "namespaces", "namespaceSelector", "targets", "sources", "roles", "secretsManagerSecrets", "replace",
-        "instanceClasses", "maxInstances", "allowFinalSnapshotSkip", "snsTopics", "webhookHosts"}
+        "instanceClasses", "maxInstances", "allowFinalSnapshotSkip", "snsTopics", "webhookHosts", "allowJobHooks",
+        "snapshotShareAccounts"}
     assert spec["properties"]["replace"]["properties"]["allowed"]["default"] is False
     assert spec["properties"]["replace"]["properties"]["onlyClustersCreatedByOperator"]["default"] is True
     assert spec["properties"]["allowFinalSnapshotSkip"]["default"] is False
@@ -99,7 +100,8 @@ def test_schema_is_structural(part):
         assert "type" in node, path
         assert not {"$ref", "anyOf", "oneOf", "allOf", "title", "$defs"} & node.keys(), path
         if node["type"] == "object":
-            assert "properties" in node or "additionalProperties" in node or path.endswith("metadata"), path
+            assert ("properties" in node or "additionalProperties" in node or path.endswith("metadata")
+                    or node.get("x-kubernetes-preserve-unknown-fields")), path
 
 
 def test_cel_rules_exist():
@@ -107,7 +109,8 @@ def test_cel_rules_exist():
     assert {"rule": "self == oldSelf"}.items() <= spec["x-kubernetes-validations"][0].items()
     source_rules = [r["rule"] for r in spec["properties"]["source"]["x-kubernetes-validations"]]
     assert source_rules == [
-        "[has(self.snapshotIdentifier), has(self.latest), has(self.pointInTime)].filter(x, x).size() == 1",
+        "[has(self.snapshotIdentifier), has(self.latest), has(self.pointInTime), has(self.clone)]"
+        ".filter(x, x).size() == 1",
         "!has(self.accountId) || has(self.roleArn)",
     ]
     scaling = spec["properties"]["target"]["properties"]["serverlessV2Scaling"]
@@ -190,7 +193,7 @@ def test_target_region_defaults_to_the_source_region_and_a_different_one_needs_a
     ids=["none", "both"],
 )
 def test_source_needs_exactly_one_kind(source):
-    with pytest.raises(ValidationError, match="exactly one of snapshotIdentifier, latest or pointInTime"):
+    with pytest.raises(ValidationError, match="exactly one of snapshotIdentifier, latest, pointInTime or clone"):
         AuroraRestoreSpec.model_validate({**spec(), "source": source})
 
 

@@ -140,10 +140,10 @@ def test_the_template_rules_name_their_fields_under_spec_template():
         return [m for value in node for m in messages(value)] if isinstance(node, list) else []
 
     template = messages(schedule_schema()["properties"]["spec"]["properties"]["template"])
-    assert "spec.template.source needs exactly one of snapshotIdentifier, latest or pointInTime" in template
+    assert "spec.template.source needs exactly one of snapshotIdentifier, latest, pointInTime or clone" in template
     assert not [m for m in template if "spec." in m.replace("spec.template.", "")]
     restore = messages(build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"])
-    assert "spec.source needs exactly one of snapshotIdentifier, latest or pointInTime" in restore  # not changed
+    assert "spec.source needs exactly one of snapshotIdentifier, latest, pointInTime or clone" in restore  # not changed
 
 
 def test_the_schedule_name_is_limited_so_run_names_fit_a_label():

@@ -43,7 +43,7 @@ def test_names_missing_required_fields():
 
 def test_a_rule_across_fields_is_reported_on_the_parent():
     message = message_for({"source": {"region": "eu-west-1"}, "target": {"clusterIdentifier": "t"}})
-    assert "spec.source: " in message and "exactly one of snapshotIdentifier, latest or pointInTime" in message
+    assert "spec.source: " in message and "exactly one of snapshotIdentifier, latest, pointInTime or clone" in message
 
 
 SOURCE = {"region": "eu-west-1", "snapshotIdentifier": "s"}

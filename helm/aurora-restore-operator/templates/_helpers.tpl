@@ -62,9 +62,18 @@ requires update on the owner's finalizers subresource to set it. */}}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- /* Secrets: connection Secrets, and the Secret of a Job hook (found by its name: no list, which would read
+every Secret). */}}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create", "update", "delete"]
+{{- /* Job hooks (spec.hooks.postRestore[].job) and the SQL of configMapRef hooks. */}}
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "create", "delete"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
 {{- end -}}
 
 {{/* The leader Lease, in the release's namespace: leaderElection.leaseName, or <fullname>-leader. */}}

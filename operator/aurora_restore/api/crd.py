@@ -55,8 +55,9 @@ RULES_BY_PATH: dict[tuple[str, ...], list[dict[str, str]]] = {
     ],
     ("source",): [
         {
-            "rule": "[has(self.snapshotIdentifier), has(self.latest), has(self.pointInTime)].filter(x, x).size() == 1",
-            "message": "spec.source needs exactly one of snapshotIdentifier, latest or pointInTime",
+            "rule": "[has(self.snapshotIdentifier), has(self.latest), has(self.pointInTime), has(self.clone)]"
+            ".filter(x, x).size() == 1",
+            "message": "spec.source needs exactly one of snapshotIdentifier, latest, pointInTime or clone",
         },
         {
             "rule": "!has(self.accountId) || has(self.roleArn)",
@@ -160,6 +161,8 @@ def _convert(node: dict, definitions: dict, path: tuple[str, ...], rules: dict) 
         kind = "string"
     if node.get("format") == "date-time":
         out.update(type="string", format="date-time")
+    elif kind == "object" and node.get("x-kubernetes-preserve-unknown-fields"):  # an embedded object (a pod template)
+        out.update({"type": "object", "x-kubernetes-preserve-unknown-fields": True})
     elif kind == "object":
         out["type"] = "object"
         if "properties" in node:

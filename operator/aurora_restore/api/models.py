@@ -110,8 +110,18 @@ class PointInTime(ApiModel):
         return self
 
 
+class CloneSource(ApiModel):
+    """An Aurora fast clone (copy-on-write) of a running cluster, as it is now: minutes instead of hours, and
+    storage is shared with the source until pages diverge. In another account (source.accountId and roleArn) the
+    cluster is shared with the target account through AWS RAM for the clone, and the share removed afterwards."""
+
+    cluster_identifier: RdsIdentifier = Field(
+        description="The source DB cluster to clone (in source.region; in source.accountId when set)."
+    )
+
+
 class Source(ApiModel):
-    """Where the data comes from: exactly one of snapshotIdentifier, latest or pointInTime."""
+    """Where the data comes from: exactly one of snapshotIdentifier, latest, pointInTime or clone."""
 
     region: str = Field(pattern=REGION_PATTERN, description="AWS region of the source snapshot or cluster.")
     snapshot_identifier: str | None = Field(
@@ -122,6 +132,9 @@ class Source(ApiModel):
     )
     latest: LatestSnapshot | None = Field(default=None, description="Restore the newest snapshot matching filters.")
     point_in_time: PointInTime | None = Field(default=None, description="Restore a cluster to a point in time.")
+    clone: CloneSource | None = Field(
+        default=None, description="Clone a running cluster (copy-on-write, latest restorable time) instead."
+    )
     account_id: str | None = Field(
         default=None,
         pattern=r"^[0-9]{12}$",
@@ -150,9 +163,9 @@ class Source(ApiModel):
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> "Source":
-        kinds = [k for k in ("snapshot_identifier", "latest", "point_in_time") if getattr(self, k) is not None]
+        kinds = [k for k in ("snapshot_identifier", "latest", "point_in_time", "clone") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("spec.source needs exactly one of snapshotIdentifier, latest or pointInTime")
+            raise ValueError("spec.source needs exactly one of snapshotIdentifier, latest, pointInTime or clone")
         return self
 
 
@@ -620,6 +633,160 @@ class Notification(ApiModel):
     )
 
 
+# SQL identifiers the masking rules name: a table (optionally schema.table) and a column, as the databases store
+# unquoted names; the operator quotes them itself (never formats them into SQL unquoted).
+SQL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_$]{0,62}$"
+SQL_TABLE_PATTERN = r"^([a-zA-Z_][a-zA-Z0-9_$]{0,62}\.)?[a-zA-Z_][a-zA-Z0-9_$]{0,62}$"
+DatabaseName = Annotated[str, Field(pattern=SQL_NAME_PATTERN)]
+MASKING_STRATEGIES = ("nullify", "constant", "hash", "email", "fakeName", "truncate")
+
+
+class MaskingRule(ApiModel):
+    """How one column (or, with truncate, one whole table) is masked."""
+
+    table: str = Field(pattern=SQL_TABLE_PATTERN, description="Table, or schema.table (PostgreSQL's default "
+                       "schema: public).")
+    column: str | None = Field(default=None, pattern=SQL_NAME_PATTERN,
+                               description="Column to mask (every strategy but truncate).")
+    strategy: Literal["nullify", "constant", "hash", "email", "fakeName", "truncate"] = Field(
+        description="nullify: NULL; constant: `value`; hash: keyed HMAC-SHA256 of the value, hex (deterministic, so "
+        "equal values stay equal and joins still match; text columns); email: a fake address derived from the "
+        "keyed hash; fakeName: a name from a fixed list chosen by the keyed hash; truncate: remove every row."
+    )
+    value: str | None = Field(default=None, max_length=4096, description="constant only: the value written "
+                              "(sent as a query parameter, cast to the column's type by the database).")
+    where: str | None = Field(
+        default=None, min_length=1, max_length=4096,
+        description="Only rows matching this SQL condition (e.g. \"country <> 'NZ'\"); not with truncate. It is "
+        "the restore author's SQL, run as the master user.",
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_the_strategy(self) -> "MaskingRule":
+        if self.strategy == "truncate":
+            if self.column is not None or self.where is not None:
+                raise ValueError("masking strategy truncate removes every row of the table: leave column and where "
+                                 "unset")
+        elif self.column is None:
+            raise ValueError(f"masking strategy {self.strategy} needs a column")
+        if (self.value is not None) != (self.strategy == "constant"):
+            raise ValueError("masking: value is given with strategy constant, and only with it")
+        return self
+
+
+class Masking(ApiModel):
+    """Mask the restored data before anything is exposed: runs after ConfiguringAccess (the database users are
+    configured only once it is done) and before Verifying, as the master user, one transaction per table."""
+
+    database: DatabaseName | None = Field(default=None, description="Database holding the tables (default: the "
+                                          "cluster's).")
+    hash_key_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="The HMAC key of hash, email and fakeName: a key of a Secret in this namespace "
+        "(required by them; at least 16 bytes). The same key gives the same masked values in every refresh.",
+    )
+    rules: list[MaskingRule] = Field(min_length=1, max_length=500, description="Masking rules, applied in order.")
+
+    @model_validator(mode="after")
+    def _keyed_strategies_need_the_key(self) -> "Masking":
+        keyed = sorted({rule.strategy for rule in self.rules if rule.strategy in ("hash", "email", "fakeName")})
+        if keyed and self.hash_key_secret_ref is None:
+            raise ValueError(f"spec.masking.hashKeySecretRef is required by strategy {', '.join(keyed)}")
+        return self
+
+
+class ConfigMapKeyRef(ApiModel):
+    """A key of a ConfigMap in the AuroraRestore's namespace."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253, description="ConfigMap name.")
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253, description="Key holding the SQL.")
+
+
+class JobHook(ApiModel):
+    """A Kubernetes Job the operator creates in this namespace (only where the tenant policy allows job hooks)."""
+
+    template: dict = Field(
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="The Job's pod template (a PodTemplateSpec: metadata and spec with containers). Every container "
+        "gets the connection details from a Secret the operator creates for the Job and deletes afterwards "
+        "(envFrom: DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_ENGINE).",
+    )
+    backoff_limit: int = Field(default=0, ge=0, le=10, description="Retries of a failed pod (default 0).")
+
+
+class PostRestoreHook(ApiModel):
+    """One post-restore hook: SQL (inline or from a ConfigMap) or a Job; exactly one of sql, configMapRef, job."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$", description="Name (a DNS label, at most "
+                      "40 characters), unique among the hooks.")
+    database: DatabaseName | None = Field(default=None, description="Database (default: the cluster's).")
+    sql: str | None = Field(default=None, min_length=1, max_length=65536,
+                            description="SQL statements, run in order in one transaction as the master user.")
+    config_map_ref: ConfigMapKeyRef | None = Field(default=None, description="SQL from a ConfigMap key instead.")
+    job: JobHook | None = Field(default=None, description="A Job to run instead of SQL.")
+    timeout: str = Field(default="10m", min_length=2, pattern=DURATION_PATTERN,
+                         description="Longest the hook may take (e.g. 30s, 10m).")
+    on_failure: Literal["Fail", "Continue"] = Field(
+        default="Fail", description="Fail (default): the restore fails; Continue: reported, the next hook runs."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> "PostRestoreHook":
+        if sum(x is not None for x in (self.sql, self.config_map_ref, self.job)) != 1:
+            raise ValueError(f"hook {self.name}: needs exactly one of sql, configMapRef or job")
+        if parse_duration(self.timeout).total_seconds() <= 0:
+            raise ValueError(f"hook {self.name}: timeout must be longer than zero")
+        return self
+
+
+class Hooks(ApiModel):
+    """Hooks run on the restored cluster."""
+
+    post_restore: list[PostRestoreHook] = Field(
+        default_factory=list, max_length=50,
+        description="Run after masking and before verification, in order.",
+    )
+
+    @field_validator("post_restore")
+    @classmethod
+    def _unique_names(cls, hooks: list[PostRestoreHook]) -> list[PostRestoreHook]:
+        names = [hook.name for hook in hooks]
+        if len(names) != len(set(names)):
+            raise ValueError("spec.hooks.postRestore names must be unique")
+        return hooks
+
+
+# An output snapshot identifier: the snapshot identifier rules, with {date} (YYYYMMDD) and {time} (HHMM, UTC)
+# placeholders filled from the restore's start.
+OUTPUT_SNAPSHOT_PATTERN = r"^[a-zA-Z](-?([a-zA-Z0-9]|\{date\}|\{time\}))*$"
+
+
+class OutputSnapshot(ApiModel):
+    """A manual snapshot of the masked, verified cluster, for other accounts to restore from: the product of a
+    sanitized-snapshot pipeline, never deleted by the operator once the restore succeeded."""
+
+    identifier: str = Field(pattern=OUTPUT_SNAPSHOT_PATTERN, max_length=200,
+                            description="Snapshot identifier; {date} (YYYYMMDD) and {time} (HHMM) are filled in "
+                            "from the restore's start (UTC), e.g. orders-masked-{date}.")
+    kms_key_id: KmsKeyId | None = Field(
+        default=None, description="Customer-managed KMS key the consumers may use: the snapshot is copied with it "
+        "(required to share an encrypted snapshot: AWS refuses to share one under the default aws/rds key).",
+    )
+    share_with: list[Annotated[str, Field(pattern=r"^[0-9]{12}$")]] = Field(
+        default_factory=list, max_length=20,
+        description="AWS accounts to share the snapshot with (the tenant policy must allow each).",
+    )
+    delete_cluster_after: bool = Field(
+        default=False, description="Delete the restored cluster once the snapshot is shared (no connection Secrets "
+        "are written then).",
+    )
+
+
+class Output(ApiModel):
+    """What the restore hands out besides the cluster."""
+
+    snapshot: OutputSnapshot | None = Field(default=None, description="A sanitized snapshot for other accounts.")
+
+
 class AuroraRestoreSpec(ApiModel):
     """One restore run. Immutable once accepted: to restore again, create a new AuroraRestore."""
 
@@ -652,6 +819,9 @@ class AuroraRestoreSpec(ApiModel):
         default=None, description="Make this restore a drill: its own cluster, measured, deleted after keepFor."
     )
     notification: Notification | None = Field(default=None, description="Notify an SNS topic or a webhook.")
+    masking: Masking | None = Field(default=None, description="Mask the data before anything is exposed.")
+    hooks: Hooks | None = Field(default=None, description="Post-restore SQL and Job hooks.")
+    output: Output | None = Field(default=None, description="A sanitized snapshot for other accounts.")
     ttl_seconds_after_finished: int | None = Field(
         default=None, ge=0, le=315360000,
         description="Delete this AuroraRestore that long after it has nothing left to do (status.workCompletedAt); "
@@ -671,8 +841,34 @@ class AuroraRestoreSpec(ApiModel):
 
     @model_validator(mode="after")
     def _database_access_needs_the_master_password(self) -> "AuroraRestoreSpec":
-        if (self.users or self.verification or self.connection_secret) and self.master_password is None:
-            raise ValueError("spec.masterPassword is required for users, verification and connectionSecret")
+        if (self.users or self.verification or self.connection_secret or self.masking
+                or self.post_restore_hooks) and self.master_password is None:
+            raise ValueError("spec.masterPassword is required for users, verification, connectionSecret, masking "
+                             "and hooks")
+        return self
+
+    @model_validator(mode="after")
+    def _clone_keeps_the_source_settings(self) -> "AuroraRestoreSpec":
+        """RestoreDBClusterToPointInTime (a clone) has no EngineVersion or AvailabilityZones: refused, never
+        ignored (the region is Preflight's to check: it says why)."""
+        if self.source.clone and (self.target.engine_version or self.target.availability_zones):
+            raise ValueError(
+                "spec.source.clone keeps the source cluster's engine version and zones: leave target.engineVersion "
+                "and target.availabilityZones unset"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _output_snapshot_fits(self) -> "AuroraRestoreSpec":
+        snapshot = self.output.snapshot if self.output else None
+        if snapshot is None or not snapshot.delete_cluster_after:
+            return self
+        if self.existing_target.policy == "Replace" or self.drill is not None:
+            raise ValueError("spec.output.snapshot.deleteClusterAfter deletes the restored cluster: it cannot be "
+                             "used with existingTarget.policy Replace or a drill")
+        if self.connection_secret or any(user.connection_secret for user in self.users):
+            raise ValueError("spec.output.snapshot.deleteClusterAfter deletes the restored cluster: connection "
+                             "Secrets for it cannot be written")
         return self
 
     @model_validator(mode="after")
@@ -711,14 +907,23 @@ class AuroraRestoreSpec(ApiModel):
         return self.source.account_id is not None
 
     @property
+    def post_restore_hooks(self) -> list[PostRestoreHook]:
+        return self.hooks.post_restore if self.hooks else []
+
+    @property
+    def output_snapshot(self) -> OutputSnapshot | None:
+        return self.output.snapshot if self.output else None
+
+    @property
     def needs_copy(self) -> bool:
-        """A snapshot from another region or account is copied into the target first."""
-        return self.target_region != self.source.region or self.cross_account
+        """A snapshot from another region or account is copied into the target first (a clone never is)."""
+        return self.source.clone is None and (self.target_region != self.source.region or self.cross_account)
 
     @property
     def needs_database_access(self) -> bool:
         """Whether the ConfiguringAccess and Verifying phases have anything to do."""
-        return bool(self.master_password or self.users or self.verification or self.connection_secret)
+        return bool(self.master_password or self.users or self.verification or self.connection_secret
+                    or self.masking or self.post_restore_hooks)
 
 
 # --- status -----------------------------------------------------------------------------------------------------
@@ -940,6 +1145,94 @@ class AuditEntry(ApiModel):
     result: str = Field(description="Success, or the AWS error code.")
 
 
+class CloneStatus(ApiModel):
+    """spec.source.clone: the source cluster as Preflight saw it, and the RAM share of a cross-account clone."""
+
+    source_cluster_identifier: str = Field(description="The source cluster.")
+    source_cluster_arn: str | None = Field(default=None, description="Its ARN (what a cross-account clone names).")
+    source_account: str | None = Field(default=None, description="The account owning it.")
+    engine: str | None = Field(default=None, description="Engine, e.g. aurora-postgresql.")
+    engine_version: str | None = Field(default=None, description="Engine version.")
+    engine_mode: str | None = Field(default=None, description="provisioned, or serverless (Serverless v1).")
+    storage_encrypted: bool | None = Field(default=None, description="Whether its storage is encrypted.")
+    kms_key_id: str | None = Field(default=None, description="The KMS key encrypting it.")
+    instance_count: int | None = Field(default=None, description="Its DB instances (a clone needs one).")
+    resource_share_arn: str | None = Field(default=None, description="Cross-account: the RAM share this restore "
+                                           "made (tagged with its UID).")
+    invitation_arn: str | None = Field(default=None, description="The RAM invitation the target side accepted.")
+    shared_at: datetime | None = Field(default=None, description="When the share was usable by the target account.")
+    unshared: bool | None = Field(default=None, description="True once the RAM share was deleted.")
+
+
+class MaskingTableStatus(ApiModel):
+    """One table's masking."""
+
+    table: str = Field(description="The table (schema.table).")
+    rules: int = Field(description="Rules applied to it.")
+    rows_changed: int = Field(default=0, description="Rows changed (or removed, with truncate).")
+    masked_at: datetime | None = Field(default=None, description="When its transaction committed.")
+    rewritten: bool = Field(default=False, description="True once rewritten (VACUUM FULL / OPTIMIZE TABLE), "
+                            "so no old row version stays in its pages.")
+
+
+class MaskingStatus(ApiModel):
+    """spec.masking's progress."""
+
+    tables_total: int = Field(description="Tables to mask.")
+    tables_done: int = Field(default=0, description="Tables masked and rewritten.")
+    rows_changed: int = Field(default=0, description="Rows changed in all.")
+    tables: list[MaskingTableStatus] = Field(default_factory=list, description="One entry per table.")
+    completed_at: datetime | None = Field(default=None, description="When every table was masked and rewritten.")
+    key_fingerprint: str | None = Field(
+        default=None, description="HMAC-SHA256 of a fixed label under the hash key (never the key), recorded before "
+        "the first change: a restore whose key changes between tables fails rather than break the joins.")
+
+
+class HookStatementStatus(ApiModel):
+    """One statement of a SQL hook (its text is not repeated here: it may hold secrets)."""
+
+    index: int = Field(description="Position in the hook's SQL, from 0.")
+    command: str | None = Field(default=None, description="What the database reported, e.g. UPDATE or CREATE TABLE.")
+    rows: int | None = Field(default=None, description="Rows affected, when the database says.")
+
+
+class HookStatus(ApiModel):
+    """One post-restore hook and how it ran."""
+
+    name: str = Field(description="spec.hooks.postRestore[].name.")
+    kind: Literal["sql", "job"] = Field(description="sql or job.")
+    state: Literal["Running", "Succeeded", "Failed", "TimedOut"] = Field(description="Running, Succeeded, Failed "
+                                                                          "or TimedOut.")
+    started_at: datetime | None = Field(default=None, description="When it started.")
+    finished_at: datetime | None = Field(default=None, description="When it ended.")
+    statements: list[HookStatementStatus] = Field(default_factory=list, description="SQL hooks: each statement.")
+    job_name: str | None = Field(default=None, description="Job hooks: the Job created.")
+    secret_name: str | None = Field(default=None, description="Job hooks: the connection Secret made for the Job.")
+    secret_deleted: bool | None = Field(default=None, description="Job hooks: True once that Secret was deleted.")
+    error: str | None = Field(default=None, description="Why it failed (onFailure Continue: reported only).")
+
+
+class OutputSnapshotStatus(ApiModel):
+    """spec.output.snapshot: the sanitized snapshot made for other accounts."""
+
+    identifier: str = Field(description="The output snapshot's identifier (placeholders filled in).")
+    arn: str | None = Field(default=None, description="Its ARN (what the consumers restore from).")
+    kms_key_id: str | None = Field(default=None, description="The KMS key encrypting it.")
+    intermediate_identifier: str | None = Field(
+        default=None, description="The snapshot of the cluster before the copy with kmsKeyId (deleted after it)."
+    )
+    intermediate_deleted: bool | None = Field(default=None, description="True once the intermediate is deleted.")
+    shared_with: list[str] = Field(default_factory=list, description="Accounts it is shared with.")
+    available_at: datetime | None = Field(default=None, description="When it was available and shared.")
+    cluster_deleted_at: datetime | None = Field(
+        default=None, description="deleteClusterAfter: when the restored cluster was gone."
+    )
+    deleted: bool | None = Field(
+        default=None, description="True once a failed or cancelled restore deleted its partial output snapshot "
+        "(a restore that succeeded never deletes it)."
+    )
+
+
 class AuroraRestoreStatus(ApiModel):
     """Where the restore is, what it chose and what it created; written only by the operator."""
 
@@ -959,6 +1252,8 @@ class AuroraRestoreStatus(ApiModel):
         default=None, description="Cross-account and cross-region: the in-region copy made before crossing regions."
     )
     copied_snapshot: CopiedSnapshotStatus | None = Field(default=None, description="The cross-region copy.")
+    clone: CloneStatus | None = Field(default=None, description="spec.source.clone: the source cluster and the "
+                                      "cross-account RAM share.")
     preflight: list[PreflightCheck] = Field(default_factory=list, description="Checks made before acting.")
     plan: Plan | None = Field(default=None, description="Dry run only: what a real run would do.")
     cluster: ClusterStatus | None = Field(default=None, description="The restored cluster.")
@@ -969,6 +1264,9 @@ class AuroraRestoreStatus(ApiModel):
     )
     users: list[UserStatus] = Field(default_factory=list, description="Database users configured.")
     verification: VerificationStatus | None = Field(default=None, description="Verification results.")
+    masking: MaskingStatus | None = Field(default=None, description="spec.masking: progress.")
+    hooks: list[HookStatus] = Field(default_factory=list, description="spec.hooks.postRestore: each hook.")
+    output_snapshot: OutputSnapshotStatus | None = Field(default=None, description="spec.output.snapshot.")
     connection_secrets: list[str] = Field(default_factory=list, description="Connection Secrets written.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Phases so far, newest last (bounded).")
     failure: Failure | None = Field(

@@ -104,6 +104,14 @@ class AuroraRestorePolicySpec(ApiModel):
     sns_topics: list[str] = Field(
         default_factory=list, description="Globs of the SNS topic ARNs spec.notification.snsTopicArn may name."
     )
+    allow_job_hooks: bool = Field(
+        default=False, description="Allow spec.hooks.postRestore[].job: a Job running arbitrary code with the "
+        "restored cluster's master credentials, in the restore's namespace.",
+    )
+    snapshot_share_accounts: list[str] = Field(
+        default_factory=list,
+        description="Globs of the AWS accounts spec.output.snapshot.shareWith may share a snapshot with.",
+    )
     webhook_hosts: list[str] = Field(
         default_factory=list,
         description="Globs of the host names (or IP addresses) webhook notifications may be sent to.",

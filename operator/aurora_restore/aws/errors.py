@@ -44,7 +44,8 @@ THROTTLING_CODES = frozenset(
 )
 # 5xx: AWS failed on its side; any status >= 500 counts too.
 SERVER_CODES = frozenset(
-    {"InternalFailure", "InternalError", "ServiceUnavailable", "InternalServerError", "InternalServiceError"}
+    {"InternalFailure", "InternalError", "ServiceUnavailable", "InternalServerError", "InternalServiceError",
+     "ServerInternalException", "ServiceUnavailableException"}  # the last two: RAM's
 )
 # A resource is busy (modifying, backing-up, being created): the same call works once it settles.
 TRANSITIONAL_STATE_CODES = frozenset(
@@ -116,6 +117,14 @@ TERMINAL_CODES = frozenset(
         "InsufficientDBClusterCapacityFault",
         "InvalidVPCNetworkStateFault",
         "InvalidSubnet",
+        # RAM (a cross-account clone's share): refusals waiting cannot change
+        "OperationNotPermittedException",
+        "InvalidParameterException",
+        "MalformedArnException",
+        "IdempotentParameterMismatchException",
+        "ResourceShareInvitationExpiredException",
+        "ResourceShareInvitationArnNotFoundException",
+        "ResourceShareInvitationAlreadyRejectedException",
     }
 )
 NOT_FOUND_CODES = frozenset(

@@ -32,18 +32,25 @@ SECRET_NAME_CHARACTERS = re.compile(r"^[A-Za-z0-9/_+=.@-]*$")  # what CreateSecr
 # Final snapshots of the replaced cluster are named `<target>-final-<uid8>` (steps/names.py final_snapshot).
 FINAL_SNAPSHOTS = "*-final-????????"  # names.final_snapshot: <target>-final-<uid8>
 
+# The RAM shares of cross-account clones are named `aurora-restore-<namespace>-<name>-<uid8>` (steps/clone.py
+# share_name).
+CLUSTER_SHARE_NAMES = "aurora-restore-*"
+
 # Permissions AWS checks in addition to the action called, and the calls that need them.
 IMPLIED_BY: dict[str, set[str]] = {
     # Creating with Tags= needs the tagging permission too; DeleteDBCluster lists it as a dependent action (the
     # final snapshot copies the cluster's tags when CopyTagsToSnapshot is set).
     "rds:AddTagsToResource": {"rds:CopyDBClusterSnapshot", "rds:RestoreDBClusterFromSnapshot",
-                              "rds:RestoreDBClusterToPointInTime", "rds:CreateDBInstance", "rds:DeleteDBCluster"},
+                              "rds:RestoreDBClusterToPointInTime", "rds:CreateDBInstance", "rds:DeleteDBCluster",
+                              "rds:CreateDBClusterSnapshot"},
     # DeleteDBCluster with FinalDBSnapshotIdentifier takes a snapshot: a dependent action in the Service
     # Authorization Reference.
     "rds:CreateDBClusterSnapshot": {"rds:DeleteDBCluster"},
     # Copies and restores with a customer-managed key let RDS use the key through a grant.
     "kms:CreateGrant": {"rds:CopyDBClusterSnapshot", "rds:RestoreDBClusterFromSnapshot",
                         "rds:RestoreDBClusterToPointInTime"},
+    # CreateResourceShare with tags needs the tagging permission too (a cross-account clone's share).
+    "ram:TagResource": {"ram:CreateResourceShare"},
     # ManageMasterUserPassword makes RDS create and tag a secret on the caller's behalf.
     "secretsmanager:CreateSecret": {"rds:ModifyDBCluster"},
     "secretsmanager:TagResource": {"rds:ModifyDBCluster"},
@@ -87,7 +94,7 @@ def operator_policy(
             "Describe",  # RDS, EC2 and KMS describe calls without resource-level permissions
             ["rds:DescribeDBClusters", "rds:DescribeDBClusterSnapshots", "rds:DescribeDBInstances",
              "rds:DescribeDBEngineVersions", "rds:DescribeDBSubnetGroups", "rds:DescribeDBClusterParameterGroups",
-             "rds:DescribeDBParameterGroups", "ec2:DescribeSecurityGroups"],
+             "rds:DescribeDBParameterGroups", "rds:DescribeAccountAttributes", "ec2:DescribeSecurityGroups"],
             ["*"],
         ),
         _statement("DescribeKeys", ["kms:DescribeKey"], [f"arn:{partition}:kms:*:{account}:key/*"]),
@@ -122,6 +129,13 @@ def operator_policy(
         _statement("FinalSnapshotOfDelete",
                    ["rds:DeleteDBCluster", "rds:CreateDBClusterSnapshot", "rds:AddTagsToResource"],
                    [f"{rds}:cluster-snapshot:{FINAL_SNAPSHOTS}"]),
+        # spec.output.snapshot: the snapshot of a cluster the operator restored (the cluster is covered by
+        # ChangeOwnResources) is created with the operator's tag, then shared; its sharing is read and changed only
+        # on snapshots tagged so.
+        _statement("CreateOutputSnapshots", ["rds:CreateDBClusterSnapshot"], [snapshots], REQUEST_TAG_CONDITION),
+        _statement("ShareOutputSnapshots",
+                   ["rds:ModifyDBClusterSnapshotAttribute", "rds:DescribeDBClusterSnapshotAttributes"], [snapshots],
+                   MANAGED_BY_CONDITION),
         _statement("UseKeysThroughRds", ["kms:CreateGrant"], [f"arn:{partition}:kms:*:{account}:key/*"],
                    {"StringLike": {"kms:ViaService": "rds.*.amazonaws.com"}, "Bool": {"kms:GrantIsForAWSResource": "true"}}),
         # GetSecretValue acts on the Secret resource type, which takes secretsmanager:ResourceTag/<key>.
@@ -131,6 +145,12 @@ def operator_policy(
                                                  "secretsmanager:TagResource"],
                    [f"{secret}:{RDS_MANAGED_SECRETS}"]),
     ]
+    # spec.source.clone from another account: the target side lists the invitations to the source cluster's RAM
+    # share and accepts only one to a share named as the operator names its shares (AcceptResourceShareInvitation
+    # takes ram:ResourceShareName, Service Authorization Reference; the invitation itself has no tags).
+    statements.append(_statement("FindClusterShareInvitations", ["ram:GetResourceShareInvitations"], ["*"]))
+    statements.append(_statement("AcceptClusterShares", ["ram:AcceptResourceShareInvitation"], ["*"],
+                                 {"StringLike": {"ram:ResourceShareName": CLUSTER_SHARE_NAMES}}))
     # spec.notification: the target side publishes (steps/notify.py). Which topics a namespace may name is the
     # AuroraRestorePolicy's snsTopics; narrow the Resource to those topics where the account has other topics.
     statements.append(_statement("PublishNotifications", ["sns:Publish"], [f"arn:{partition}:sns:*:{account}:*"]))
@@ -140,13 +160,14 @@ def operator_policy(
 
 
 def source_role_policy(account: str = "*", partition: str = "aws") -> dict:
-    """The policy of a role in the snapshot's account that the operator assumes to share snapshots."""
+    """The policy of a role in the source account that the operator assumes to share snapshots, or for a clone
+    (spec.source.clone) to describe the cluster and share it with the target account through AWS RAM."""
     rds = f"arn:{partition}:rds:*:{account}"
     return {
         "Version": "2012-10-17",
         "Statement": [
-            _statement("Describe", ["rds:DescribeDBClusterSnapshots", "rds:DescribeDBClusterSnapshotAttributes"],
-                       ["*"]),
+            _statement("Describe", ["rds:DescribeDBClusterSnapshots", "rds:DescribeDBClusterSnapshotAttributes",
+                                    "rds:DescribeDBClusters"], ["*"]),
             _statement("DescribeKeys", ["kms:DescribeKey"], [f"arn:{partition}:kms:*:{account}:key/*"]),
             _statement("CopyAutomatedToShare", ["rds:CopyDBClusterSnapshot"],
                        [f"{rds}:cluster-snapshot:*"]),
@@ -158,6 +179,13 @@ def source_role_policy(account: str = "*", partition: str = "aws") -> dict:
             _statement("UseKeysThroughRds", ["kms:CreateGrant"], [f"arn:{partition}:kms:*:{account}:key/*"],
                        {"StringLike": {"kms:ViaService": "rds.*.amazonaws.com"},
                         "Bool": {"kms:GrantIsForAWSResource": "true"}}),
+            # spec.source.clone: share the source cluster with the target account through AWS RAM (tagged with the
+            # operator's tag), find the share again by its tags, and delete only a share carrying that tag.
+            _statement("ShareClustersForClones", ["ram:CreateResourceShare", "ram:TagResource"], ["*"],
+                       REQUEST_TAG_CONDITION),
+            _statement("FindClusterShares", ["ram:GetResourceShares", "ram:GetResourceShareAssociations"], ["*"]),
+            _statement("DeleteOwnClusterShares", ["ram:DeleteResourceShare"],
+                       [f"arn:{partition}:ram:*:{account}:resource-share/*"], MANAGED_BY_CONDITION),
         ],
     }
 

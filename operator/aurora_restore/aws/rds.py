@@ -130,6 +130,15 @@ class RdsGateway:
             params["KmsKeyId"] = kms_key_id
         return self._call("copy_db_cluster_snapshot", **params)["DBClusterSnapshot"]
 
+    def create_cluster_snapshot(self, identifier: str, cluster_identifier: str, tags: dict[str, str]) -> dict[str, Any]:
+        """CreateDBClusterSnapshot: a manual snapshot of the cluster as it is now, tagged at creation."""
+        return self._call(
+            "create_db_cluster_snapshot",
+            DBClusterSnapshotIdentifier=identifier,
+            DBClusterIdentifier=cluster_identifier,
+            Tags=as_tag_list(tags),
+        )["DBClusterSnapshot"]
+
     def delete_snapshot(self, identifier: str) -> None:
         try:
             self.client.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=identifier)
@@ -184,6 +193,15 @@ class RdsGateway:
         except TRANSPORT_ERRORS as error:
             raise classify(error, f"{action} in {self.region}") from None
 
+    def cluster_quota(self) -> tuple[int, int] | None:
+        """(used, max) of the account's DBClusters quota in the region (DescribeAccountAttributes); None when
+        AWS does not report it."""
+        quotas = self._call("describe_account_attributes").get("AccountQuotas") or []
+        for quota in quotas:
+            if quota.get("AccountQuotaName") == "DBClusters":
+                return int(quota.get("Used", 0)), int(quota.get("Max", 0))
+        return None
+
     def restore_cluster_to_point_in_time(self, **params) -> dict[str, Any]:
         return self._call("restore_db_cluster_to_point_in_time", **params)["DBCluster"]
 
@@ -191,6 +209,10 @@ class RdsGateway:
 
     def describe_cluster(self, identifier: str) -> dict[str, Any] | None:
         return self._describe_one("describe_db_clusters", "DBClusters", DBClusterIdentifier=identifier)
+
+    def list_clusters(self) -> list[dict[str, Any]]:
+        """Every DB cluster of the account in the region, across all pages."""
+        return self._describe_all("describe_db_clusters", "DBClusters")
 
     def restore_cluster_from_snapshot(self, **params) -> dict[str, Any]:
         return self._call("restore_db_cluster_from_snapshot", **params)["DBCluster"]

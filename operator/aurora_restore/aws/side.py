@@ -12,6 +12,7 @@ from .clients import AwsClients
 from .ec2 import Ec2Gateway
 from .identity import AccountOf
 from .kms import KmsGateway
+from .ram import RamGateway
 from .rds import RdsGateway
 from .secrets import SecretsManagerGateway
 
@@ -35,6 +36,11 @@ class AwsSide:
     @cached_property
     def kms(self) -> KmsGateway:
         return KmsGateway(self._client("kms"), self.region)
+
+    @cached_property
+    def ram(self) -> RamGateway:
+        """AWS RAM: a cross-account clone's share of the source cluster (steps/clone.py)."""
+        return RamGateway(self._client("ram"), self.region)
 
     @cached_property
     def ec2(self) -> Ec2Gateway:

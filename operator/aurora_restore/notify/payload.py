@@ -35,6 +35,7 @@ def build_payload(
     started = status.started_at
     drill = status.drill
     failure = status.failure
+    output = status.output_snapshot if phase == Phase.SUCCEEDED else None  # the product, once there is one
     return {
         "version": PAYLOAD_VERSION,
         "id": notification_id(uid, phase),
@@ -58,6 +59,8 @@ def build_payload(
             "rpoObjectiveSeconds": drill.rpo_objective_seconds if drill else None,
             "objectiveMet": drill.objective_met if drill else None,
         },
+        "outputSnapshot": None if output is None else {
+            "identifier": output.identifier, "arn": output.arn, "sharedWith": list(output.shared_with)},
         "failure": None if failure is None or phase not in (Phase.FAILED, Phase.CLEANING_UP_AFTER_FAILURE) else {
             "phase": str(failure.phase), "reason": failure.reason, "message": failure.message},
     }

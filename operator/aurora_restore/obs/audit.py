@@ -29,6 +29,7 @@ STATUS_AUDIT_LIMIT = 50
 # against the calls the operator's code makes.
 AUDITED_OPERATIONS: dict[tuple[str, str], tuple[str, str | None]] = {
     ("rds", "CopyDBClusterSnapshot"): ("TargetDBClusterSnapshotIdentifier", "cluster-snapshot"),
+    ("rds", "CreateDBClusterSnapshot"): ("DBClusterSnapshotIdentifier", "cluster-snapshot"),
     ("rds", "DeleteDBClusterSnapshot"): ("DBClusterSnapshotIdentifier", "cluster-snapshot"),
     ("rds", "ModifyDBClusterSnapshotAttribute"): ("DBClusterSnapshotIdentifier", "cluster-snapshot"),
     ("rds", "RestoreDBClusterFromSnapshot"): ("DBClusterIdentifier", "cluster"),
@@ -39,6 +40,11 @@ AUDITED_OPERATIONS: dict[tuple[str, str], tuple[str, str | None]] = {
     ("rds", "DeleteDBInstance"): ("DBInstanceIdentifier", "db"),
     ("rds", "AddTagsToResource"): ("ResourceName", None),
     ("sns", "Publish"): ("TopicArn", None),
+    # A cross-account clone's RAM share of the source cluster (steps/clone.py): named by the share's name when it
+    # is created (it has no ARN yet), by ARN afterwards.
+    ("ram", "CreateResourceShare"): ("name", None),
+    ("ram", "DeleteResourceShare"): ("resourceShareArn", None),
+    ("ram", "AcceptResourceShareInvitation"): ("resourceShareInvitationArn", None),
 }
 
 

@@ -18,6 +18,7 @@ from .cluster import broken_left
 from .context import RestoreContext
 from .outcomes import Advance, Outcome, Wait
 from .rds_statuses import status_failure
+from .route import next_phase
 
 
 class Missing(Exception):
@@ -37,11 +38,12 @@ def configure_access(ctx: RestoreContext) -> Outcome:
     """Set the master password (ModifyDBCluster) until it really works, then create or update every user.
 
     Runs after CreatingInstances when the spec asks for any database access; otherwise passes straight on.
+    With spec.masking the users are left to Masking, so none can log in before the data is masked.
     Waits (never fails) for a Secret that does not exist yet; fails when the cluster or an instance is in a
-    failure status (restored_cluster). Next: Verifying.
+    failure status (restored_cluster). Next: Masking, RunningHooks or Verifying (steps/route.py).
     """
     if not ctx.spec.needs_database_access:
-        return Advance(Phase.VERIFYING, "no database access requested")
+        return Advance(next_phase(ctx, Phase.CONFIGURING_ACCESS), "no database access requested")
     cluster = restored_cluster(ctx)
     try:
         access = master_access(ctx, cluster)
@@ -62,13 +64,16 @@ def configure_access(ctx: RestoreContext) -> Outcome:
             ctx.target.rds.modify_cluster(cluster["DBClusterIdentifier"], MasterUserPassword=access.credentials.password)
         return Wait(f"setting the master password of cluster {cluster['DBClusterIdentifier']}", updates=updates)
 
+    if ctx.spec.masking is not None:  # nothing is exposed before the data is masked: Masking configures the users
+        return Advance(next_phase(ctx, Phase.CONFIGURING_ACCESS),
+                       "master password configured; the users follow masking", updates=updates)
     try:
         users = [configure_user(ctx, access, module, user, index) for index, user in enumerate(ctx.spec.users)]
     except Missing as missing:
         return Wait(str(missing), updates=updates)
     updates["users"] = users
     detail = f" and {len(users)} user(s)" if users else ""
-    return Advance(Phase.VERIFYING, f"master password{detail} configured", updates=updates)
+    return Advance(next_phase(ctx, Phase.CONFIGURING_ACCESS), f"master password{detail} configured", updates=updates)
 
 
 def restored_cluster(ctx: RestoreContext) -> dict[str, Any]:

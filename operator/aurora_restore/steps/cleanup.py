@@ -3,8 +3,10 @@
 What to remove is found in AWS by name (names.py derives every name from the UID) and confirmed by the
 restore's UID tag, so cleanup after a crash never depends on what status managed to record. Nothing without
 the tag is ever deleted: never the source snapshot, never a final snapshot, never the replaced cluster (only
-RetiringPrevious deletes that). Each pass deletes what it can and reports what it still waits for; AWS refusing
-for now (a snapshot still being created) is a RetryableError, so the step is simply run again later.
+RetiringPrevious deletes that), never the output snapshot of a restore that succeeded (the product: only a
+failed or cancelled restore removes its partial output). Each pass deletes what it can and reports what it still
+waits for; AWS refusing for now (a snapshot still being created) is a RetryableError, so the step is simply run
+again later.
 """
 
 from dataclasses import replace
@@ -12,10 +14,13 @@ from dataclasses import replace
 from ..api.models import CancellationStatus
 from ..api.phase import Phase
 from ..errors import TerminalError
+from .clone import remove_cluster_share
 from .context import RestoreContext
 from .deletion import tear_down_cluster
 from .drill import measure, remove_drill
+from .hooks import remove_hook_objects
 from .outcomes import Advance, Outcome, Wait
+from .output import delete_cluster_after, output_message, remove_partial_output
 from .policy import REASON as NOT_ALLOWED_BY_POLICY
 from .swap import retire_previous, roll_back_swap, swap_in_progress, swap_target
 
@@ -29,18 +34,27 @@ FINISHED_CLUSTER_PHASES = frozenset({Phase.SWAPPING_TARGET, Phase.RETIRING_PREVI
 
 def clean_up(ctx: RestoreContext) -> Outcome:
     """Delete the copies and the intermediate copy, remove the share grant (when copy.deleteAfterRestore) and
-    finish; a drill records what it measured (steps/drill.py). Next: Succeeded."""
+    finish; a drill records what it measured (steps/drill.py). With spec.output.snapshot.deleteClusterAfter, the
+    restored cluster and its instances are deleted first (steps/output.py); the output snapshot never is.
+    Next: Succeeded."""
     updates = remove_intermediates(ctx)
+    remove_hook_objects(ctx)  # Job hooks' Secrets (deleted already when each Job ended; found by label)
     if ctx.drilling:
         updates.update(measure(ctx))
+    waiting, deleted = delete_cluster_after(ctx)
+    if waiting:
+        return Wait(waiting, updates=updates)
+    updates.update(deleted)
     count = len(ctx.status.instances)
-    return Advance(Phase.SUCCEEDED, f"cluster {ctx.target_identifier} restored with {count} instance(s)",
+    output = output_message(updates.get("output_snapshot", ctx.status.output_snapshot))
+    return Advance(Phase.SUCCEEDED, f"cluster {ctx.target_identifier} restored with {count} instance(s){output}",
                    updates=updates)
 
 
 def clean_up_after_failure(ctx: RestoreContext) -> Outcome:
     """After any failure: roll back a half-done swap, remove the copies and the share grant (when
-    copy.deleteAfterRestore), and delete the temporary cluster of a Replace with its instances. A cluster
+    copy.deleteAfterRestore), a partial output snapshot (spec.output.snapshot, by its UID tag), and delete the
+    temporary cluster of a Replace with its instances. A cluster
     restored straight into the target identifier is kept for inspection, except a drill's (deleted with its
     connection Secrets: a drill leaves nothing). Next: Failed (status.failure holds why).
     """
@@ -54,6 +68,8 @@ def clean_up_after_failure(ctx: RestoreContext) -> Outcome:
             return Wait(waiting, updates=updates)
         ctx = replace(ctx, status=ctx.status.model_copy(update=updates))
     updates.update(remove_intermediates(ctx))
+    updates.update(remove_partial_output(ctx))  # no product from a failed restore
+    remove_hook_objects(ctx)  # a Job hook's Secret, and its Job if still running (steps/hooks.py)
     pending = remove_drill(ctx) if ctx.drilling else remove_temporary_cluster(ctx)  # a drill leaves nothing
     if pending:
         return Wait(pending, updates=updates)
@@ -101,6 +117,8 @@ def cancel(ctx: RestoreContext) -> Outcome:
             return Wait(f"finishing the deletion of the previous cluster before cancelling: {outcome.message}",
                         updates={**outcome.updates, **updates}, delay=0 if isinstance(outcome, Advance) else None)
     updates.update(remove_intermediates(ctx))
+    updates.update(remove_partial_output(ctx))  # cancelled before success: no product
+    remove_hook_objects(ctx)  # a Job hook's Secret, and its Job if still running (steps/hooks.py)
     pending = remove_drill(ctx) if ctx.drilling else remove_temporary_cluster(ctx)  # a drill leaves nothing
     if not pending and record.phase not in FINISHED_CLUSTER_PHASES and not ctx.replacing:
         pending = remove_owned_cluster(ctx, ctx.target_identifier, "partly restored cluster")
@@ -112,7 +130,10 @@ def cancel(ctx: RestoreContext) -> Outcome:
 
 def remove_intermediates(ctx: RestoreContext) -> dict:
     """The copies, the intermediate manual copy and the share grant: whatever the spec may have made exist.
-    With copy.deleteAfterRestore false they are kept, and so is the share (this restore leaves its count)."""
+    With copy.deleteAfterRestore false they are kept, and so is the share (this restore leaves its count).
+    A clone made no snapshot: only its RAM share (across accounts) is deleted, always (steps/clone.py)."""
+    if ctx.spec.source.clone is not None:
+        return remove_cluster_share(ctx)
     if not ctx.spec.copy_.delete_after_restore:
         if ctx.spec.cross_account:
             remove_share(ctx, keep=True)

@@ -4,6 +4,7 @@ from typing import Any
 
 from ..api.models import ClusterStatus, InstanceStatus
 from ..api.phase import Phase
+from ..aws.errors import KMS_KEY_CODES
 from ..aws.rds import AVAILABLE, FAILED_STATUSES, as_tag_list
 from ..errors import RetryableError, TerminalError
 from .context import RESTORE_UID_TAG, RestoreContext
@@ -25,9 +26,10 @@ FIELD_FOR_ERROR = {
 def restore_cluster(ctx: RestoreContext) -> Outcome:
     """Restore the cluster from the (copied) snapshot and wait until it is available.
 
-    Calls RestoreDBClusterFromSnapshot (or RestoreDBClusterToPointInTime) once, tagged with the restore's UID,
-    into the target identifier, or into a temporary one when a cluster is being replaced (the existing target is
-    not touched before SwappingTarget); a re-run finds the tagged cluster and only waits. Once it is available,
+    Calls RestoreDBClusterFromSnapshot (or RestoreDBClusterToPointInTime: a point in time, or a clone: copy-on-write
+    of the source, by ARN across accounts once SharingCluster shared it) once, tagged with the restore's UID, into
+    the target identifier, or into a temporary one when a cluster is being replaced (the existing target is not
+    touched before SwappingTarget); a re-run finds the tagged cluster and only waits. Once it is available,
     ModifyDBCluster sets what the restore calls cannot (modify_parameters), applied immediately. Next:
     CreatingInstances. Fails when AWS rejects a parameter (the message names the spec field).
     """
@@ -35,7 +37,9 @@ def restore_cluster(ctx: RestoreContext) -> Outcome:
     cluster = ctx.target.rds.describe_cluster(identifier)
     if cluster is None:
         try:
-            if ctx.spec.source.point_in_time:
+            if ctx.spec.source.clone:
+                cluster = ctx.target.rds.restore_cluster_to_point_in_time(**clone_parameters(ctx))
+            elif ctx.spec.source.point_in_time:
                 cluster = ctx.target.rds.restore_cluster_to_point_in_time(**point_in_time_parameters(ctx))
             else:
                 cluster = ctx.target.rds.restore_cluster_from_snapshot(**restore_parameters(ctx))
@@ -90,6 +94,22 @@ def point_in_time_parameters(ctx: RestoreContext) -> dict[str, Any]:
     else:
         params["UseLatestRestorableTime"] = True
     return params
+
+
+def clone_parameters(ctx: RestoreContext) -> dict[str, Any]:
+    """RestoreDBClusterToPointInTime parameters of a fast clone (spec.source.clone): copy-on-write at the latest
+    restorable time, of the identifier in one account or of the shared cluster's ARN across accounts, with the
+    target's parameters. No EngineVersion or AvailabilityZones: the spec refuses them with a clone."""
+    return {"SourceDBClusterIdentifier": clone_source_identifier(ctx), "RestoreType": "copy-on-write",
+            "UseLatestRestorableTime": True, **_target_parameters(ctx)}
+
+
+def clone_source_identifier(ctx: RestoreContext) -> str:
+    """What a clone's RestoreDBClusterToPointInTime names: the identifier in one account, the shared cluster's ARN
+    across accounts (status.clone, recorded by ResolvingSnapshot)."""
+    if ctx.spec.cross_account:
+        return ctx.status.clone.source_cluster_arn
+    return ctx.spec.source.clone.cluster_identifier
 
 
 def modify_parameters(ctx: RestoreContext, cluster: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +180,21 @@ def blame_field(ctx: RestoreContext, error: TerminalError) -> TerminalError | Re
                 f"{error.message}",
             )
     field = FIELD_FOR_ERROR.get(error.reason)
-    if error.reason == "KMSKeyNotAccessibleFault" and not target.kms_key_id:
+    clone = ctx.status.clone
+    if (ctx.spec.source.clone and ctx.spec.cross_account and error.reason in KMS_KEY_CODES and clone is not None
+            and not target.kms_key_id):
+        return TerminalError("KmsKeyNotUsable", f"cluster {clone.source_cluster_identifier!r} of account "
+                             f"{clone.source_account} cannot be cloned: its KMS key {clone.kms_key_id!r} does not let "
+                             f"the target account use it (see that key's policy): {error.message}")
+    if ctx.spec.source.clone and ctx.spec.cross_account and error.reason == "QuotaExceeded" and clone is not None \
+            and "DBClusterQuotaExceededFault" in error.message:
+        return TerminalError("CloneLimitReached", f"AWS refused the clone of cluster "
+                             f"{clone.source_cluster_identifier!r} of account {clone.source_account}: it allows one "
+                             f"cross-account clone of a source per account and 15 of a source and its clones in all "
+                             f"accounts together; Preflight saw none in this account, so either the source has 15 "
+                             f"in other accounts (which only their owners can delete), or a clone of it, or another "
+                             f"cluster filling this account's DB cluster quota, appeared since: {error.message}")
+    if error.reason == "KMSKeyNotAccessibleFault" and not target.kms_key_id and not ctx.spec.source.clone:
         field = "spec.copy.kmsKeyId"  # it encrypts the restore of an unencrypted snapshot (restore_kms_key)
     if field:
         return TerminalError(error.reason, f"{field}: {error.message}")

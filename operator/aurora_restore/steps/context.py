@@ -10,11 +10,14 @@ from ..api.models import AuroraRestoreSpec, AuroraRestoreStatus
 from ..aws.ec2 import Ec2Gateway
 from ..aws.identity import AccountOf
 from ..aws.kms import KmsGateway
+from ..aws.ram import RamGateway
 from ..aws.rds import RdsGateway, tags_of
 from ..db.connection import Timeouts, Tls
 from . import names
 
 if TYPE_CHECKING:
+    from ..k8s.config_maps import ConfigMaps
+    from ..k8s.jobs import HookJobs
     from ..k8s.secrets import SecretHolder, SecretWriter
     from ..notify.notifier import Notifier
     from .policy import Coverage
@@ -26,6 +29,8 @@ RESTORE_NAME_TAG = "dbrestore.io/restore"
 # On the snapshots the operator itself takes (copy, share, final): what `latest` skips. Not on the restored
 # cluster, so the snapshots users take of it (which copy its tags, the UID among them) stay candidates.
 SNAPSHOT_ROLE_TAG = "dbrestore.io/snapshot-role"
+# Its value on an output snapshot (steps/output.py): a product to restore from, so `latest` does not skip it.
+OUTPUT_SNAPSHOT_ROLE = "output"
 
 
 class SecretReader(Protocol):
@@ -84,6 +89,7 @@ class Side(Protocol):
     rds: RdsGateway
     kms: KmsGateway
     ec2: Ec2Gateway
+    ram: RamGateway
     secrets_manager: SecretStringReader
     account: AccountOf
 
@@ -122,6 +128,11 @@ class RestoreContext:
     restores: RestoreReader | None = None  # who holds a connection Secret this restore wants (steps/publish.py)
     notifier: "Notifier | None" = None  # sends spec.notification's notifications (notify/notifier.py)
     rng: random.Random | None = None  # the Runtime's, for source.latest.pick random (a seeded one in tests)
+    # Job hooks' Jobs and Secrets (k8s/jobs.py HookJobs) and configMapRef SQL (k8s/config_maps.py ConfigMaps).
+    hook_jobs: "HookJobs | None" = None
+    config_maps: "ConfigMaps | None" = None
+    # Posts an Event on the AuroraRestore: (type, reason, message); e.g. a hook that failed with onFailure Continue.
+    record_event: Callable[[str, str, str], None] | None = None
 
     @property
     def staging(self) -> Side:

@@ -48,6 +48,8 @@ def rpo_seconds(spec: AuroraRestoreSpec, status: AuroraRestoreStatus) -> float |
     if status.started_at is None:
         return None
     pit = spec.source.point_in_time
+    if spec.source.clone is not None:  # the source's LatestRestorableTime, seen by ResolvingSnapshot
+        return status.drill.rpo_seconds if status.drill else None
     if pit is not None:
         if pit.restore_time is not None:
             return seconds_between(pit.restore_time, status.started_at)

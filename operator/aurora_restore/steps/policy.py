@@ -2,10 +2,11 @@
 
 Checked each time against the policies as they are now: in Pending with what the spec says (before any AWS
 call), in Preflight with what AWS says (the snapshot's cluster and owner, whether the target exists and who made
-it and its instances), in SwappingTarget before the first rename, and in RetiringPrevious before a replaced
-cluster is deleted. A restore is
-allowed when one policy covering its namespace allows all of it. Removing what carries the restore's own UID
-(cleanup, cancel, deletionPolicy Delete) is never refused: it only undoes what an allowed restore made.
+it and its instances), in RunningHooks before a Job hook's Job is made (allowJobHooks), in SnapshottingOutput before
+the output snapshot is shared (snapshotShareAccounts), in SwappingTarget before the first rename, and in
+RetiringPrevious before a replaced cluster is deleted. A restore is allowed when one policy covering its namespace
+allows all of it. Removing what carries the restore's own UID (cleanup, cancel, deletionPolicy Delete) is never
+refused: it only undoes what an allowed restore made.
 """
 
 from dataclasses import dataclass
@@ -102,6 +103,15 @@ def refusal(spec: AuroraRestoreSpec, policy: AuroraRestorePolicySpec, facts: Fac
     notification = _notification_refusal(spec, policy, facts)
     if notification:
         return notification
+    if not policy.allow_job_hooks:
+        job = next(((i, h) for i, h in enumerate(spec.post_restore_hooks) if h.job is not None), None)
+        if job is not None:
+            return (f"spec.hooks.postRestore[{job[0]}].job ({job[1].name}): Job hooks run arbitrary code with the "
+                    "master credentials, and its allowJobHooks is false")
+    output = spec.output_snapshot
+    for account in output.share_with if output else []:
+        if not any(fnmatchcase(account, pattern) for pattern in policy.snapshot_share_accounts):
+            return f"spec.output.snapshot.shareWith account {account!r} is not among its snapshotShareAccounts"
     if spec.existing_target.policy == "Replace":
         return _replace_refusal(spec, policy, facts)
     return None
@@ -269,6 +279,7 @@ def facts_of(ctx: RestoreContext, existing: dict[str, Any] | None = None, ask_ac
     source = spec.source
     clusters = {c for c in (source.latest.cluster_identifier if source.latest else None,
                             source.point_in_time.cluster_identifier if source.point_in_time else None,
+                            source.clone.cluster_identifier if source.clone else None,
                             snapshot.cluster_identifier if snapshot else None) if c}
     identifier = snapshot.identifier if snapshot else source.snapshot_identifier
     # The snapshot's owner, once it is known (a shared snapshot `latest` found, an ARN the spec gave), else the
@@ -288,7 +299,8 @@ def facts_of(ctx: RestoreContext, existing: dict[str, Any] | None = None, ask_ac
         source_account=account,
         target_account=target_account,
         target_region=spec.target_region,
-        point_in_time=source.point_in_time is not None,
+        # a clone is checked like a point in time: a source cluster, no snapshot (snapshotIdentifier "*" only)
+        point_in_time=source.point_in_time is not None or source.clone is not None,
         existing_target=existing,
         existing_instances=tuple(instances),
         target_identifier=ctx.target_identifier,

@@ -10,10 +10,12 @@ from ..api.models import PlannedStep, Plan, PreflightCheck, ReplacedClusterStatu
 from ..api.phase import Phase
 from ..db.engines import user_name_problems
 from . import names
-from .cluster import restore_kms_key
-from .context import RestoreContext
+from .clone import clone_checks, share_name
+from .cluster import clone_parameters, restore_kms_key
+from .context import RESTORE_UID_TAG, RestoreContext
 from .snapshot import staged_copy_key
 from .outcomes import Advance, Fail, Outcome
+from .output import output_checks, plan_steps as output_plan_steps
 from .publish import check_connection_secrets
 from .policy import allowing_policy
 
@@ -24,7 +26,8 @@ def run_preflight(ctx: RestoreContext) -> Outcome:
 
     An existing target with policy Replace is recorded in status.replacedCluster: from then on the restore
     builds its cluster under a temporary identifier. Next: SharingSnapshot (cross-account), CopyingSnapshot
-    (cross-region) or RestoringCluster; Planned for a dry run. Fails NotAllowedByPolicy when no policy allows the
+    (cross-region), SharingCluster (a clone of another account's cluster: steps/clone.py clone_checks) or
+    RestoringCluster; Planned for a dry run. Fails NotAllowedByPolicy when no policy allows the
     restore as AWS now shows it (the snapshot's cluster, the source account, the cluster it would replace), else
     listing every problem found."""
     existing = ctx.target.rds.describe_cluster(ctx.target_identifier)
@@ -41,7 +44,9 @@ def run_preflight(ctx: RestoreContext) -> Outcome:
     if ctx.spec.dry_run:
         return Advance(Phase.PLANNED, f"dry run: {len(checks)} check(s) passed; see status.plan",
                        updates={"preflight": checks, "plan": plan(ctx), "policy": policy})
-    if ctx.spec.cross_account:
+    if ctx.spec.source.clone:
+        next_phase = Phase.SHARING_CLUSTER if ctx.spec.cross_account else Phase.RESTORING_CLUSTER
+    elif ctx.spec.cross_account:
         next_phase = Phase.SHARING_SNAPSHOT
     elif ctx.spec.needs_copy:
         next_phase = Phase.COPYING_SNAPSHOT
@@ -75,6 +80,8 @@ def _problem(name: str, message: str, reason: str) -> PreflightCheck:
 
 
 def _checks(ctx: RestoreContext, existing: dict | None):
+    if ctx.spec.source.clone:
+        yield from clone_checks(ctx, existing)
     yield check_engine_version(ctx)
     yield check_copy_key(ctx, ctx.spec.copy_.kms_key_id, "spec.copy.kmsKeyId", ctx.target.kms)
     if ctx.spec.cross_account and ctx.spec.target_region != ctx.spec.source.region:
@@ -107,6 +114,7 @@ def _checks(ctx: RestoreContext, existing: dict | None):
     yield from check_connection_secrets(ctx)
     yield check_tag_count(ctx)
     yield check_target_identifier(ctx, existing)
+    yield from output_checks(ctx)
     if ctx.replacing:
         yield from check_swap(ctx, existing)
     yield check_names(ctx)
@@ -127,6 +135,8 @@ def check_user_names(ctx: RestoreContext):
         return
     if ctx.status.snapshot is not None:
         engine = ctx.status.snapshot.engine
+    elif ctx.status.clone is not None:
+        engine = ctx.status.clone.engine
     else:  # a point in time: the source cluster's engine
         cluster = ctx.source.rds.describe_cluster(ctx.spec.source.point_in_time.cluster_identifier)
         engine = cluster.get("Engine") if cluster else None
@@ -254,6 +264,7 @@ def restores_its_own_source(ctx: RestoreContext) -> bool:
     clusters = {
         source.latest.cluster_identifier if source.latest else None,
         source.point_in_time.cluster_identifier if source.point_in_time else None,
+        source.clone.cluster_identifier if source.clone else None,
         ctx.status.snapshot.cluster_identifier if ctx.status.snapshot else None,
     }
     return ctx.target_identifier in {c.lower() for c in clusters if c}
@@ -327,7 +338,10 @@ def plan(ctx: RestoreContext) -> Plan:
     target = spec.target
     steps: list[PlannedStep] = []
     shared_arn = snapshot.arn if snapshot else None
-    if spec.cross_account:
+    clone = spec.source.clone is not None
+    if clone:
+        steps += clone_plan_steps(ctx)
+    if spec.cross_account and not clone:
         if snapshot.snapshot_type == "automated":
             shared_arn = snapshot.arn.split(":cluster-snapshot:", 1)[0] + f":cluster-snapshot:{ctx.shared_snapshot_identifier}"
             steps.append(PlannedStep(phase=Phase.SHARING_SNAPSHOT, action="CopyDBClusterSnapshot", parameters={
@@ -336,7 +350,7 @@ def plan(ctx: RestoreContext) -> Plan:
         steps.append(PlannedStep(phase=Phase.SHARING_SNAPSHOT, action="ModifyDBClusterSnapshotAttribute",
                                  parameters={"AttributeName": "restore", "ValuesToAdd": "<target account>"}))
     copy_source = shared_arn
-    staged = spec.cross_account and spec.target_region != spec.source.region
+    staged = spec.cross_account and spec.target_region != spec.source.region and not clone
     if staged:
         staged_params = {"SourceDBClusterSnapshotIdentifier": shared_arn,
                          "TargetDBClusterSnapshotIdentifier": ctx.staged_snapshot_identifier,
@@ -364,7 +378,9 @@ def plan(ctx: RestoreContext) -> Plan:
         steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot",
                                  parameters=copy_params,
                                  note=None if snapshot.encrypted else unencrypted_copy_note(ctx)))
-    if spec.source.point_in_time:
+    if clone:
+        pass  # clone_plan_steps listed RestoreDBClusterToPointInTime
+    elif spec.source.point_in_time:
         pit = spec.source.point_in_time
         steps.append(PlannedStep(phase=Phase.RESTORING_CLUSTER, action="RestoreDBClusterToPointInTime", parameters={
             "SourceDBClusterIdentifier": pit.cluster_identifier, "DBClusterIdentifier": ctx.cluster_identifier,
@@ -390,6 +406,7 @@ def plan(ctx: RestoreContext) -> Plan:
     elif spec.master_password:
         steps.append(PlannedStep(phase=Phase.CONFIGURING_ACCESS, action="ModifyDBCluster",
                                  parameters={"ManageMasterUserPassword": "true"}))
+    steps += output_plan_steps(ctx)  # before any swap: the snapshot is of the new cluster
     record = ctx.status.replaced_cluster
     if record is not None:
         steps.append(PlannedStep(phase=Phase.SWAPPING_TARGET, action="ModifyDBCluster", parameters={
@@ -409,12 +426,34 @@ def plan(ctx: RestoreContext) -> Plan:
     if spec.copy_.delete_after_restore:
         deleted = [ctx.copied_snapshot_identifier] if spec.needs_copy else []
         deleted += [ctx.staged_snapshot_identifier] if staged else []
-        if spec.cross_account and snapshot.snapshot_type == "automated":
+        if spec.cross_account and not clone and snapshot.snapshot_type == "automated":
             deleted.append(ctx.shared_snapshot_identifier)
         for identifier in deleted:
             steps.append(PlannedStep(phase=Phase.CLEANING_UP, action="DeleteDBClusterSnapshot",
                                      parameters={"DBClusterSnapshotIdentifier": identifier}))
-        if spec.cross_account and snapshot.snapshot_type != "automated":
+        if spec.cross_account and not clone and snapshot.snapshot_type != "automated":
             steps.append(PlannedStep(phase=Phase.CLEANING_UP, action="ModifyDBClusterSnapshotAttribute",
                                      parameters={"AttributeName": "restore", "ValuesToRemove": "<target account>"}))
+    if clone and spec.cross_account:
+        steps.append(PlannedStep(phase=Phase.CLEANING_UP, action="DeleteResourceShare", parameters={
+            "resourceShareArn": f"<the RAM share tagged {RESTORE_UID_TAG}={ctx.uid}>"}))
     return Plan(steps=steps)
+
+
+def clone_plan_steps(ctx: RestoreContext) -> list[PlannedStep]:
+    """A clone's calls: across accounts the RAM share first (and accepting its invitation), then
+    RestoreDBClusterToPointInTime copy-on-write."""
+    steps = []
+    if ctx.spec.cross_account:
+        steps.append(PlannedStep(phase=Phase.SHARING_CLUSTER, action="CreateResourceShare", parameters={
+            "name": share_name(ctx), "resourceArns": ctx.status.clone.source_cluster_arn or "",
+            "principals": "<target account>", "allowExternalPrincipals": "true"}))
+        steps.append(PlannedStep(phase=Phase.SHARING_CLUSTER, action="AcceptResourceShareInvitation", parameters={
+            "resourceShareInvitationArn": "<the invitation>"}, note="only when the accounts are not in one "
+            "organization with RAM sharing enabled (then the share is associated without an invitation)"))
+    params = clone_parameters(ctx)
+    steps.append(PlannedStep(phase=Phase.RESTORING_CLUSTER, action="RestoreDBClusterToPointInTime", parameters={
+        key: str(params[key]).lower() if isinstance(params[key], bool) else str(params[key])
+        for key in ("SourceDBClusterIdentifier", "DBClusterIdentifier", "RestoreType", "UseLatestRestorableTime",
+                    "KmsKeyId") if key in params}))
+    return steps

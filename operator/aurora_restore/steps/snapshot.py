@@ -12,7 +12,8 @@ from ..aws.errors import KMS_KEY_CODES
 from ..aws.rds import AVAILABLE, SNAPSHOT_FAILED_STATUSES, tags_of
 from ..errors import RetryableError, TerminalError
 from . import names
-from .context import SNAPSHOT_ROLE_TAG, RestoreContext
+from .clone import resolve_clone_source
+from .context import OUTPUT_SNAPSHOT_ROLE, SNAPSHOT_ROLE_TAG, RestoreContext
 from .drill import restore_point_updates
 from .outcomes import Advance, Outcome, Wait
 
@@ -32,11 +33,13 @@ def resolve_snapshot(ctx: RestoreContext) -> Outcome:
 
     Calls DescribeDBClusterSnapshots (every page for `latest`), as the source role. For a point-in-time restore,
     checks the source cluster and the time instead. Next: Preflight. Fails when the snapshot does not exist or
-    nothing matches.
+    nothing matches. For a clone, records the source cluster as the source side sees it (steps/clone.py).
     """
     source = ctx.spec.source
     if source.point_in_time is not None:
         return check_point_in_time(ctx)
+    if source.clone is not None:
+        return resolve_clone_source(ctx)
     if ctx.status.snapshot is not None:
         snapshot = ctx.source.rds.describe_snapshot(ctx.status.snapshot.identifier)
         if snapshot is None:
@@ -155,9 +158,14 @@ def _matches(snapshot: dict[str, Any], latest: LatestSnapshot, oldest_allowed: d
 def made_by_operator(snapshot: dict[str, Any]) -> bool:
     """A copy or a final snapshot this operator took (its snapshot-role tag, or the copies' name prefix):
     another restore's temporary copy must never be chosen, since that restore deletes it. Snapshots of a cluster
-    the operator restored carry its UID tag too (CopyTagsToSnapshot), and stay candidates."""
+    the operator restored carry its UID tag too (CopyTagsToSnapshot), and stay candidates; so do available output
+    snapshots (role `output`, spec.output.snapshot): a product made to be restored from. One still being made is
+    skipped: its restore deletes it if it fails."""
     name = snapshot["DBClusterSnapshotIdentifier"].rsplit(":", 1)[-1]
-    return SNAPSHOT_ROLE_TAG in tags_of(snapshot) or name.startswith(names.COPY_PREFIX)
+    role = tags_of(snapshot).get(SNAPSHOT_ROLE_TAG)
+    if role == OUTPUT_SNAPSHOT_ROLE and snapshot.get("Status") == AVAILABLE:
+        return False
+    return role is not None or name.startswith(names.COPY_PREFIX)
 
 
 def _created_at(snapshot: dict[str, Any]) -> datetime:

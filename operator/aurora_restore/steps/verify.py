@@ -17,6 +17,7 @@ from ..errors import RetryableError, TerminalError
 from .access import MasterAccess, Missing, master_access, restored_cluster
 from .context import RestoreContext
 from .outcomes import Advance, Outcome, Wait
+from .route import next_phase
 
 # Rows read of a query without expectRows (with it: expectRows + 1, enough to tell too many); more are not counted.
 MAX_ROWS = 10_000
@@ -35,12 +36,12 @@ def verify(ctx: RestoreContext) -> Outcome:
     Resumable at any instant: a verification user left by a killed attempt is dropped and made afresh by the next
     one, and the step does not end (not even Failed) before the user is dropped. Runs on the restored cluster
     before any swap, so a Replace touches the existing target only once its successor answers. An unreachable
-    database is retried with backoff until spec.timeout. Next: SwappingTarget (Replace) or Publishing. Fails
+    database is retried with backoff until spec.timeout. Next: SnapshottingOutput, SwappingTarget (Replace) or Publishing (steps/route.py). Fails
     naming the query at fault, or when the cluster or an instance is in a failure status (restored_cluster).
     """
-    next_phase = Phase.SWAPPING_TARGET if ctx.replacing else Phase.PUBLISHING
+    following = next_phase(ctx, Phase.VERIFYING)
     if not ctx.spec.needs_database_access:
-        return Advance(next_phase, "no database verification requested")
+        return Advance(following, "no database verification requested")
     cluster = restored_cluster(ctx)
     try:
         access = master_access(ctx, cluster)
@@ -64,7 +65,7 @@ def verify(ctx: RestoreContext) -> Outcome:
                   lambda conn: module.drop_verifier(conn, VERIFIER_USER, database))
 
     updates = {"verification": VerificationStatus(passed_at=ctx.now, results=results)}
-    return Advance(next_phase, f"verified with {len(results) + 1} query(ies) as {VERIFIER_USER}", updates=updates)
+    return Advance(following, f"verified with {len(results) + 1} query(ies) as {VERIFIER_USER}", updates=updates)
 
 
 def as_master(module, access: MasterAccess, database: str | None, doing: str, action) -> None:

@@ -83,6 +83,7 @@ LOCAL_POLICY_NAME = "allow-everything-locally"
 PERMISSIVE_POLICY = {
     "namespaces": ["*"], "targets": [{}], "sources": [{}], "roles": ["*"], "secretsManagerSecrets": ["*"],
     "replace": {"allowed": True, "onlyClustersCreatedByOperator": False}, "allowFinalSnapshotSkip": True,
+    "allowJobHooks": True, "snapshotShareAccounts": ["*"],
 }
 
 

@@ -52,12 +52,15 @@ AUDIT_POLICY = {
 }
 
 # The controllers kube-controller-manager runs (--controllers; garbagecollector and namespace are older aliases).
-CONTROLLERS = ("garbage-collector-controller", "namespace-controller")
+# The job controller gives a Job its Pods (no kubelet runs them), for the operator's Job hooks.
+CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "job-controller")
 
 # The components in the state file, in the order they are stopped.
 COMPONENTS = ("kube_controller_manager", "kube_apiserver", "etcd")
 
 STOP_TIMEOUT_SECONDS = 20.0
+# Starts on new ports after a server found one of its ports taken.
+START_ATTEMPTS = 3
 LOG_TAIL_LINES = 40
 
 
@@ -126,11 +129,22 @@ class ControlPlane:
         """
         refuse_if_running(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.etcd_data_dir, ignore_errors=True)
         self.pki = write_pki(self.workdir / "pki")
         self.audit_policy_path.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
+        # The ports are free when picked, but another process (a parallel test worker) may bind one before our
+        # server does: then that server exits with "address already in use", and the plane starts again.
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return self._start_on_free_ports()
+            except ControlPlaneError as error:
+                if attempt == START_ATTEMPTS or "address already in use" not in str(error).lower():
+                    raise
+
+    def _start_on_free_ports(self) -> ControlPlane:
+        shutil.rmtree(self.etcd_data_dir, ignore_errors=True)
         self.audit_log_path.unlink(missing_ok=True)
         self.etcd_client_port, self.etcd_peer_port, self.secure_port, self.controller_manager_port = pick_free_ports(4)
+        self.apiserver = self.controller_manager = None
         if self.stop_at_exit:
             atexit.register(self.stop)
         try:

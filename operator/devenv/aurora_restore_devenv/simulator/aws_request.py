@@ -8,6 +8,7 @@ put back so that moto can read it again.
 from __future__ import annotations
 
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from urllib.parse import parse_qs
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import get_account_id_from
+
+from .ram import ram_action
 
 DEFAULT_REGION = "us-east-1"
 
@@ -31,6 +34,12 @@ LOGGED_PARAMETERS = frozenset({
     "DBClusterIdentifier", "DBInstanceIdentifier", "NewDBClusterIdentifier", "SourceDBClusterIdentifier",
     "DBClusterSnapshotIdentifier", "SourceDBClusterSnapshotIdentifier", "TargetDBClusterSnapshotIdentifier",
     "SnapshotIdentifier", "KmsKeyId", "SourceRegion", "ResourceName",
+})
+
+# The same for RAM (rest-json: the JSON body and the query string); lists are logged comma-separated.
+RAM_LOGGED_PARAMETERS = frozenset({
+    "name", "resourceShareArn", "resourceShareArns", "resourceArns", "principals", "resourceShareInvitationArn",
+    "resourceOwner",
 })
 
 # The access key id inside a SigV4 Authorization header (moto uses the same pattern).
@@ -67,10 +76,15 @@ class AwsRequest:
             action = target.rsplit(".", 1)[-1]
 
         service, region = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
+        if not action and service == "ram":  # rest-json: the operation is the path
+            action = ram_action(environ.get("PATH_INFO", "/"))
         if service is None and action in UNSIGNED_ACTIONS:
             service = UNSIGNED_ACTIONS[action]
 
         is_json = bool(target) or "json" in content_type
+        parameters = {key: values[0] for key, values in form.items() if key in LOGGED_PARAMETERS and values}
+        if service == "ram":
+            parameters = _ram_parameters(environ)
         return cls(
             service=service,
             action=action or None,
@@ -80,7 +94,7 @@ class AwsRequest:
             method=environ.get("REQUEST_METHOD", "GET"),
             path=environ.get("PATH_INFO", "/"),
             user_agent=environ.get("HTTP_USER_AGENT", ""),
-            parameters={key: values[0] for key, values in form.items() if key in LOGGED_PARAMETERS and values},
+            parameters=parameters,
         )
 
 
@@ -125,6 +139,29 @@ def _read_form(environ: dict[str, Any]) -> dict[str, list[str]]:
     body = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(body)
     return parse_qs(body.decode("utf-8", errors="replace"))
+
+
+def _ram_parameters(environ: dict[str, Any]) -> dict[str, str]:
+    """RAM_LOGGED_PARAMETERS of a RAM request; the body is buffered and put back for the simulator's RAM."""
+    found: dict[str, Any] = {key: values[0] for key, values in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > 0:
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            decoded = json.loads(body)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            found.update(decoded)
+    return {
+        key: ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        for key, value in found.items()
+        if key in RAM_LOGGED_PARAMETERS and value not in (None, "", [])
+    }
 
 
 def _first(values: list[str] | None) -> str | None:

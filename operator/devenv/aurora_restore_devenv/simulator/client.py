@@ -209,6 +209,19 @@ class SimulatorClient:
         returns the previous value."""
         return self._request("POST", "rds/consistency", {"seconds": seconds})["previous"]
 
+    # -- RAM ----------------------------------------------------------------------------------
+
+    def join_organization(self, *accounts: str) -> list[list[str]]:
+        """Put `accounts` in one organization with RAM sharing enabled (no invitations between them)."""
+        return self._request("POST", "ram/organization", {"accounts": list(accounts)})["organizations"]
+
+    def organizations(self) -> list[list[str]]:
+        return self._request("GET", "ram/organizations")["organizations"]
+
+    def resource_shares(self, account: str) -> list[dict[str, Any]]:
+        """The RAM shares `account` owns (any status), with principals, resources and invitations."""
+        return self._request("GET", "ram/shares", query={"account": account})["shares"]
+
     # -- database servers ---------------------------------------------------------------------
 
     def databases(self) -> dict[str, Any]:

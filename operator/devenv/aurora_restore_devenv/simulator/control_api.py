@@ -16,6 +16,10 @@ GET    /_sim/rds/next-create-status      rules: the next create of a kind ends i
 POST   /_sim/rds/next-create-status {"kind", "status", "count"?, "identifier"?, "region"?, "account"?}
 DELETE /_sim/rds/next-create-status      remove every such rule
 GET    /_sim/rds/consistency, POST {"seconds": S}   how long new objects stay out of describes
+POST   /_sim/ram/organization {"accounts": [...]}   put accounts in one organization with RAM
+                                         sharing enabled: shares between them need no invitation
+GET    /_sim/ram/organizations           the organizations so made
+GET    /_sim/ram/shares?account=         the RAM shares an account owns, with their associations
 POST   /_sim/reset                       empty moto, the log and the faults; start-up
                                          delay and page size (database servers stop)
 GET    /_sim/databases                   the clusters' database servers
@@ -90,6 +94,9 @@ class ControlApi:
             ("DELETE", "rds/next-create-status"): self.clear_next_create_statuses,
             ("GET", "rds/consistency"): self.get_consistency,
             ("POST", "rds/consistency"): self.set_consistency,
+            ("POST", "ram/organization"): self.join_organization,
+            ("GET", "ram/organizations"): self.list_organizations,
+            ("GET", "ram/shares"): self.list_shares,
             ("POST", "reset"): self.reset,
             ("GET", "databases"): self.list_databases,
             ("GET", "ca.pem"): self.ca_certificate,
@@ -270,6 +277,20 @@ class ControlApi:
         seconds = validate_delay(_required(body, "seconds"))
         previous, faults.consistency_seconds = faults.consistency_seconds, seconds
         return {"seconds": seconds, "previous": previous}
+
+    def join_organization(self, body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        accounts = _required(body, "accounts")
+        if not isinstance(accounts, list) or len(accounts) < 2:
+            raise ControlApiError(400, "accounts must be a list of at least two account ids")
+        self.simulator.shares.join_organization([str(account) for account in accounts])
+        return {"organizations": self.simulator.shares.organizations()}
+
+    def list_organizations(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"organizations": self.simulator.shares.organizations()}
+
+    def list_shares(self, _body: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+        account = query.get("account", [DEFAULT_ACCOUNT_ID])[0]
+        return {"shares": self.simulator.shares.shares_of(account)}
 
     def reset(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
         self.simulator.reset()

@@ -5,7 +5,8 @@ For each request, in order:
   2. The request is identified (service, action, region, account).
   3. A matching fault rule answers it with an AWS error (or drops the connection); otherwise
      moto does. A rule with `after` lets moto handle it first, then loses the answer.
-  4. RDS requests run one at a time, after the lifecycle's sweep of finished deletions:
+  4. RAM requests are answered by the simulator's own shares (ram.py), not moto; they and
+     RDS requests run one at a time, after the lifecycle's sweep of finished deletions:
      moto's backends are plain dicts that the sweep, the handlers and the eventual-consistency
      window (which takes young objects out of them during a describe) all change, and moto's
      handlers iterate them (`list(self.clusters.values())`, filters): a concurrent insert or
@@ -20,9 +21,11 @@ For each request, in order:
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import traceback
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -32,6 +35,7 @@ from .aws_request import AwsRequest
 from .calls import SdkInvocation
 from .control_api import PREFIX, ControlApi
 from .faults import FaultRule, error_response
+from .ram import RamError, parse_body, parse_qs_first
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -67,6 +71,10 @@ class SimulatorMiddleware:
             with self.simulator.rds_lock:
                 self.simulator.lifecycle.sweep()
                 status_line, headers, body = self._call_app(environ, request.protocol)
+        elif request.service == "ram":
+            with self.simulator.rds_lock:  # RAM reads the clusters it shares
+                self.simulator.lifecycle.sweep()
+                status_line, headers, body = self._answer_ram(environ, request)
         else:
             status_line, headers, body = self._call_app(environ, request.protocol)
         status = int(status_line.split(" ", 1)[0])
@@ -99,6 +107,29 @@ class SimulatorMiddleware:
         self.simulator.calls.record(request, started, status, fault=fault.label, sdk=sdk)
         start_response(_status_line(status), headers)
         return [body]
+
+    def _answer_ram(
+        self, environ: dict[str, Any], request: AwsRequest
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """RAM is answered by the simulator's own shares (ram.py), never by moto's RAM."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        try:
+            body = {**parse_qs_first(environ.get("QUERY_STRING", "")), **parse_body(raw)}
+            answer = self.simulator.shares.handle(request.action, request.account, request.region, body)
+        except RamError as error:
+            status, headers, body = error_response("json", error.code, error.message, error.status)
+            return _status_line(status), headers, body
+        body = json.dumps(answer).encode()
+        headers = [
+            ("Content-Type", "application/json"),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+            ("Content-Length", str(len(body))),
+        ]
+        return _status_line(200), headers, body
 
     def _call_app(
         self, environ: dict[str, Any], protocol: str

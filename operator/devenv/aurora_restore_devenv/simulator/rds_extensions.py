@@ -4,7 +4,8 @@ Actions moto lacks are added first, so that hooks can be registered on them. ARN
 rewritten next so that the later checks see plain identifiers; validation (including a
 rename's new identifier) runs before the state checks of the lifecycle, as AWS checks
 parameters before state. Around hooks nest in registration order: pagination pages what the
-shared-snapshot lookup returns; a rename carries the instances over after moto (and the
+shared-snapshot lookup returns; the clone hook finds another account's shared cluster for
+moto's copy and the database servers' copy inside it; a rename carries the instances over after moto (and the
 database servers) have handled the modification.
 """
 
@@ -13,9 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import (
+    account_quotas,
     arns,
     automated_backups,
     aws_managed_keys,
+    clones,
     engine_versions,
     pagination,
     renames,
@@ -23,6 +26,7 @@ from . import (
     shared_snapshots,
     validation,
 )
+from .ram import ResourceShares
 from .rds_hooks import RdsHooks
 from .rds_lifecycle import RdsLifecycle
 from .settings import SimulatorSettings
@@ -31,11 +35,15 @@ if TYPE_CHECKING:
     from .databases import DatabaseFleet
 
 
-def install(settings: SimulatorSettings, databases: DatabaseFleet | None = None) -> RdsLifecycle:
+def install(
+    settings: SimulatorSettings, databases: DatabaseFleet | None = None, shares: ResourceShares | None = None
+) -> RdsLifecycle:
     """Patch moto's RDS for this process; returns the lifecycle (its `sweep()` must run
     before each RDS request). With `databases`, clusters get real database servers; their
-    statuses wrap the lifecycle's, so they are installed after it."""
+    statuses wrap the lifecycle's, so they are installed after it. `shares` are the RAM shares
+    through which other accounts' clusters are described and cloned."""
     automated_backups.install()  # adds DescribeDBClusterAutomatedBackups
+    account_quotas.install()  # adds DescribeAccountAttributes
     hooks = RdsHooks()
     arns.register(hooks)
     validation.register(hooks, settings)
@@ -46,11 +54,13 @@ def install(settings: SimulatorSettings, databases: DatabaseFleet | None = None)
     lifecycle.faults.register(hooks)  # hides young objects from what pagination pages
     pagination.register(hooks, settings)
     shared_snapshots.register(hooks)
+    sharing = clones.ClusterSharing(shares if shares is not None else ResourceShares())
+    sharing.register(hooks)  # outside the database servers' hook: their copy of a clone's source finds it too
     restore_encryption.register(hooks)
     if databases is not None:
         from .databases.rds_actions import RdsDatabases
 
-        RdsDatabases(databases, settings).install(hooks)
+        RdsDatabases(databases, settings, sharing.find_cluster).install(hooks)
     engine_versions.install()
     aws_managed_keys.install()  # KMS, but only RDS snapshots care who manages a key
     hooks.install()

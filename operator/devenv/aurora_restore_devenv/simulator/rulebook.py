@@ -251,6 +251,175 @@ RULES: tuple[Rule, ...] = (
         "InvalidParameterCombination",
         check="check_rotation",
     ),
+    # -- clones (RestoreDBClusterToPointInTime with RestoreType=copy-on-write) and RAM shares of clusters ------
+    Rule(
+        "clone-source-available",
+        "RestoreDBClusterToPointInTime (RestoreType=copy-on-write)",
+        "RestoreDBClusterToPointInTime's errors: InvalidDBClusterStateFault \"The requested operation can't be "
+        "performed while the cluster is in this state.\" (the source must be available; the same-account check "
+        "for every restore to a point in time is rds_lifecycle.py's)",
+        "InvalidDBClusterStateFault",
+        enforced_by="clones.py and rds_lifecycle.py",
+        check="check_clone_source_state",
+    ),
+    Rule(
+        "clone-needs-instance",
+        "RestoreDBClusterToPointInTime (RestoreType=copy-on-write)",
+        "Aurora User Guide, Limitations of Aurora cloning: \"You can't create a clone from an Aurora DB cluster "
+        "without the DB instance. You can only clone Aurora DB clusters that have at least one DB instance.\" (no "
+        "code named; moto does not check it). Aurora Serverless v1 clusters, which have no DB instances at all, "
+        "are cloned as they are",
+        "InvalidDBClusterStateFault",
+        enforced_by="clones.py",
+        check="check_clone_source_state",
+    ),
+    Rule(
+        "clone-same-region",
+        "RestoreDBClusterToPointInTime (RestoreType=copy-on-write)",
+        "Aurora User Guide, Limitations of Aurora cloning: \"You can't create a clone in a different AWS Region "
+        "from the source Aurora DB cluster.\" (no code named: RDS is regional, so the simulator answers as for a "
+        "cluster it cannot find, saying why)",
+        "DBClusterNotFoundFault",
+        enforced_by="clones.py",
+        check="check_clone_region",
+    ),
+    Rule(
+        "clone-no-restore-time",
+        "RestoreDBClusterToPointInTime (RestoreToTime, RestoreType)",
+        "RestoreToTime: \"Can't be specified if the RestoreType parameter is copy-on-write\" (a clone is of the "
+        "source as it is; moto's own check)",
+        "InvalidParameterCombination",
+        enforced_by="moto",
+    ),
+    Rule(
+        "shared-cluster-visible",
+        "DescribeDBClusters, RestoreDBClusterToPointInTime (an ARN of another account's cluster)",
+        "SourceDBClusterIdentifier: \"Must match the identifier of an existing DBCluster.\" Another account's "
+        "cluster exists for the caller only once its owner shared it through AWS RAM and the caller's account is "
+        "associated (invitation accepted, or one organization with sharing enabled), in the cluster's region "
+        "(Aurora User Guide, Cross-account cloning with AWS RAM)",
+        "DBClusterNotFoundFault",
+        enforced_by="clones.py",
+        check="check_shared_cluster_visible",
+    ),
+    Rule(
+        "cross-account-copy-on-write",
+        "RestoreDBClusterToPointInTime (SourceDBClusterIdentifier of another account)",
+        "RestoreType: \"copy-on-write - The new DB cluster is restored as a clone of the source DB cluster.\" A "
+        "cluster shared with the caller is only cloned (Aurora User Guide, Cross-account cloning: the other "
+        "account creates a clone of it); no code named",
+        "InvalidParameterCombination",
+        enforced_by="clones.py",
+        check="check_cross_account_clone",
+    ),
+    Rule(
+        "cross-account-not-serverless",
+        "RestoreDBClusterToPointInTime (a cluster of another account)",
+        "Aurora User Guide, Cloning: \"Cross-account cloning currently doesn't support cloning Aurora Serverless "
+        "v1 DB clusters.\" (EngineMode serverless; no code named)",
+        "InvalidParameterCombination",
+        enforced_by="clones.py",
+        check="check_cross_account_clone",
+    ),
+    Rule(
+        "cross-account-clone-key",
+        "RestoreDBClusterToPointInTime (an encrypted cluster of another account)",
+        "Aurora User Guide, Limitations of cross-account cloning: \"You can't create a cross-account clone of a "
+        "cluster that is encrypted with the default RDS key.\" and the owner must give the other account access "
+        "to the cluster's customer managed KMS key (key policy or grant)",
+        "KMSKeyNotAccessibleFault",
+        enforced_by="clones.py",
+        check="check_cross_account_clone",
+    ),
+    Rule(
+        "cross-account-clone-limit",
+        "RestoreDBClusterToPointInTime (a cluster of another account)",
+        "Aurora User Guide, Limitations of cross-account cloning: \"You can create a maximum of 15 cross-account "
+        "clones from any single Aurora DB cluster.\" each owned by a different account (one cross-account clone "
+        "of a cluster per account); a cluster and its clones count together, and a clone counts until it is gone "
+        "(no code named; the restore's DB cluster quota error)",
+        "DBClusterQuotaExceededFault",
+        enforced_by="clones.py",
+        check="check_cross_account_clone_limits",
+    ),
+    Rule(
+        "no-clone-of-shared-clone",
+        "RestoreDBClusterToPointInTime (RestoreType=copy-on-write); RAM CreateResourceShare",
+        "Aurora User Guide, Limitations of cross-account cloning: \"You can't create new clones from a clone "
+        "that's been shared with your AWS account.\" and resources shared with your account can't be shared "
+        "again (the simulator: a cluster with CrossAccountClone true is neither cloned nor shared; no code named)",
+        "InvalidDBClusterStateFault",
+        enforced_by="clones.py and ram.py",
+        check="check_not_a_shared_clone",
+    ),
+    Rule(
+        "cross-account-clone-flag",
+        "RestoreDBClusterToPointInTime; DescribeDBClusters (CrossAccountClone)",
+        "DBCluster.CrossAccountClone: \"Indicates whether the DB cluster is a clone of a DB cluster owned by a "
+        "different Amazon Web Services account.\" (a behaviour, not an error; moto always said false)",
+        "-",
+        enforced_by="clones.py",
+    ),
+    Rule(
+        "clone-group",
+        "RestoreDBClusterToPointInTime; DescribeDBClusters (CloneGroupId)",
+        "DBCluster.CloneGroupId: \"If you clone a DB cluster when the ID is null, the operation populates the ID "
+        "value for the source cluster and the clone because both clusters become part of the same clone group.\" "
+        "It stays for the source's lifetime, and \"For PITR, the clone group ID is inherited from the source "
+        "cluster.\" (a behaviour, not an error; moto has none)",
+        "-",
+        enforced_by="clones.py",
+    ),
+    Rule(
+        "cluster-quota",
+        "DescribeAccountAttributes (AccountQuotas DBClusters)",
+        "DescribeAccountAttributes: \"The description for a quota includes the quota name, current usage toward "
+        "that quota, and the quota's maximum value.\" AccountQuota DBClusters: \"The used value is the count of DB "
+        "clusters in the account.\" (moto lacks the action; the simulator reports AWS's default maximum of 40 per "
+        "region; a behaviour, not an error)",
+        "-",
+        enforced_by="account_quotas.py",
+    ),
+    Rule(
+        "ram-share-own-resource",
+        "RAM CreateResourceShare, AssociateResourceShare (resourceArns)",
+        "UnknownResourceException: \"The operation failed because a specified resource couldn't be found.\" A "
+        "resource share's resources are the owner's, in the share's region (RAM User Guide, Sharing your AWS "
+        "resources); another account's cluster, or none, is not found",
+        "UnknownResourceException",
+        enforced_by="ram.py",
+        check="check_ram_resource_owned",
+    ),
+    Rule(
+        "ram-external-principals",
+        "RAM CreateResourceShare, AssociateResourceShare (principals)",
+        "CreateResourceShare allowExternalPrincipals: \"Specifies whether principals outside your organization "
+        "in Organizations can be associated with a resource share. A value of true lets you share with individual "
+        "Amazon Web Services accounts that are not in your organization.\" The default value is true",
+        "OperationNotPermittedException",
+        enforced_by="ram.py",
+        check="check_ram_external_principal",
+    ),
+    Rule(
+        "ram-invitation",
+        "RAM GetResourceShareInvitations, AcceptResourceShareInvitation, RejectResourceShareInvitation",
+        "AcceptResourceShareInvitation: \"After you accept the invitation, the resources included in the resource "
+        "share are available to interact with in the relevant Amazon Web Services Management Consoles and "
+        "tools.\" An account outside the owner's organization is invited, ASSOCIATING until it accepts; an "
+        "invitation is answered once",
+        "ResourceShareInvitationAlreadyAcceptedException",
+        enforced_by="ram.py",
+    ),
+    Rule(
+        "ram-client-token",
+        "RAM CreateResourceShare, AcceptResourceShareInvitation, DeleteResourceShare, ... (clientToken)",
+        "clientToken: \"Specifies a unique, case-sensitive identifier that you provide to ensure the idempotency of "
+        "the request.\" and \"If you retry the operation with the same ClientToken, but with different parameters, "
+        "the retry fails with an IdempotentParameterMismatch error.\"",
+        "IdempotentParameterMismatchException",
+        enforced_by="ram.py",
+        check="check_client_token",
+    ),
 )
 
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
@@ -597,3 +766,133 @@ def check_new_cluster_identifier(new_identifier: str | None, taken: bool) -> Non
     check_identifier("NewDBClusterIdentifier", new_identifier)
     if new_identifier is not None and taken:
         raise RuleViolation("DBClusterAlreadyExistsFault", f"DB cluster {new_identifier} already exists.")
+
+
+# -- clones and RAM shares of clusters --------------------------------------------------------------------------
+
+#: Cross-account clones one cluster (with its clones) may have, each in a different account.
+MAX_CROSS_ACCOUNT_CLONES = 15
+
+
+def check_clone_source_state(identifier: str, *, status: str, instances: int, engine_mode: str | None = None) -> None:
+    """Rules `clone-source-available` and `clone-needs-instance`: `instances` counts the DB instances of the
+    source cluster that are not being deleted (Aurora Serverless v1, EngineMode serverless, has none)."""
+    if status != "available":
+        raise RuleViolation(
+            "InvalidDBClusterStateFault",
+            f"DB cluster {identifier} is in state {status}; it must be available to be cloned.",
+        )
+    if instances < 1 and engine_mode != "serverless":
+        raise RuleViolation(
+            "InvalidDBClusterStateFault",
+            f"DB cluster {identifier} has no DB instance: only a cluster with at least one DB instance can be "
+            "cloned.",
+        )
+
+
+def check_clone_region(identifier: str, *, source_region: str, region: str) -> None:
+    """Rule `clone-same-region`."""
+    if source_region != region:
+        raise RuleViolation(
+            "DBClusterNotFoundFault",
+            f"DBCluster {identifier} not found in {region}: a clone must be created in its source cluster's region "
+            f"({source_region}).",
+            status=404,
+        )
+
+
+def check_shared_cluster_visible(identifier: str, visible: bool) -> None:
+    """Rule `shared-cluster-visible`: `visible` when an ACTIVE share of the owner gives the caller's account
+    the cluster and the caller's association is ASSOCIATED."""
+    if not visible:
+        raise RuleViolation("DBClusterNotFoundFault", f"DBCluster {identifier} not found.", status=404)
+
+
+def check_cross_account_clone(
+    identifier: str, *, restore_type: str | None, engine_mode: str | None, encrypted: bool,
+    key_id: str | None, key_manager: str | None, caller_account: str, key_account: str,
+    key_allowed_accounts: Iterable[str],
+) -> None:
+    """Rules `cross-account-copy-on-write`, `cross-account-not-serverless` and `cross-account-clone-key`, for
+    a source cluster of another account. `key_manager` is "AWS" for aws/rds (and for an encrypted cluster without
+    a key of its own)."""
+    if restore_type != "copy-on-write":
+        raise RuleViolation(
+            "InvalidParameterCombination",
+            f"DB cluster {identifier} belongs to another account: it can only be cloned (RestoreType "
+            "copy-on-write).",
+        )
+    if engine_mode == "serverless":
+        raise RuleViolation(
+            "InvalidParameterCombination",
+            f"DB cluster {identifier} is Aurora Serverless v1 (EngineMode serverless), which can't be cloned "
+            "across accounts.",
+        )
+    if not encrypted:
+        return
+    if key_manager == "AWS":
+        raise RuleViolation(
+            "KMSKeyNotAccessibleFault",
+            f"DB cluster {identifier} is encrypted with the default AWS managed key (aws/rds), which can't be used "
+            "by another account: a cross-account clone needs a customer managed key.",
+        )
+    check_key_access(
+        key_id=key_id or "", key_account=key_account, caller_account=caller_account,
+        allowed_accounts=key_allowed_accounts,
+    )
+
+
+def check_cross_account_clone_limits(identifier: str, *, clones_of_source: int, clones_in_account: int) -> None:
+    """Rule `cross-account-clone-limit`: the live cross-account clones of the source (and of its clones), all
+    accounts together, and those in the caller's account."""
+    if clones_in_account >= 1:
+        raise RuleViolation(
+            "DBClusterQuotaExceededFault",
+            f"This account already has a cross-account clone of DB cluster {identifier}: an account can have one "
+            "cross-account clone of a cluster (delete it first).",
+            status=403,
+        )
+    if clones_of_source >= MAX_CROSS_ACCOUNT_CLONES:
+        raise RuleViolation(
+            "DBClusterQuotaExceededFault",
+            f"DB cluster {identifier} already has {clones_of_source} cross-account clones, the most it can have "
+            f"({MAX_CROSS_ACCOUNT_CLONES}).",
+            status=403,
+        )
+
+
+def check_not_a_shared_clone(identifier: str, cross_account_clone: bool) -> None:
+    """Rule `no-clone-of-shared-clone`."""
+    if cross_account_clone:
+        raise RuleViolation(
+            "InvalidDBClusterStateFault",
+            f"DB cluster {identifier} is a cross-account clone: it can't be cloned or shared again.",
+        )
+
+
+def check_ram_resource_owned(resource_arn: str, owned: bool) -> None:
+    """Rule `ram-share-own-resource`: `owned` when the resource exists in the share's region and account."""
+    if not owned:
+        raise RuleViolation(
+            "UnknownResourceException",
+            f"The resource {resource_arn} could not be found in the resource share's account and region.",
+        )
+
+
+def check_ram_external_principal(principal: str, *, allow_external: bool, same_organization: bool) -> None:
+    """Rule `ram-external-principals`."""
+    if not allow_external and not same_organization:
+        raise RuleViolation(
+            "OperationNotPermittedException",
+            f"Principal {principal} is not in your organization, and the resource share does not allow external "
+            "principals (allowExternalPrincipals false).",
+        )
+
+
+def check_client_token(token: str, same_parameters: bool) -> None:
+    """Rule `ram-client-token`: a token seen before must come with the same parameters."""
+    if not same_parameters:
+        raise RuleViolation(
+            "IdempotentParameterMismatchException",
+            f"The client token {token} was already used with other parameters.",
+        )

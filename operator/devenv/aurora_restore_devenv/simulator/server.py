@@ -21,6 +21,7 @@ from . import rds_extensions, sns_rules
 from .calls import CallLog
 from .faults import FaultInjector
 from .middleware import SimulatorMiddleware
+from .ram import ResourceShares
 from .settings import SimulatorSettings
 
 if TYPE_CHECKING:
@@ -38,17 +39,20 @@ class Simulator:
         self.faults = FaultInjector()
         #: The clusters' database servers, or None when they are off (--no-databases).
         self.databases = databases
-        self.lifecycle = rds_extensions.install(settings, databases)
+        #: RAM resource shares of every account (RAM is answered by the simulator, not moto).
+        self.shares = ResourceShares()
+        self.lifecycle = rds_extensions.install(settings, databases, self.shares)
         sns_rules.install()  # Publish's Subject rules (moto checks only the length)
         #: Serializes RDS requests and control-API access to RDS state (why: see middleware).
         self.rds_lock = threading.RLock()
 
     def reset(self) -> None:
-        """Back to the state at start-up: empty moto, no calls, no faults."""
+        """Back to the state at start-up: empty moto, no RAM shares or organizations, no calls, no faults."""
         from moto.moto_api._internal import moto_api_backend
 
         with self.rds_lock:
             moto_api_backend.reset()
+            self.shares.reset()
             if self.databases is not None:
                 self.databases.stop_all()
         self.calls.clear()

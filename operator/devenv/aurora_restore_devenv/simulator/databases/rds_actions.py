@@ -2,7 +2,8 @@
 
     CreateDBCluster                   start an empty server with the master user and DatabaseName
     RestoreDBClusterFromSnapshot      start a server and load the snapshot's dump (its data, its users)
-    RestoreDBClusterToPointInTime     dump the source cluster now, start a server and load that
+    RestoreDBClusterToPointInTime     dump the source cluster now, start a server and load that (a clone too,
+                                      also of another account's cluster shared through RAM)
     CreateDBClusterSnapshot           dump the cluster's server (automated snapshots too, after the start)
     CopyDBClusterSnapshot             copy the dump (any region, any account the snapshot is shared with)
     DeleteDBClusterSnapshot           remove the dump (any other way the snapshot disappears, later)
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,17 @@ def dump_of(snapshot: Any) -> SnapshotDump | None:
 class RdsDatabases:
     """The RDS hooks and model patches that tie moto's clusters and snapshots to the fleet."""
 
-    def __init__(self, fleet: DatabaseFleet, settings: SimulatorSettings) -> None:
+    def __init__(
+        self,
+        fleet: DatabaseFleet,
+        settings: SimulatorSettings,
+        find_cluster: Callable[[RdsRequest, str | None], DBCluster | None] | None = None,
+    ) -> None:
         self.fleet = fleet
         self.settings = settings
+        #: The cluster a request's identifier names for its caller (clones.py: also another account's shared
+        #: cluster, by ARN); by default the caller's own cluster of that identifier.
+        self.find_cluster = find_cluster or (lambda request, identifier: request.backend.clusters.get(identifier))
 
     def install(self, hooks: RdsHooks) -> None:
         """Register the hooks; patch statuses (after the lifecycle's), endpoints and managed secrets."""
@@ -90,9 +99,10 @@ class RdsDatabases:
         return result
 
     def restore_to_point_in_time(self, request: RdsRequest, proceed: Proceed) -> ActionResult:
-        """The latest restorable time is now: the source's data as it is when the call arrives."""
+        """The latest restorable time is now: the source's data as it is when the call arrives (a clone's too,
+        of any account that shared its cluster with the caller)."""
         source_identifier = request.params.get("SourceDBClusterIdentifier")
-        source_database = database_of(request.backend.clusters.get(source_identifier) if source_identifier else None)
+        source_database = database_of(self.find_cluster(request, source_identifier) if source_identifier else None)
         result = proceed()
         source = None
         if source_database is not None:
