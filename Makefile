@@ -29,11 +29,13 @@ down: setup
 	$(BIN)/aurora-restore-dev down --dir .dev
 
 # The suite in TEST_WORKERS pytest-xdist worker processes, each with its own control plane and simulator (most e2e
-# time is waiting on simulated AWS delays, not CPU); loadgroup keeps each xdist_group on one worker.
+# time is waiting on simulated AWS delays, not CPU); loadgroup keeps each xdist_group on one worker, and
+# --no-loadscope-reorder hands the work out in the order tests/conftest.py sorts it (xdist would otherwise hand out
+# the biggest groups first, the after_all_e2e audits among them, which then wait for the whole run).
 TEST_WORKERS ?= 2
 test: binaries
 	bash .ci/lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # Regenerate the CRDs from the models, for the repository and the chart (tests keep both equal to the models).
 crds: setup

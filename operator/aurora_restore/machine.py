@@ -29,11 +29,13 @@
 
     Any phase ──► CleaningUpAfterFailure ──► Failed     (a TerminalError, or spec.timeout exceeded before a
                                                          swap began: roll back a half-done swap, remove the
-                                                         copies, the share grant and a temporary cluster; the
-                                                         existing target stays)
+                                                         copies, the share grant, a RAM share, an unfinished
+                                                         output snapshot, a Job hook's Job and Secret and a temporary
+                                                         cluster; the existing target stays)
     Deletion before the end ──► Cancelling ──► Cancelled (run by the deletion handler: finish a swap in
                                                          progress, remove what the restore made and did not
-                                                         finish; the resource then disappears)
+                                                         finish, also a direct restore's cluster before
+                                                         Verifying passed; the resource then disappears)
 
     spec.drill: the direct path (never SwappingTarget) into the drill's own cluster <target>-drill-<uid8>;
     CleaningUp records RTO and RPO in status.drill (steps/drill.py); after Succeeded, once keepFor has passed,

@@ -16,6 +16,7 @@ from aurora_restore.api.policy import POLICY_KIND, POLICY_PLURAL
 BASE = {"source": {"region": "us-east-1", "snapshotIdentifier": "a"}, "target": {"clusterIdentifier": "c"}}
 PASSWORD = {"secretRef": {"name": "master", "key": "password"}}
 POINT_IN_TIME = {"region": "us-east-1", "pointInTime": {"clusterIdentifier": "src", "useLatestRestorableTime": True}}
+CLONE = {"region": "us-east-1", "clone": {"clusterIdentifier": "src"}}
 IMMUTABLE = "spec is immutable once accepted: create a new AuroraRestore to restore again"
 
 
@@ -50,6 +51,11 @@ CASES = {
         spec(source=POINT_IN_TIME, target={"clusterIdentifier": "c", "availabilityZones": []}),
         spec(source=POINT_IN_TIME, target={"clusterIdentifier": "c", "availabilityZones": ["us-east-1a"]}),
     ),
+    "spec.source.clone keeps the source cluster's engine version and zones: leave target.engineVersion and "
+    "target.availabilityZones unset": (
+        spec(source=CLONE, target={"clusterIdentifier": "c", "availabilityZones": []}),
+        spec(source=CLONE, target={"clusterIdentifier": "c", "engineVersion": "16.4"}),
+    ),
     "performanceInsights.retentionPeriod: AWS takes 7, 731 or a multiple of 31 from 31 to 713": (
         spec(target={"clusterIdentifier": "c", "instances": {"performanceInsights": {"retentionPeriod": 713}}}),
         spec(target={"clusterIdentifier": "c", "instances": {"performanceInsights": {"retentionPeriod": 94}}}),
@@ -72,9 +78,9 @@ CASES = {
         spec(masterPassword=PASSWORD),
         spec(masterPassword={**PASSWORD, "manageInSecretsManager": True}),
     ),
-    "spec.masterPassword is required for users, verification and connectionSecret": (
+    "spec.masterPassword is required for users, verification, connectionSecret, masking and hooks": (
         spec(masterPassword=PASSWORD, connectionSecret={"name": "orders-db"}),
-        spec(connectionSecret={"name": "orders-db"}),
+        spec(hooks={"postRestore": [{"name": "analyze", "sql": "ANALYZE"}]}),
     ),
 }
 

@@ -90,15 +90,11 @@ def test_sql_hooks_run_in_order_a_failed_continue_hook_is_rolled_back_and_report
         assert sorted(execute(conn, "SELECT n, note FROM hook_log")) == [
             (1, "semi;colon"), (2, "b"), (3, "c"), (5, "after the failure")]  # 4 was rolled back with its hook
         assert sorted(execute(conn, "SELECT id, item FROM orders")) == [(1, "decaf"), (2, "decaf"), (3, "cortado")]
-        journal = sorted(row[0] for row in execute(conn, "SELECT hook FROM aurora_restore_hooks"))
-        assert journal == ["from-config-map", "last", "schema"]  # what committed, once each
-        # A hook run again (a crash after its commit, before status was written) finds its journal row: the
-        # statements are not run a second time, and what was recorded is given back.
-        run = hook_journal.RUNNERS[engine][0]
-        results, ran = run(conn, restore["metadata"]["uid"], "schema",
-                           ["INSERT INTO hook_log VALUES (9, 'twice')"], ["INSERT"], 10)
-        assert not ran and [r.command for r in results] == ["CREATE TABLE", "INSERT", "UPDATE"]
-        assert execute(conn, "SELECT count(*) FROM hook_log WHERE n = 9") == [(0,)]
+        # Every hook ended and status says so: the journal (what makes a committed hook run once, tested on its
+        # own below) is dropped, so it is not in the cluster handed out or in an output snapshot of it.
+        tables = execute(conn, "SELECT table_name FROM information_schema.tables WHERE table_name = %s",
+                         ("aurora_restore_hooks",))
+        assert tables == []
 
 
 def test_a_failing_hook_with_on_failure_fail_fails_the_restore_and_the_later_hooks_do_not_run(

@@ -1,7 +1,8 @@
 """spec.output.snapshot end to end: the sanitized-snapshot pipeline of examples/refresh-sanitized-snapshot.yaml
 (restore, mask on a real PostgreSQL server, verify, snapshot, copy with a key the consumers may use, share,
 delete the cluster), then a second account restoring from the shared snapshot's ARN and reading only masked
-rows; the tenant policy refusing an account; a failed restore removing its partial output.
+rows; the tenant policy refusing an account; a failed restore keeping its finished output and removing an unfinished
+one.
 
 The producer is the operator's own account; the consumer account restores through the existing cross-account
 flow (source.accountId/roleArn of the producer, target.roleArn of the consumer): the snapshot is already shared,
@@ -218,32 +219,64 @@ def test_an_account_the_policy_does_not_allow_is_refused_before_any_aws_call(
     assert window.calls(service="rds") == []
 
 
-def test_a_restore_failing_after_the_snapshot_removes_its_partial_output(
-    api_client, aws, operator, namespace, uniq, sharing_policy
-):
-    """Publishing fails (a Secret nobody's operator wrote took the connection Secret's name after Preflight), after
-    SnapshottingOutput made and shared the snapshot: a failed restore has no product, so it is deleted."""
-    rds = aws.client("rds", region_name="us-east-1")
+def start_restore_with_output(api_client, rds, namespace: str, uniq: str, name: str) -> None:
+    """A plain restore of a fresh source with a connection Secret and an output snapshot shared with CONSUMER."""
     make_source(rds, f"src-{uniq}", [f"snap-{uniq}"])
     create_secret(api_client, namespace, "master", {"password": CONSUMER_PASSWORD})
     SESSION.remember_password(CONSUMER_PASSWORD, "test_output_snapshot's consumer master password")
-    create_restore(api_client, namespace, "fails", {
+    create_restore(api_client, namespace, name, {
         "source": {"region": "us-east-1", "snapshotIdentifier": f"snap-{uniq}"},
         "target": {"clusterIdentifier": f"tgt-{uniq}", "instances": {"count": 1}},
         "masterPassword": {"secretRef": {"name": "master", "key": "password"}},
         "connectionSecret": {"name": f"conn-{uniq}"},
         "output": {"snapshot": {"identifier": f"out-{uniq}-{{date}}", "shareWith": [CONSUMER]}},
     })
+
+
+def output_snapshots(rds, identifier: str) -> list[dict]:
+    return [s for s in rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+            if s["DBClusterSnapshotIdentifier"] == identifier and s["Status"] != "deleting"]
+
+
+def test_a_restore_failing_after_its_output_was_finished_keeps_it(
+    api_client, aws, operator, namespace, uniq, sharing_policy
+):
+    """Publishing fails (a Secret nobody's operator wrote took the connection Secret's name after Preflight), after
+    SnapshottingOutput took, copied and shared the snapshot of the masked, verified cluster: that snapshot is the
+    product, consumers may already restore from it, so the failed restore keeps it (and touches no foreign
+    Secret)."""
+    rds = aws.client("rds", region_name="us-east-1")
+    start_restore_with_output(api_client, rds, namespace, uniq, "fails")
     wait_for_phase(api_client, namespace, "fails", {"RestoringCluster", "CreatingInstances", "Failed"}, timeout=60)
     create_secret(api_client, namespace, f"conn-{uniq}", {"endpoint": "someone-elses"})
     status = wait_for_phase(api_client, namespace, "fails", {"Succeeded", "Failed"}, timeout=300)["status"]
     assert status["phase"] == "Failed", status
     assert status["failure"]["reason"] == "SecretNotOurs" and status["failure"]["phase"] == "Publishing"
     output = status["outputSnapshot"]
-    assert output["sharedWith"] == [CONSUMER] and output["deleted"] is True
-    remaining = [s for s in rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
-                 if s["DBClusterSnapshotIdentifier"] == output["identifier"] and s["Status"] != "deleting"]
-    assert remaining == []
+    assert output["sharedWith"] == [CONSUMER] and output["availableAt"] and not output.get("deleted")
+    [kept] = output_snapshots(rds, output["identifier"])
+    attributes = rds.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier=output["identifier"])
+    [restore_attribute] = [a for a in attributes["DBClusterSnapshotAttributesResult"]["DBClusterSnapshotAttributes"]
+                           if a["AttributeName"] == "restore"]
+    assert restore_attribute["AttributeValues"] == [CONSUMER]
     assert rds.describe_db_clusters(DBClusterIdentifier=f"tgt-{uniq}")["DBClusters"]  # kept for inspection
     secret = client.CoreV1Api(api_client).read_namespaced_secret(f"conn-{uniq}", namespace)
     assert secret.string_data is None and "endpoint" in secret.data  # left as it was
+
+
+def test_a_refused_share_removes_the_unfinished_output(
+    api_client, aws, operator, namespace, uniq, sharing_policy, simulator
+):
+    """AWS refuses the share (once, as it refuses an aws/rds-encrypted snapshot): the output never became the
+    product, so the failed restore deletes the snapshot it took."""
+    rds = aws.client("rds", region_name="us-east-1")
+    simulator.add_fault("rds", "ModifyDBClusterSnapshotAttribute", "InvalidParameterValue", status=400, count=1,
+                        message="the snapshot cannot be shared")
+    start_restore_with_output(api_client, rds, namespace, uniq, "refused")
+    status = wait_for_phase(api_client, namespace, "refused", {"Succeeded", "Failed"}, timeout=300)["status"]
+    assert status["phase"] == "Failed", status
+    assert status["failure"]["phase"] == "SnapshottingOutput"
+    assert status["failure"]["reason"] == "OutputSnapshotNotShareable" and CONSUMER in status["failure"]["message"]
+    output = status["outputSnapshot"]
+    assert output["deleted"] is True and not output.get("availableAt")
+    assert output_snapshots(rds, output["identifier"]) == []

@@ -196,6 +196,14 @@ def test_names_are_deterministic_short_enough_and_per_restore():
     long = job_name("r" * 200, "h" * 40, "7d3f9a2e-4c1b")
     assert len(long) <= 63 and long.endswith("-7d3f9a2e") and long == job_name("r" * 200, "h" * 40, "7d3f9a2e-4c1b")
     assert job_name("a", "seed", "11111111-x") != job_name("a", "seed", "22222222-x")
+
+
+def test_hooks_whose_names_a_long_restore_name_would_cut_alike_get_jobs_of_their_own():
+    restore, uid = "nightly-refresh-of-the-orders-database-staging-run", "7d3f9a2e-4c1b"
+    first, second = job_name(restore, "reindex-orders", uid), job_name(restore, "reindex-customers", uid)
+    assert first != second and len(first) <= 63 and len(second) <= 63
+    assert first == job_name(restore, "reindex-orders", uid) and first.endswith("-7d3f9a2e")
+    assert secret_name(restore, "reindex-orders", uid) != secret_name(restore, "reindex-customers", uid)
     assert job_name("a.b-", "seed", "1") == "a.b--hook-seed-1"
 
 

@@ -201,6 +201,8 @@ def test_a_cancel_before_success_removes_the_partial_output(restore, keys, cloud
     assert outcome.to == Phase.CANCELLED
     assert run.target.describe_snapshot(INTERMEDIATE) is None
     assert run.target.describe_snapshot("orders-masked-20250301-1200") is None
+    # Verifying passed before SnapshottingOutput: like a cancel in Publishing, the direct restore's cluster stays.
+    assert run.target.describe_cluster(TARGET) is not None
 
 
 def test_a_dry_run_plans_the_snapshot_copy_share_and_deletion(restore, keys):
@@ -289,3 +291,16 @@ def test_a_replace_snapshots_the_new_cluster_under_its_temporary_name_before_the
     [created] = cloud.calls_to("create_cluster_snapshot")
     assert created.params["cluster_identifier"] == f"{TARGET}-restore-7d3f9a2e"
     assert run.target.describe_snapshot("orders-masked-20250301-1200")["Status"] == "available"
+
+
+def test_a_failure_after_the_output_was_finished_keeps_it(restore, keys, cloud):
+    """AWS refuses the deleteClusterAfter teardown in CleaningUp, after the snapshot was taken, copied and shared:
+    the restore fails, but the finished snapshot is the product (consumers may be restoring from it) and stays."""
+    run = restore(output(kmsKeyId="alias/share", shareWith=[CONSUMER], deleteClusterAfter=True))
+    run.target.fail("delete_cluster", aws_error("InvalidParameterCombination", "refused", action="delete_cluster"),
+                    times=100)
+    status = run.run()
+    assert status.phase == Phase.FAILED and status.failure.phase == Phase.CLEANING_UP, status.message
+    assert status.output_snapshot.available_at is not None and status.output_snapshot.deleted is None
+    assert run.target.describe_snapshot("orders-masked-20250301-1200") is not None
+    assert run.target.describe_snapshot(INTERMEDIATE) is None

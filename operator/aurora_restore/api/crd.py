@@ -39,9 +39,16 @@ SPEC_RULES = [
         "target.engineVersion and target.availabilityZones unset (upgrade or move afterwards)",
     },
     {
+        "rule": "!has(self.source.clone) || (!has(self.target.engineVersion) && "
+        "(!has(self.target.availabilityZones) || size(self.target.availabilityZones) == 0))",
+        "message": "spec.source.clone keeps the source cluster's engine version and zones: leave "
+        "target.engineVersion and target.availabilityZones unset",
+    },
+    {
         "rule": "has(self.masterPassword) || !((has(self.users) && size(self.users) > 0) || has(self.verification) "
-        "|| has(self.connectionSecret))",
-        "message": "spec.masterPassword is required for users, verification and connectionSecret",
+        "|| has(self.connectionSecret) || has(self.masking) "
+        "|| (has(self.hooks) && has(self.hooks.postRestore) && size(self.hooks.postRestore) > 0))",
+        "message": "spec.masterPassword is required for users, verification, connectionSecret, masking and hooks",
     },
 ]
 RULES_BY_PATH: dict[tuple[str, ...], list[dict[str, str]]] = {

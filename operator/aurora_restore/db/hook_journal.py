@@ -6,6 +6,8 @@ neither is: a hook run again after a crash (or after a commit whose answer was l
 run twice. The row holds what status reports (command and rows of each statement, never their text). The
 table is named with its schema (PostgreSQL) or database (MySQL) as they are when the hook starts, so a hook that
 changes search_path or runs USE still finds it; a hook that drops or alters it cannot commit (JournalFailed).
+Once every hook has ended and status.hooks says so, RunningHooks drops the table (drop_journal): it is not left
+in the cluster handed out, nor in an output snapshot of it.
 
 Exactly once holds for transactional statements only. MySQL commits implicitly before and after DDL (CREATE,
 ALTER, DROP, TRUNCATE, ...): a hook with DDL that is killed before the journal row commits runs again, so it
@@ -184,6 +186,17 @@ def mysql_timed_out(error: Exception) -> bool:
 def mysql_connection_lost(error: Exception) -> bool:
     code = error.args[0] if getattr(error, "args", None) else None
     return isinstance(code, int) and code >= MYSQL_CLIENT_ERRORS_FROM and not mysql_timed_out(error)
+
+
+def drop_journal(conn, engine: str) -> None:
+    """Drop JOURNAL_TABLE from the current schema (PostgreSQL) or database (MySQL) of `conn`, if it is there."""
+    with conn.cursor() as cursor:
+        if engine == "aurora-postgresql":
+            cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(JOURNAL_TABLE)))
+        else:
+            cursor.execute(f"DROP TABLE IF EXISTS {JOURNAL_TABLE}")
+    if engine == "aurora-postgresql":
+        conn.commit()
 
 
 RUNNERS = {"aurora-postgresql": (run_postgres, postgres_timed_out, postgres_connection_lost),

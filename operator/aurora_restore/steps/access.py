@@ -102,7 +102,8 @@ def master_access(ctx: RestoreContext, cluster: dict[str, Any]) -> MasterAccess:
     if source is None:
         raise TerminalError(
             "MasterPasswordRequired",
-            "spec.masterPassword is required for spec.users, spec.verification and spec.connectionSecret: "
+            "spec.masterPassword is required for spec.users, spec.verification, spec.connectionSecret, spec.masking "
+            "and spec.hooks: "
             "the restored cluster keeps the source's master password, which the operator does not know",
         )
     username = cluster["MasterUsername"]

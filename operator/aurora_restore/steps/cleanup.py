@@ -28,8 +28,8 @@ from .swap import retire_previous, roll_back_swap, swap_in_progress, swap_target
 # the namespace may not use is never assumed, not even to look).
 NOTHING_MADE_YET_PHASES = frozenset({Phase.PENDING, Phase.RESOLVING_SNAPSHOT, Phase.PREFLIGHT})
 # Before these phases a direct restore's cluster is unfinished (not yet verified): a cancel removes it.
-FINISHED_CLUSTER_PHASES = frozenset({Phase.SWAPPING_TARGET, Phase.RETIRING_PREVIOUS, Phase.PUBLISHING,
-                                     Phase.CLEANING_UP})
+FINISHED_CLUSTER_PHASES = frozenset({Phase.SNAPSHOTTING_OUTPUT, Phase.SWAPPING_TARGET, Phase.RETIRING_PREVIOUS,
+                                     Phase.PUBLISHING, Phase.CLEANING_UP})
 
 
 def clean_up(ctx: RestoreContext) -> Outcome:
@@ -53,7 +53,8 @@ def clean_up(ctx: RestoreContext) -> Outcome:
 
 def clean_up_after_failure(ctx: RestoreContext) -> Outcome:
     """After any failure: roll back a half-done swap, remove the copies and the share grant (when
-    copy.deleteAfterRestore), a partial output snapshot (spec.output.snapshot, by its UID tag), and delete the
+    copy.deleteAfterRestore), an unfinished output snapshot (spec.output.snapshot, by its UID tag; a finished one
+    is kept), and delete the
     temporary cluster of a Replace with its instances. A cluster
     restored straight into the target identifier is kept for inspection, except a drill's (deleted with its
     connection Secrets: a drill leaves nothing). Next: Failed (status.failure holds why).
@@ -68,7 +69,7 @@ def clean_up_after_failure(ctx: RestoreContext) -> Outcome:
             return Wait(waiting, updates=updates)
         ctx = replace(ctx, status=ctx.status.model_copy(update=updates))
     updates.update(remove_intermediates(ctx))
-    updates.update(remove_partial_output(ctx))  # no product from a failed restore
+    updates.update(remove_partial_output(ctx))  # an unfinished output snapshot; a finished one is the product
     remove_hook_objects(ctx)  # a Job hook's Secret, and its Job if still running (steps/hooks.py)
     pending = remove_drill(ctx) if ctx.drilling else remove_temporary_cluster(ctx)  # a drill leaves nothing
     if pending:
@@ -81,9 +82,10 @@ def cancel(ctx: RestoreContext) -> Outcome:
 
     A swap in progress is finished first (the new cluster is verified by then; rolled back if it cannot finish),
     and so is the deletion of the previous cluster once RetiringPrevious began. Then the copies, the share grant
-    and an unfinished cluster are removed: the temporary cluster of a Replace, or a cluster restored into the
-    target identifier that had not passed Verifying. A replaced cluster is never touched (and the previous one is
-    kept when no policy allows deleting it any more). Next: Cancelled.
+    (or a clone's RAM share), an unfinished output snapshot (a finished one is kept), a Job hook's Job and Secret, and an unfinished cluster are
+    removed: the temporary cluster of a Replace, or a cluster restored into the target identifier that had not
+    passed Verifying (one cancelled in SnapshottingOutput stays, as in Publishing). A replaced cluster is never
+    touched (and the previous one is kept when no policy allows deleting it any more). Next: Cancelled.
     """
     record = ctx.status.cancellation or CancellationStatus(phase=ctx.status.phase or Phase.PENDING,
                                                            requested_at=ctx.now)
@@ -117,7 +119,7 @@ def cancel(ctx: RestoreContext) -> Outcome:
             return Wait(f"finishing the deletion of the previous cluster before cancelling: {outcome.message}",
                         updates={**outcome.updates, **updates}, delay=0 if isinstance(outcome, Advance) else None)
     updates.update(remove_intermediates(ctx))
-    updates.update(remove_partial_output(ctx))  # cancelled before success: no product
+    updates.update(remove_partial_output(ctx))  # an unfinished output snapshot; a finished one is the product
     remove_hook_objects(ctx)  # a Job hook's Secret, and its Job if still running (steps/hooks.py)
     pending = remove_drill(ctx) if ctx.drilling else remove_temporary_cluster(ctx)  # a drill leaves nothing
     if not pending and record.phase not in FINISHED_CLUSTER_PHASES and not ctx.replacing:

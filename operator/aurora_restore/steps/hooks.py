@@ -7,6 +7,7 @@ only by a policy with allowJobHooks (steps/policy.py, checked from Pending on an
 Each hook's result is written to status.hooks before the next one starts.
 """
 
+import hashlib
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -71,9 +72,34 @@ def run_hooks(ctx: RestoreContext) -> Outcome:
             if ctx.record_event is not None:
                 ctx.record_event("Warning", FAILED_REASON, f"{message} (onFailure Continue: the next hook runs)")
         return Wait(f"hook {hook.name} (spec.hooks.postRestore[{index}]) {entry.state}", delay=0, updates=updates)
+    try:
+        drop_journals(ctx, hooks)
+    except Missing as missing:
+        return Wait(str(missing))
     failed = sum(entry.state != "Succeeded" for entry in ctx.status.hooks)
     detail = f", {failed} failed with onFailure Continue" if failed else ""
     return Advance(next_phase(ctx, Phase.RUNNING_HOOKS), f"{len(hooks)} post-restore hook(s) ran{detail}")
+
+
+def drop_journals(ctx: RestoreContext, hooks: list[PostRestoreHook]) -> None:
+    """Every hook has ended and status.hooks records it (so none runs again): drop the journal from each database
+    a SQL hook ran in, so it is not in the cluster handed out or its output snapshot. Idempotent (IF EXISTS)."""
+    databases = {hook.database for hook in hooks if hook.job is None}
+    if not databases:
+        return
+    cluster = restored_cluster(ctx)
+    access = master_access(ctx, cluster)
+    module = sql_module(cluster["Engine"])
+    for database in sorted(databases, key=lambda name: name or ""):
+        try:
+            with module.connect(access.endpoint, access.credentials, database or access.endpoint.database) as conn:
+                hook_journal.drop_journal(conn, cluster["Engine"])
+        except TerminalError as error:
+            if error.reason != "DatabaseNotFound":  # a hook's database that never existed holds no journal
+                raise
+        except module.QUERY_ERRORS as error:
+            raise RetryableError("DatabaseError", f"dropping the hooks' journal: "
+                                 f"{first_line(error, access.credentials)}") from None
 
 
 def with_entry(ctx: RestoreContext, hooks: list[PostRestoreHook], entry: HookStatus) -> list[HookStatus]:
@@ -177,9 +203,14 @@ def config_map_sql(ctx: RestoreContext, hook: PostRestoreHook, field: str) -> st
 # --- Job hooks ----------------------------------------------------------------------------------------------------
 
 def job_name(restore: str, hook: str, uid: str) -> str:
-    """`<restore>-hook-<hook>` cut to fit, then `-<uid8>`: the same on every run, unique per restore."""
+    """`<restore>-hook-<hook>-<uid8>`: the same on every run, unique per restore and hook. When that is too long,
+    it is cut and a digest of the hook's name added, so two hooks whose names the cut would make equal (a long
+    restore name leaves few characters of the hook's) never share a Job."""
     suffix = "-" + uid.replace("-", "")[:8]
-    base = f"{restore}-hook-{hook}"[:JOB_NAME_LIMIT - len(suffix)].rstrip("-.")
+    base = f"{restore}-hook-{hook}"
+    if len(base) + len(suffix) > JOB_NAME_LIMIT:
+        digest = "-" + hashlib.sha256(hook.encode()).hexdigest()[:6]
+        base = base[:JOB_NAME_LIMIT - len(suffix) - len(digest)].rstrip("-.") + digest
     return base + suffix
 
 

@@ -351,9 +351,12 @@ def delete_cluster_after(ctx: RestoreContext) -> tuple[str | None, dict]:
 
 
 def remove_partial_output(ctx: RestoreContext) -> dict:
-    """After a failure or a cancel (before success): delete the output snapshot and its intermediate if they
-    carry this restore's UID, whatever status recorded; a snapshot still being created is retried
-    (RetryableError). The status updates marking what went."""
+    """After a failure or a cancel: delete the intermediate snapshot, and the output snapshot unless it was
+    finished (status.outputSnapshot.availableAt: taken from the masked, verified cluster, copied and shared), if
+    they carry this restore's UID, whatever status recorded; a snapshot still being created is retried
+    (RetryableError). A finished output is the product, whatever fails after it (Publishing, the swap of a
+    Replace, deleteClusterAfter): consumers may already be restoring from it. The status updates marking what
+    went."""
     wanted = ctx.spec.output_snapshot
     if wanted is None:
         return {}
@@ -361,12 +364,16 @@ def remove_partial_output(ctx: RestoreContext) -> dict:
         identifier = output_identifier(ctx)
     except TerminalError:
         return {}  # an invalid name: nothing was ever made under it
-    found = [_delete_owned(ctx, name) for name in (intermediate_identifier(ctx), identifier)]
     record = ctx.status.output_snapshot
+    finished = record is not None and record.available_at is not None
+    names = [intermediate_identifier(ctx)] if finished else [intermediate_identifier(ctx), identifier]
+    found = [_delete_owned(ctx, name) for name in names]
     if record is None or not any(found):
         return {}
-    return {"output_snapshot": record.model_copy(update={
-        "deleted": True, "intermediate_deleted": True if record.intermediate_identifier else None})}
+    update = {"intermediate_deleted": True if record.intermediate_identifier else None}
+    if not finished:
+        update["deleted"] = True
+    return {"output_snapshot": record.model_copy(update=update)}
 
 
 def output_message(record: OutputSnapshotStatus | None) -> str:

@@ -36,8 +36,9 @@ def verify(ctx: RestoreContext) -> Outcome:
     Resumable at any instant: a verification user left by a killed attempt is dropped and made afresh by the next
     one, and the step does not end (not even Failed) before the user is dropped. Runs on the restored cluster
     before any swap, so a Replace touches the existing target only once its successor answers. An unreachable
-    database is retried with backoff until spec.timeout. Next: SnapshottingOutput, SwappingTarget (Replace) or Publishing (steps/route.py). Fails
-    naming the query at fault, or when the cluster or an instance is in a failure status (restored_cluster).
+    database is retried with backoff until spec.timeout. Next: SnapshottingOutput, SwappingTarget (Replace) or
+    Publishing (steps/route.py). Fails naming the query at fault, or when the cluster or an instance is in a
+    failure status (restored_cluster).
     """
     following = next_phase(ctx, Phase.VERIFYING)
     if not ctx.spec.needs_database_access:
