@@ -2,6 +2,7 @@
 environment has its own, `aurora-restore-dev`, in the devenv distribution."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def _iam_policy(args: argparse.Namespace) -> int:
             secrets_tag = (key, value)
         try:
             policy = iam_policy.operator_policy(args.account, args.partition, args.assumable_role or None,
-                                                secrets_prefix=args.secrets_prefix, secrets_tag=secrets_tag)
+                                                secrets_prefix=args.secrets_prefix, secrets_tag=secrets_tag,
+                                                events_queue_url=args.events_queue_url or None)
         except ValueError as error:
             print(f"aurora-restore: {error}", file=sys.stderr)
             return 2
@@ -93,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "name, with --secrets-tag)")
     iam.add_argument("--secrets-tag", metavar="KEY=VALUE",
                      help="and only when they carry this tag")
+    iam.add_argument("--events-queue-url", default=os.environ.get("AURORA_RESTORE_EVENTS_QUEUE_URL"), metavar="URL",
+                     help="also grant reading the RDS events queue (default $AURORA_RESTORE_EVENTS_QUEUE_URL)")
     iam.add_argument("--source-role", action="store_true", help="the policy of a cross-account source role")
     iam.add_argument("--trust", action="store_true", help="the IRSA trust policy of the operator's role")
     iam.add_argument("--oidc-provider-arn", help="with --trust: the cluster's OIDC provider ARN")

@@ -7,6 +7,11 @@ unexpected error into a logged retry with backoff so a bug never becomes a crash
 A turn starts only while this replica leads and is not shutting down (Runtime.turn), and its status write is
 conditional on the resourceVersion it read: when the object changed meanwhile, the turn's outcome is dropped and
 the next turn starts at once from a fresh read (every step is idempotent, so repeating it is safe).
+
+Between turns the daemon sleeps for the poll interval, or, with an RDS events queue (AURORA_RESTORE_EVENTS_QUEUE_URL,
+docs/scale.md), for the longer safety interval when the turn only waits on AWS resources in transition: an RDS
+event for one of them (aws/rds_events.py, wakeups.py) ends the sleep at once. Events are hints: the safety
+interval still finishes a restore whose event was lost.
 """
 
 import asyncio
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+import boto3
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -29,7 +35,9 @@ from .api import GROUP
 from .api.models import AuroraRestoreSpec, AuroraRestoreStatus, CancellationStatus
 from .api.schedule import SCHEDULE_LABEL  # set by a schedule on the restores it creates
 from .api.phase import Phase
+from .aws import transitions
 from .aws.clients import AwsClients
+from .aws.rds_events import QueueAddress, RdsEventsListener, long_poll_seconds
 from .aws.side import AwsSide
 from .db.connection import Timeouts, Tls
 from .k8s.config_maps import ConfigMaps
@@ -41,7 +49,7 @@ from .errors import NotLeading
 from .k8s.resources import AuroraRestores, StatusConflict
 from .k8s.secrets import Secrets
 from .k8s.share_leases import ShareLease
-from .machine import accept, apply_outcome, has_work, left_in_aws, run_aftercare, run_step, ttl_expiry
+from .machine import accept, apply_outcome, has_work, left_in_aws, run_aftercare, run_step, ttl_expiry, worth_writing
 from .notify.notifier import NotificationSettings, Notifier
 from .obs import audit, metrics
 from .settings import Settings
@@ -49,7 +57,8 @@ from .steps.context import RestoreContext, restored_identifier
 from .steps.deletion import delete_restored_cluster
 from .steps.drill import missed_objective
 from .steps.notify import unsendable_notifications
-from .steps.outcomes import Advance, Fail, Outcome
+from .steps.outcomes import Advance, Fail, Outcome, Wait
+from .wakeups import Wakeups
 
 # Set to "true" on an AuroraRestore to let the operator remove its finalizer without cleaning up in AWS.
 SKIP_CLEANUP_ANNOTATION = f"{GROUP}/skip-cleanup"
@@ -86,6 +95,9 @@ class Runtime:
     accepting: Callable[[], bool] = lambda: True
     # Set once on shutdown or a lost lease: no turn starts after it.
     draining: bool = False
+    # Which waiting restores an RDS event wakes; fed by the events listener when a queue is set (docs/scale.md).
+    wakeups: Wakeups = field(default_factory=Wakeups)
+    events_listener: RdsEventsListener | None = None
 
     @contextmanager
     def turn(self, namespace: str, name: str, kind: str = "step"):
@@ -109,6 +121,22 @@ class Runtime:
     def in_turn(self, namespace: str, name: str) -> bool:
         with self.stepping_lock:
             return f"{namespace}/{name}" in self.stepping
+
+    def listen_for_rds_events(self) -> None:
+        """With AURORA_RESTORE_EVENTS_QUEUE_URL, start the thread that reads the queue and wakes restores; it
+        reads only while turns may start here (leading, not shutting down). The queue's region comes from its
+        URL, else from the AWS default region (a URL of one's own endpoint names none)."""
+        url = self.settings.events_queue_url
+        if not url or self.events_listener is not None:
+            return
+        region = QueueAddress.parse(url).region or boto3.session.Session().region_name
+        if not region:
+            raise ValueError("AURORA_RESTORE_EVENTS_QUEUE_URL names no region: set AWS_REGION")
+        self.events_listener = RdsEventsListener(
+            self.aws.client("sqs", region), url, self.wakeups,
+            active=lambda: not self.draining and self.accepting() and self.leading(),
+            wait_seconds=long_poll_seconds(self.settings.aws_read_timeout_seconds), region=region,
+        ).start()
 
     def stop_taking_turns(self) -> None:
         with self.stepping_lock:
@@ -140,7 +168,9 @@ class Runtime:
             settings=settings,
             aws=AwsClients(pool_size=settings.worker_threads, connect_timeout=settings.aws_connect_timeout_seconds,
                            read_timeout=settings.aws_read_timeout_seconds, replica=settings.pod_name,
-                           leading=leading),
+                           leading=leading, requests_per_second=settings.aws_requests_per_second,
+                           request_burst=settings.aws_request_burst,
+                           batch_window=settings.aws_batch_window_seconds if settings.aws_batch_describes else None),
             restores=AuroraRestores(api_client),
             events=EventRecorder(api_client, settings.operator_id),
             api_client=api_client,
@@ -152,15 +182,29 @@ class Runtime:
 
 async def drive(runtime: Runtime, namespace: str, name: str, stopped: Stopped, logger: logging.Logger) -> None:
     """Drive the restore (_drive_turns); however that ends, this replica no longer drives it, so it leaves the
-    in-progress metrics (while a deletion's cancel turns run, they count it again)."""
+    in-progress metrics (while a deletion's cancel turns run, they count it again) and RDS events no longer wake
+    it."""
+    woken = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def wake() -> None:  # called from the events listener's thread
+        loop.call_soon_threadsafe(woken.set)
+
+    wakeups = getattr(runtime, "wakeups", None)  # absent from the pared-down runtimes of some unit tests
+    key = f"{namespace}/{name}"
+    if wakeups is not None:
+        wakeups.subscribe(key, wake)
     try:
-        await _drive_turns(runtime, namespace, name, stopped, logger)
+        await _drive_turns(runtime, namespace, name, stopped, logger, woken if wakeups is not None else None)
     finally:
+        if wakeups is not None:
+            wakeups.unsubscribe(key, wake)
         metrics.forget_restore(namespace, name)
 
 
 async def _drive_turns(
-    runtime: Runtime, namespace: str, name: str, stopped: Stopped, logger: logging.Logger
+    runtime: Runtime, namespace: str, name: str, stopped: Stopped, logger: logging.Logger,
+    woken: asyncio.Event | None = None,
 ) -> None:
     """Run the restore until it reaches a terminal phase (and owes nothing more), the resource disappears or
     is being deleted (the deletion handler takes over), or the operator stops.
@@ -172,6 +216,9 @@ async def _drive_turns(
     While this replica may not act (a standby that lost its lease, or shutting down) the daemon only waits. A
     turn cancelled by kopf (shutdown) lets its step thread run to the end: the AWS call in flight finishes and
     its outcome is written before the daemon returns.
+
+    `woken` (set from the events listener's thread, wakeups.py) ends the wait after a turn early; it is cleared
+    as each turn starts, since that turn looks at AWS anyway.
     """
     errors_in_a_row = 0
     first_turn = True
@@ -181,6 +228,8 @@ async def _drive_turns(
                 if not granted:
                     await stopped.wait(runtime.settings.poll_interval_seconds)
                     continue
+                if woken is not None:
+                    woken.clear()
                 obj = await asyncio.to_thread(runtime.restores.get, namespace, name)
                 metrics.observe_restore(namespace, name, obj)  # from the first read on: right after a restart
                 if obj is None or obj["metadata"].get("deletionTimestamp"):
@@ -197,7 +246,9 @@ async def _drive_turns(
         except NotLeading as error:  # the Lease was lost mid-turn: nothing more is sent or written
             logger.warning("%s", error)
             first_turn, delay = False, runtime.settings.poll_interval_seconds
+            _wait_on_no_event(runtime, namespace, name, woken)
         except Exception as error:  # a bug or an API outage must not kill the daemon: log and retry later
+            _wait_on_no_event(runtime, namespace, name, woken)
             errors_in_a_row += 1
             first_turn = False
             if is_kubernetes_outage(error):  # expected now and then: one line, no traceback
@@ -208,7 +259,31 @@ async def _drive_turns(
         if delay is None:
             return
         if delay > 0:
-            await stopped.wait(delay)
+            # Only a wait the turn registered for ends on an event: not a backoff or a step's own delay, even
+            # when an event for the previous turn's resources came while this turn ran.
+            waits_on_events = woken is not None and runtime.wakeups.waiting_on(f"{namespace}/{name}")
+            await _sleep(stopped, delay, woken if waits_on_events else None)
+
+
+def _wait_on_no_event(runtime: Runtime, namespace: str, name: str, woken: asyncio.Event | None) -> None:
+    """A turn that raised registered nothing: drop the previous turn's registration, or an event for what that
+    turn waited on would cut this turn's wait (a backoff) short."""
+    if woken is not None:
+        runtime.wakeups.watch(f"{namespace}/{name}", ())
+
+
+async def _sleep(stopped: Stopped, delay: float, woken: asyncio.Event | None) -> None:
+    """Wait `delay` seconds, until the daemon is stopped, or until `woken` is set (an RDS event), whichever
+    comes first."""
+    if woken is None:
+        await stopped.wait(delay)
+        return
+    waits = [asyncio.ensure_future(stopped.wait(delay)), asyncio.ensure_future(woken.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 async def _finish_even_if_cancelled(step):
@@ -232,20 +307,51 @@ def step_once(
 ) -> tuple[float | None, int]:
     """One turn of the machine; returns (seconds until the next turn or None when finished, errors in a row).
     Its AWS calls and log lines belong to this restore (audit.turn): its audit entries go into the status it
-    writes."""
-    with audit.turn(obj["metadata"], (obj.get("status") or {}).get("phase")):
-        return _step_once(runtime, obj, logger, errors_in_a_row)
+    writes. The RDS resources it saw in transition (aws/transitions.py) are what an RDS event may wake it for
+    (waits_on_rds_events)."""
+    metadata = obj["metadata"]
+    started = runtime.wakeups.now()
+    with audit.turn(metadata, (obj.get("status") or {}).get("phase")), transitions.collecting() as in_transition:
+        delay, errors_in_a_row, outcome = _step_once(runtime, obj, logger, errors_in_a_row)
+    on_events = waits_on_rds_events(delay, outcome, in_transition, runtime.wakeups.listening())
+    runtime.wakeups.watch(f"{metadata.get('namespace')}/{metadata.get('name')}", in_transition if on_events else (),
+                          since=started)
+    if on_events and relies_on_rds_events(runtime.wakeups, in_transition, runtime.settings.poll_interval_seconds):
+        delay = max(delay, runtime.settings.events_safety_poll_seconds)
+    return delay, errors_in_a_row
+
+
+def waits_on_rds_events(
+    delay: float | None, outcome: Outcome | None, in_transition: set[str], listening: bool
+) -> bool:
+    """Whether an RDS event may end the wait after this turn, which then lasts the safety interval
+    (AURORA_RESTORE_EVENTS_SAFETY_POLL_SECONDS) instead of the poll interval unless relies_on_rds_events says
+    otherwise: the turn ended in a plain wait (no backoff, no delay of its own) while something it looked at was
+    in transition, and the events listener is alive. Backoffs and a step's own delays (a timer, a TTL) are never
+    lengthened: no event would end them."""
+    plain_wait = isinstance(outcome, Wait) and not outcome.backoff and outcome.delay is None
+    return delay is not None and plain_wait and bool(in_transition) and listening
+
+
+def relies_on_rds_events(wakeups: Wakeups, in_transition: set[str], poll_interval: float) -> bool:
+    """Whether a turn that waits on RDS events (waits_on_rds_events) may sleep the safety interval, or polls at the
+    poll interval all the same (an event still ends the wait early). It polls when one of the resources is outside
+    the queue's account and region (no event of it reaches the queue), and when one had an event within the last
+    poll interval yet was still seen in transition: the describe may not show the change yet (RDS describes are
+    eventually consistent), and that event, older than the turn, would not wake it again."""
+    return wakeups.listening(in_transition) and not wakeups.heard_of_lately(in_transition, poll_interval)
 
 
 def _step_once(
     runtime: Runtime, obj: dict[str, Any], logger: logging.Logger, errors_in_a_row: int
-) -> tuple[float | None, int]:
+) -> tuple[float | None, int, Outcome | None]:
+    """The turn's (delay, errors in a row) and the outcome it acted on (None for an acceptance or an expiry)."""
     status = AuroraRestoreStatus.model_validate(obj.get("status") or {})
     now = _now()
     if status.phase is None:
         _persist(runtime, obj, status, accept(status, now, obj["metadata"].get("generation")), logger,
                  "Accepted", "restore accepted")
-        return 0, 0
+        return 0, 0, None
     ctx, outcome = _context_or_refusal(runtime, obj, status, now)
     if status.phase.is_terminal:
         outcome = None
@@ -255,13 +361,15 @@ def _step_once(
         else:  # the spec no longer validates: its notifications cannot be sent
             outcome = unsendable_notifications(status)
         if outcome is None:
-            return _expire(runtime, obj, status, now, logger), 0
+            return _expire(runtime, obj, status, now, logger), 0, None
     elif outcome is None:
         outcome = run_step(ctx)
     new_status = _record(runtime, obj, status, outcome, now, logger)
     if new_status.phase.is_terminal and ctx is not None:
         ctx.target_lock.release()
-    return _next_turn(runtime.settings, new_status, outcome, errors_in_a_row, runtime.rng, ttl_seconds(obj))
+    delay, errors_in_a_row = _next_turn(runtime.settings, new_status, outcome, errors_in_a_row, runtime.rng,
+                                        ttl_seconds(obj))
+    return delay, errors_in_a_row, outcome
 
 
 def ttl_seconds(obj: dict[str, Any]) -> int | None:
@@ -469,15 +577,16 @@ def _persist(
     reason: str,
     message: str,
 ) -> AuroraRestoreStatus:
-    """Write status when it changed, only if `obj` is still current (else StatusConflict, and no Event); on a
-    phase change also log one line and post one Event. The turn's audit entries not yet written are added to
-    status.audit (bounded); a refused write leaves them in the log only. Returns the status as written."""
+    """Write status when it changed in more than what steps describe again each turn (machine.worth_writing),
+    only if `obj` is still current (else StatusConflict, and no Event); on a phase change also log one line and
+    post one Event. The turn's audit entries not yet written are added to status.audit (bounded); a refused write
+    leaves them in the log only. Returns the status as written (or as computed, when not worth a write)."""
     turn = audit.current_turn()
     pending = list(turn.entries) if turn else []
     new = audit.with_entries(new, pending)
     old_json = old.model_dump(mode="json", by_alias=True, exclude_none=True)
     new_json = new.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if old_json == new_json:
+    if not worth_writing(old_json, new_json):  # nothing changed, or only what the step describes again next turn
         return new
     metadata = obj["metadata"]
     written = runtime.restores.patch_status(

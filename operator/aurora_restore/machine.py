@@ -57,6 +57,7 @@ aftercare of a finished restore (steps/notify.py); they never change the phase.
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from .api.duration import parse_duration
 from .api.models import AuroraRestoreStatus, Failure, HistoryEntry
@@ -267,6 +268,20 @@ def work_completed(status: AuroraRestoreStatus, now: datetime) -> AuroraRestoreS
     if status.phase is None or not status.phase.is_terminal or status.work_completed_at or owes_aftercare(status):
         return status
     return status.model_copy(update={"work_completed_at": now})
+
+
+# Status fields a step describes from AWS again on every turn (the restored cluster and its instances): a change in
+# them alone is not written, it goes with the restore's next change that is (worth_writing).
+REOBSERVED_FIELDS = frozenset({"cluster", "instances"})
+
+
+def worth_writing(written: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether the status `new` (JSON, as the driver writes it) is worth a status write over `written`: it is,
+    unless nothing changed but REOBSERVED_FIELDS, such as an instance going from creating to backing-up or the
+    writer flag set while the message still says "0/1 instances available". A phase, a message, an audit entry,
+    a created resource's record elsewhere in the status or observedGeneration are always written."""
+    changed = {key for key in written.keys() | new.keys() if written.get(key) != new.get(key)}
+    return bool(changed - REOBSERVED_FIELDS)
 
 
 def accept(status: AuroraRestoreStatus, now: datetime, generation: int | None) -> AuroraRestoreStatus:

@@ -50,6 +50,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     settings.posting.enabled = False
     settings.watching.server_timeout = 60
     operator_settings = Settings()
+    if operator_settings.watch_label_selector:  # a shard: the apiserver sends it only its own objects
+        for plural in (PLURAL, SCHEDULE_PLURAL):
+            settings.watching.label_selectors[GROUP, plural] = operator_settings.watch_label_selector
     # kopf's own requests (patches, finalizers, peering) time out like the operator's; watches end by server_timeout.
     settings.networking.request_timeout = operator_settings.kubernetes_timeout_seconds
     settings.networking.connect_timeout = min(10.0, operator_settings.kubernetes_timeout_seconds)
@@ -70,6 +73,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     memo[RUNTIME_KEY] = runtime
     if control:
         control.runtime = runtime  # run.py drains it on shutdown
+    if operator_settings.events_queue_url:  # RDS events wake the restores they concern (docs/scale.md)
+        runtime.listen_for_rds_events()
     if not operator_settings.db_tls_verify:
         logger.warning("AURORA_RESTORE_DB_TLS_VERIFY is false: TLS to the restored databases is encrypted but "
                        "unverified: a server impersonating a database (a man in the middle) would go unnoticed")

@@ -76,6 +76,36 @@ class Settings(BaseSettings):
         "statement_timeout; MySQL read and write timeouts)."
     )
 
+    # Scale (docs/scale.md): batched describes, event wake-ups, the AWS request budget, shards.
+    aws_batch_describes: bool = Field(
+        default=True, description="Coalesce concurrent describes of clusters, instances and snapshots in one "
+        "account, role and region into one paginated describe (false: every step describes for itself).",
+    )
+    aws_batch_window_seconds: float = Field(
+        default=0.5, ge=0, le=5, description="How long a describe waits for others to join its batch before the "
+        "batch is sent.",
+    )
+    events_queue_url: str | None = Field(
+        default=None, pattern=r"^https?://\S+$", description="SQS queue that an EventBridge rule fills with RDS "
+        "events: the operator long-polls it and wakes the restores an event concerns (unset: polling only).",
+    )
+    events_safety_poll_seconds: float = Field(
+        default=300.0, gt=0, description="With an events queue, how often a restore waiting on an AWS transition "
+        "still looks by itself (events are hints: AWS delivers them best-effort); never shorter than the poll interval.",
+    )
+    aws_requests_per_second: float = Field(
+        default=8.0, ge=0, description="Sustained AWS requests per second per account and region, every call "
+        "(retries included) passing a token bucket; 0 turns the budget off. RDS allows about 12 for the whole "
+        "account.",
+    )
+    aws_request_burst: int = Field(
+        default=20, ge=1, description="Requests the AWS budget lets through at once after a quiet spell.",
+    )
+    watch_label_selector: str | None = Field(
+        default=None, min_length=1, description="Only AuroraRestores (and schedules) whose labels match this "
+        "Kubernetes label selector are this operator's: a shard (server-side filtering of kopf's watches).",
+    )
+
     # Notifications (docs/notifications.md).
     notification_sns_topic_arn: str | None = Field(
         default=None, pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[a-zA-Z0-9_-]{1,256}(\.fifo)?$",

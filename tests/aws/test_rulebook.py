@@ -38,6 +38,7 @@ SIMULATOR_ONLY: dict[str, str] = {
     "describe-snapshots-cluster-exists": "the gateway lists by the db-cluster-id filter, never DBClusterIdentifier, "
     "so the fake's list_cluster_snapshots has no such parameter",
     "describe-snapshots-filters": "the gateway sends only the db-cluster-id filter; the fake takes no filters",
+    "describe-max-records": "the fake's describes answer in one piece: it has no MaxRecords or Marker",
 }
 # Clones and RAM shares: their cases are in test_simulator_clones.py, against the simulator; the unit tests' doubles
 # of them (fake_rds.py's clone source, fake_clone.py's RAM) are gateway fakes with no `World` here yet.
@@ -704,6 +705,24 @@ def test_listing_the_snapshots_of_a_missing_cluster_or_by_an_unknown_filter_is_r
         lambda: rds.describe_db_cluster_snapshots(DBClusterIdentifier=unique("none"))))
     refused("InvalidParameterValue", lambda: simulator_world.act(
         lambda: rds.describe_db_cluster_snapshots(Filters=[{"Name": "no-such-filter", "Values": ["x"]}])))
+
+
+@rules("describe-max-records")
+def test_max_records_is_20_to_100_and_more_records_come_with_a_marker(simulator_world) -> None:
+    rds = simulator_world.client("rds")
+    for action in (rds.describe_db_clusters, rds.describe_db_instances, rds.describe_db_cluster_snapshots):
+        for refused_value in (19, 101):
+            refused("InvalidParameterValue", lambda: simulator_world.act(lambda: action(MaxRecords=refused_value)))
+        for accepted in (20, 100):
+            simulator_world.act(lambda: action(MaxRecords=accepted))
+    cluster = unique("paged")
+    simulator_world.cluster(cluster)
+    for number in range(21):
+        rds.create_db_cluster_snapshot(DBClusterSnapshotIdentifier=f"{cluster}-{number}", DBClusterIdentifier=cluster)
+    listing = {"Filters": [{"Name": "db-cluster-id", "Values": [cluster]}], "SnapshotType": "manual"}
+    first = rds.describe_db_cluster_snapshots(MaxRecords=20, **listing)
+    rest = rds.describe_db_cluster_snapshots(MaxRecords=20, Marker=first["Marker"], **listing)
+    assert (len(first["DBClusterSnapshots"]), len(rest["DBClusterSnapshots"]), rest.get("Marker")) == (20, 1, None)
 
 
 # -- deleting and modifying clusters ------------------------------------------------------------------------------

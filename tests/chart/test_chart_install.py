@@ -17,6 +17,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from urllib.parse import unquote
 
 import boto3
 import pytest
@@ -25,6 +26,8 @@ from dockerfile import exec_form
 from kubernetes import client
 
 from aurora_restore.api import GROUP, KIND, PLURAL, VERSION
+from aurora_restore.k8s.leases import lease_name as target_lease_name
+from aurora_restore_devenv import operator_process
 from aurora_restore_devenv.operator_process import OperatorProcess, free_port
 from aurora_restore_devenv.simulator.databases.tls import ensure_certificates
 
@@ -73,7 +76,7 @@ def make_snapshot(rds, cluster: str, snapshot: str) -> None:
     )
 
 
-def restore_and_wait(api_client, namespace: str, rds, timeout: float = 120) -> dict:
+def restore_and_wait(api_client, namespace: str, rds, timeout: float = 120, labels: dict | None = None) -> dict:
     """A same-region restore of a fresh snapshot; returns the resource once it is Succeeded or Failed."""
     suffix = uuid.uuid4().hex[:6]
     make_snapshot(rds, f"src-{suffix}", f"snap-{suffix}")
@@ -81,7 +84,7 @@ def restore_and_wait(api_client, namespace: str, rds, timeout: float = 120) -> d
     objects.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
-        "metadata": {"name": "orders"},
+        "metadata": {"name": "orders", "labels": labels or {}},
         "spec": {
             "source": {"region": REGION, "snapshotIdentifier": f"snap-{suffix}"},
             "target": {
@@ -331,3 +334,80 @@ def test_image_command_with_the_chart_arguments_restores_cluster_wide(
     assert "released the leader Lease" in log, log[-5000:]
     assert leader_lease(admin_client, release_namespace, lease_name).spec.holder_identity is None
     assert_no_permission_errors(log, control_plane, release_namespace, release)
+
+
+def with_deployment_args(args: list[str]):
+    """operator_command, but with a Deployment's scope flags (all its --namespace flags) instead of one namespace."""
+    scope = [argument for argument in args if not argument.startswith("--log-format")]
+    original = operator_process.operator_command
+
+    def command(_namespace, liveness_port: int) -> list[str]:
+        dev = original(None, liveness_port)  # [python, -m, aurora_restore.cli, run, --all-namespaces, --liveness=...]
+        return [*dev[:dev.index("--all-namespaces")], *scope, dev[-1]]
+
+    return command
+
+
+def test_shards_restore_side_by_side_under_the_shared_rbac(
+    helm, control_plane, admin_client, simulator_url, rds, tmp_path, monkeypatch
+):
+    """A label shard and a namespace shard (two namespaces) of one release, each run with its Deployment's args and
+    env as the shared ServiceAccount: each restores what is its own, leads on its own Lease, and takes its target's
+    Lease in the release's namespace; nothing is denied (kopf lists and watches namespaces for the namespace
+    shard)."""
+    release, release_namespace = "aurora-restore-sh", unique("ars")
+    labelled, first, team = unique("lab"), unique("team"), unique("team")
+    helm.install(control_plane.kubeconfig_path, release, release_namespace, {
+        "aws": {"roleArn": ROLE_ARN, "region": REGION},
+        "shards": [{"name": "a", "labelSelector": "dbrestore.io/shard=a"},
+                   {"name": "b", "namespaces": [first, team]}],
+        "policy": {"create": True, "spec": {"namespaces": [labelled, team], "targets": [{}], "sources": [{}]}},
+    })
+    apps, policies = client.AppsV1Api(admin_client), client.PolicyV1Api(admin_client)
+    for shard in ("a", "b"):  # the apiserver accepted one Deployment and one PodDisruptionBudget per shard
+        deployment = apps.read_namespaced_deployment(f"{release}-{shard}", release_namespace)
+        assert deployment.spec.selector.match_labels["dbrestore.io/shard"] == shard
+        policies.read_namespaced_pod_disruption_budget(f"{release}-{shard}", release_namespace)
+    for namespace in (labelled, first, team):
+        create_namespace(admin_client, namespace)
+    irsa = irsa_environment(control_plane, release_namespace, release, tmp_path, simulator_url)
+    operators = {}
+    for shard, args in (("a", ["--all-namespaces"]), ("b", [f"--namespace={first}", f"--namespace={team}"])):
+        container = installed_container(admin_client, release_namespace, f"{release}-{shard}")
+        assert container["args"] == [*args, "--log-format=json"]
+        pod_name = pod_name_of(f"{release}-{shard}")
+        env = {**container_environment(container, release_namespace, pod_name), **irsa, **FAST_SETTINGS,
+               **image_ca_bundle(tmp_path)}
+        assert env["AURORA_RESTORE_LEADER_LEASE_NAME"] == f"{release}-{shard}-leader"
+        assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == release_namespace
+        with monkeypatch.context() as patch:  # the Deployment's own flags: a restore in its second namespace
+            patch.setattr(operator_process, "operator_command", with_deployment_args(container["args"]))
+            operators[shard] = OperatorProcess(env, tmp_path / f"operator-{shard}.log", pod_name=pod_name).start()
+    try:
+        for shard in ("a", "b"):
+            wait_until(lambda: (operators[shard].health() or {}).get("leader"), f"shard {shard} leading")
+            lease = leader_lease(admin_client, release_namespace, f"{release}-{shard}-leader")
+            assert lease.spec.holder_identity == operators[shard].pod_name
+        by_label = restore_and_wait(admin_client, labelled, rds, labels={"dbrestore.io/shard": "a"})
+        by_namespace = restore_and_wait(admin_client, team, rds)
+    finally:
+        returncodes = {shard: operator.stop(60) for shard, operator in operators.items()}
+    logs = {shard: operator.log_path.read_text() for shard, operator in operators.items()}
+    assert by_label["status"]["phase"] == "Succeeded", f"{by_label['status']}\n{logs['a'][-5000:]}"
+    assert by_namespace["status"]["phase"] == "Succeeded", f"{by_namespace['status']}\n{logs['b'][-5000:]}"
+    assert returncodes == {"a": 0, "b": 0}, returncodes
+    # Each restore in its own shard's log only (the other shard never saw it); the watch asked for shard a's only.
+    ours, theirs = by_label["status"]["cluster"]["identifier"], by_namespace["status"]["cluster"]["identifier"]
+    assert ours in logs["a"] and ours not in logs["b"]
+    assert theirs in logs["b"] and theirs not in logs["a"]
+    user = f"system:serviceaccount:{release_namespace}:{release}"
+    cluster_wide = [unquote(event["requestURI"]) for event in control_plane.read_audit_events()
+                    if event["user"]["username"] == user and event["verb"] in ("list", "watch")
+                    and event["requestURI"].startswith(f"/apis/{GROUP}/{VERSION}/{PLURAL}")]  # shard a's only
+    assert cluster_wide and all("labelSelector=dbrestore.io/shard=a" in uri for uri in cluster_wide), cluster_wide
+    leases = client.CoordinationV1Api(admin_client)
+    for restore in (by_label, by_namespace):
+        leases.read_namespaced_lease(target_lease_name(REGION, restore["status"]["cluster"]["identifier"]),
+                                     release_namespace)
+    for log in logs.values():
+        assert_no_permission_errors(log, control_plane, release_namespace, release)

@@ -19,6 +19,10 @@ VARIANTS = {
     "policy": {"policy": {"create": True, "spec": {"namespaces": ["team-*"], "targets": [{"clusterIdentifier": "stage-*"}],
                                                    "sources": [{"region": "us-east-1"}]}}},
     "no-network-policy": {"networkPolicy": {"enabled": False}, "podDisruptionBudget": {"enabled": False}},
+    "shards": {"shards": [{"name": "a", "labelSelector": "dbrestore.io/shard=a"},
+                          {"name": "b", "labelSelector": "dbrestore.io/shard in (b, c)"},
+                          {"name": "team-c", "namespaces": ["team-c"]}],
+               "replicaCount": 2, "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}}},
     "settings": {
         "settings": {"pollIntervalSeconds": 10, "defaultTags": {"cost-center": "data", "env": "stage"}},
         "dbCaBundle": {"configMapName": "rds-ca-bundle"},
@@ -399,6 +403,18 @@ BAD_VALUES = {
                               "additional properties 'allowedRoles' not allowed"),
     "policy key": ({"policy": {"enabled": True}}, "additional properties 'enabled' not allowed"),
     "policy covering nothing": ({"policy": {"create": True}}, "at '/policy/spec'"),
+    "shard without a part": ({"shards": [{"name": "a"}]}, "at '/shards/0': 'anyOf' failed"),
+    "shard name": ({"shards": [{"name": "Shard_A", "labelSelector": "x=1"}]}, "at '/shards/0/name': 'Shard_A'"),
+    "shard key": ({"shards": [{"name": "a", "selector": "x=1"}]}, "additional properties 'selector' not allowed"),
+    "empty shard namespaces": ({"shards": [{"name": "a", "namespaces": []}]}, "at '/shards/0/namespaces'"),
+    "batch describes as text": ({"settings": {"awsBatchDescribes": "yes"}},
+                                "at '/settings/awsBatchDescribes': got string, want null or boolean"),
+    "batch window": ({"settings": {"awsBatchWindowSeconds": 9}}, "at '/settings/awsBatchWindowSeconds': maximum"),
+    "negative request rate": ({"settings": {"awsRequestsPerSecond": -1}},
+                              "at '/settings/awsRequestsPerSecond': minimum"),
+    "request burst": ({"settings": {"awsRequestBurst": 0}}, "at '/settings/awsRequestBurst': minimum"),
+    "events queue": ({"settings": {"eventsQueueUrl": "my-queue"}}, "at '/settings/eventsQueueUrl': 'my-queue'"),
+    "safety poll": ({"settings": {"eventsSafetyPollSeconds": 0}}, "at '/settings/eventsSafetyPollSeconds'"),
 }
 
 
@@ -431,3 +447,178 @@ def test_chart_crds_are_the_generated_crds():
         assert (CHART / "crds" / name).read_text() == (REPO / "crds" / name).read_text(), (
             f"helm/aurora-restore-operator/crds/{name} differs from crds/{name}: copy it over"
         )
+
+
+# --- scale: shards and the scale settings (docs/scale.md) ---------------------------------------------------------
+
+SHARD_LABEL = "dbrestore.io/shard"
+SCALE_VARIABLES = ("AURORA_RESTORE_AWS_BATCH_DESCRIBES", "AURORA_RESTORE_AWS_BATCH_WINDOW_SECONDS",
+                   "AURORA_RESTORE_EVENTS_QUEUE_URL", "AURORA_RESTORE_EVENTS_SAFETY_POLL_SECONDS",
+                   "AURORA_RESTORE_AWS_REQUESTS_PER_SECOND", "AURORA_RESTORE_AWS_REQUEST_BURST")
+
+
+def deployments(objects) -> dict[str, dict]:
+    return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == "Deployment"}
+
+
+def test_without_shards_one_deployment_watches_everything_as_before(helm):
+    objects = helm.template()
+    assert list(deployments(objects)) == ["aurora-restore-operator"]
+    env = env_of(operator_container(objects))
+    assert "AURORA_RESTORE_WATCH_LABEL_SELECTOR" not in env
+    for obj in objects:
+        assert SHARD_LABEL not in obj["metadata"]["labels"], obj["kind"]
+    assert find(objects, "PodDisruptionBudget")["metadata"]["name"] == "aurora-restore-operator"
+
+
+def test_each_shard_is_a_deployment_with_its_own_part_and_leader_lease(helm):
+    objects = helm.template(VARIANTS["shards"], release="stage")
+    by_name = deployments(objects)
+    assert sorted(by_name) == ["aurora-restore-stage-a", "aurora-restore-stage-b", "aurora-restore-stage-team-c"]
+    selectors, leases = [], []
+    for shard in ("a", "b", "team-c"):
+        deployment = by_name[f"aurora-restore-stage-{shard}"]
+        spec = deployment["spec"]
+        assert spec["replicas"] == 2
+        selector = spec["selector"]["matchLabels"]
+        assert selector[SHARD_LABEL] == shard and spec["template"]["metadata"]["labels"][SHARD_LABEL] == shard
+        selectors.append(selector)
+        pod = spec["template"]["spec"]
+        assert pod["serviceAccountName"] == "aurora-restore-stage"  # one ServiceAccount (and RBAC) for all
+        container = pod["containers"][0]
+        env = env_of(container)
+        # Each its own leader Lease; every one, like every per-target Lease, in the release's namespace.
+        assert env["AURORA_RESTORE_LEASE_NAMESPACE"] == "ops"
+        leases.append(env["AURORA_RESTORE_LEADER_LEASE_NAME"])
+        if shard == "team-c":
+            assert container["args"] == ["--namespace=team-c", "--log-format=json"]
+            assert "AURORA_RESTORE_WATCH_LABEL_SELECTOR" not in env
+        else:
+            assert container["args"] == ["--all-namespaces", "--log-format=json"]
+        assert env["AURORA_RESTORE_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert leases == ["aurora-restore-stage-a-leader", "aurora-restore-stage-b-leader",
+                      "aurora-restore-stage-team-c-leader"]
+    assert env_of(by_name["aurora-restore-stage-a"]["spec"]["template"]["spec"]["containers"][0])[
+        "AURORA_RESTORE_WATCH_LABEL_SELECTOR"] == "dbrestore.io/shard=a"
+    assert env_of(by_name["aurora-restore-stage-b"]["spec"]["template"]["spec"]["containers"][0])[
+        "AURORA_RESTORE_WATCH_LABEL_SELECTOR"] == "dbrestore.io/shard in (b, c)"
+    # No Deployment's pods match another's selector.
+    for deployment in by_name.values():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert [s for s in selectors if s.items() <= labels.items()] == [deployment["spec"]["selector"]["matchLabels"]]
+    # One PodDisruptionBudget per shard, selecting exactly its pods.
+    budgets = {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == "PodDisruptionBudget"}
+    assert sorted(budgets) == sorted(by_name)
+    for name, budget in budgets.items():
+        assert budget["spec"]["selector"]["matchLabels"] == by_name[name]["spec"]["selector"]["matchLabels"]
+        assert budget["spec"]["maxUnavailable"] == 1
+    # One NetworkPolicy, Service and ServiceMonitor cover every shard's pods; the shard labels their series.
+    common = {key: value for key, value in selectors[0].items() if key != SHARD_LABEL}
+    assert find(objects, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"] == common
+    assert find(objects, "Service")["spec"]["selector"] == common
+    assert find(objects, "ServiceMonitor")["spec"]["podTargetLabels"] == [SHARD_LABEL]
+
+
+def test_a_configured_leader_lease_name_is_suffixed_per_shard(helm):
+    objects = helm.template({**VARIANTS["shards"], "leaderElection": {"leaseName": "restorer"}})
+    names = [env_of(d["spec"]["template"]["spec"]["containers"][0])["AURORA_RESTORE_LEADER_LEASE_NAME"]
+             for d in deployments(objects).values()]
+    assert names == ["restorer-a", "restorer-b", "restorer-team-c"]
+
+
+def test_shards_share_the_rbac_that_watch_namespaces_scopes(helm):
+    """Cluster-wide without watchNamespaces (a namespace shard then also needs namespaces listed and watched, as kopf
+    does for `--namespace`); with it, one Role per listed namespace, and a shard's namespaces must be among them."""
+    cluster = helm.template(VARIANTS["shards"])
+    assert find(cluster, "ClusterRole")["rules"] == [CRD_RULE, POLICIES_RULE, NAMESPACES_RULE, *WATCH_RULES]
+    labels_only = helm.template({"shards": [{"name": "a", "labelSelector": "s=a"},
+                                            {"name": "b", "labelSelector": "s=b"}]})
+    assert find(labels_only, "ClusterRole")["rules"] == [CRD_RULE, POLICIES_RULE, NAMESPACE_LABELS_RULE, *WATCH_RULES]
+
+    scoped = helm.template({"watchNamespaces": ["team-a", "team-b"], "shards": [
+        {"name": "a", "namespaces": ["team-a"]}, {"name": "rest", "labelSelector": "tier=gold"}]})
+    assert find(scoped, "ClusterRole")["rules"] == [CRD_RULE, POLICIES_RULE, NAMESPACES_RULE]
+    assert find(scoped, "Role", name="aurora-restore-operator", namespace="team-b")["rules"] == WATCH_RULES
+    args = {name: d["spec"]["template"]["spec"]["containers"][0]["args"] for name, d in deployments(scoped).items()}
+    assert args == {  # a label shard without namespaces watches watchNamespaces
+        "aurora-restore-operator-a": ["--namespace=team-a", "--log-format=json"],
+        "aurora-restore-operator-rest": ["--namespace=team-a", "--namespace=team-b", "--log-format=json"],
+    }
+    with pytest.raises(HelmError) as error:
+        helm.template({"watchNamespaces": ["team-a"], "shards": [{"name": "a", "namespaces": ["team-z"]}]})
+    assert "shards: a watches the namespace team-z, which watchNamespaces" in error.value.stderr
+
+
+def test_each_shard_reads_an_events_queue_of_its_own(helm):
+    """A reader deletes every message it receives: two shards on one queue would each miss the other's events."""
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/rds-events"
+    shards = [{"name": "a", "labelSelector": "s=a"}, {"name": "b", "labelSelector": "s=b"}]
+    with pytest.raises(HelmError) as error:
+        helm.template({"settings": {"eventsQueueUrl": queue}, "shards": shards})
+    assert f"shards: a and b read the same RDS events queue {queue}" in error.value.stderr
+    objects = helm.template({"settings": {"eventsQueueUrl": queue},
+                             "shards": [shards[0], {**shards[1], "eventsQueueUrl": queue + "-b"}]})
+    queues = [env_of(d["spec"]["template"]["spec"]["containers"][0])["AURORA_RESTORE_EVENTS_QUEUE_URL"]
+              for d in deployments(objects).values()]
+    assert queues == [queue, queue + "-b"]
+
+
+def test_shard_names_are_unique(helm):
+    with pytest.raises(HelmError) as error:
+        helm.template({"shards": [{"name": "a", "labelSelector": "s=a"}, {"name": "a", "labelSelector": "s=b"}]})
+    assert "shards: the name a is used twice" in error.value.stderr
+
+
+def test_notes_list_the_shards_and_their_leases(helm):
+    notes = helm.notes(VARIANTS["shards"])
+    assert "It runs 3 shards" in notes
+    assert ("aurora-restore-operator-a: AuroraRestores and schedules labelled dbrestore.io/shard=a, in all namespaces; "
+            "Lease aurora-restore-operator-a-leader") in notes
+    assert "aurora-restore-operator-team-c: in team-c; Lease aurora-restore-operator-team-c-leader" in notes
+
+
+def test_unset_scale_settings_render_no_variable_so_the_operator_defaults_apply(helm):
+    env = env_of(operator_container(helm.template()))
+    assert not [name for name in SCALE_VARIABLES if name in env]
+
+
+def test_scale_settings_come_from_values_as_the_operator_reads_them(helm, monkeypatch):
+    values = {"settings": {"awsBatchDescribes": False, "awsBatchWindowSeconds": 0.25,
+                           "eventsQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/rds-events",
+                           "eventsSafetyPollSeconds": 600, "awsRequestsPerSecond": 0, "awsRequestBurst": 5}}
+    # Sharded, the label shards read queues of their own; the namespace shard reads settings.eventsQueueUrl.
+    own_queues = [{**shard, "eventsQueueUrl": f"https://sqs.us-east-1.amazonaws.com/123456789012/{shard['name']}"}
+                  if "labelSelector" in shard else shard for shard in VARIANTS["shards"]["shards"]]
+    for objects in (helm.template(values), helm.template({**values, "shards": own_queues})):
+        for name, deployment in deployments(objects).items():
+            env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+            queue = {"aurora-restore-operator-a": "a", "aurora-restore-operator-b": "b"}.get(name, "rds-events")
+            assert {name: env[name] for name in SCALE_VARIABLES} == {
+                "AURORA_RESTORE_AWS_BATCH_DESCRIBES": "false", "AURORA_RESTORE_AWS_BATCH_WINDOW_SECONDS": "0.25",
+                "AURORA_RESTORE_EVENTS_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{queue}",
+                "AURORA_RESTORE_EVENTS_SAFETY_POLL_SECONDS": "600", "AURORA_RESTORE_AWS_REQUESTS_PER_SECOND": "0",
+                "AURORA_RESTORE_AWS_REQUEST_BURST": "5",
+            }
+    for name, value in env.items():  # the last shard's environment, as its pod gets it
+        if isinstance(value, str) and name.startswith("AURORA_RESTORE_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AURORA_RESTORE_POD_NAME", "aurora-restore-operator-team-c-5d8f-x2x7q")
+    monkeypatch.setenv("AURORA_RESTORE_DB_TLS_VERIFY", "false")
+    settings = Settings()
+    assert settings.aws_batch_describes is False and settings.aws_batch_window_seconds == 0.25
+    assert settings.events_queue_url.endswith("/rds-events") and settings.events_safety_poll_seconds == 600
+    assert settings.aws_requests_per_second == 0 and settings.aws_request_burst == 5
+    assert settings.leader_lease_name == "aurora-restore-operator-team-c-leader"
+
+
+def test_a_label_shards_environment_is_what_the_operator_accepts(helm, monkeypatch):
+    objects = helm.template(VARIANTS["shards"])
+    env = env_of(deployments(objects)["aurora-restore-operator-b"]["spec"]["template"]["spec"]["containers"][0])
+    for name, value in env.items():
+        if isinstance(value, str) and name.startswith("AURORA_RESTORE_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AURORA_RESTORE_POD_NAME", "aurora-restore-operator-b-5d8f-x2x7q")
+    monkeypatch.setenv("AURORA_RESTORE_DB_TLS_VERIFY", "false")
+    settings = Settings()
+    assert settings.watch_label_selector == "dbrestore.io/shard in (b, c)"
+    assert settings.leader_lease_name == "aurora-restore-operator-b-leader" and settings.lease_namespace == "ops"

@@ -52,7 +52,7 @@ def by_name(status: dict) -> dict[str, dict]:
 def test_sql_hooks_run_in_order_a_failed_continue_hook_is_rolled_back_and_reported(
         api_client, aws, operator, namespace, uniq, db_ca_file, engine):
     seed(api_client, aws, namespace, uniq, engine, db_ca_file)
-    restore = create_restore(api_client, namespace, "hooks", hooks_spec(uniq, [
+    create_restore(api_client, namespace, "hooks", hooks_spec(uniq, [
         {"name": "schema", "sql": "CREATE TABLE hook_log (n integer, note varchar(40));\n"
                                   "INSERT INTO hook_log VALUES (1, 'semi;colon');\n"
                                   "UPDATE orders SET item = 'decaf' WHERE id <= 2"},

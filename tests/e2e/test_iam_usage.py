@@ -25,7 +25,9 @@ def test_operator_policy_matches_what_the_operator_used(simulator, request, othe
     if request.session.testscollected < MINIMUM_E2E_TESTS:
         pytest.skip("needs the whole e2e suite in this session")
     used = operator_actions(simulator, OPERATOR_ACCOUNT) | other_workers_actions(other_workers_usage, OPERATOR_ACCOUNT)
-    missing, unused = compare(operator_policy(assumable_roles=[ALLOWED_ROLE_PATTERN]), used)
+    events_queue = f"http://127.0.0.1/{OPERATOR_ACCOUNT}/rds-events"  # test_events.py's queue is the operator's
+    missing, unused = compare(operator_policy(assumable_roles=[ALLOWED_ROLE_PATTERN], events_queue_url=events_queue),
+                              used)
     assert missing == set(), f"used but not granted: {sorted(missing)}"
     assert unused == set(), f"granted but never used: {sorted(unused)}"
 

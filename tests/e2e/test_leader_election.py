@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 from kubernetes import client
 
-from aurora_restore.api import GROUP, PLURAL, VERSION
+from aurora_restore.api import PLURAL
 from aurora_restore.k8s.leader_lease import LeaderElector, LeaseTimings
 from aurora_restore.k8s.resources import AuroraRestores, StatusConflict
 from aurora_restore_devenv.operator_process import OperatorProcess

@@ -81,6 +81,51 @@ every Secret). */}}
 {{- default (printf "%s-leader" (include "aurora-restore.fullname" .)) .Values.leaderElection.leaseName -}}
 {{- end -}}
 
+{{/* The operator Deployments, as a YAML list: the shards, or one unnamed shard (watchNamespaces, no selector). */}}
+{{- define "aurora-restore.shards" -}}
+{{- if .Values.shards -}}
+{{- toYaml .Values.shards -}}
+{{- else -}}
+- {}
+{{- end -}}
+{{- end -}}
+
+{{/* A shard's Deployment (list root shard): <fullname>-<shard>, or <fullname> without shards. */}}
+{{- define "aurora-restore.deploymentName" -}}
+{{- $root := index . 0 -}}
+{{- $shard := index . 1 -}}
+{{- if $shard.name -}}
+{{- printf "%s-%s" (include "aurora-restore.fullname" $root) $shard.name -}}
+{{- else -}}
+{{- include "aurora-restore.fullname" $root -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A shard's own leader Lease (list root shard): <leaderElection.leaseName>-<shard>, else <fullname>-<shard>-leader;
+without shards the release's. Every shard's Lease, like the per-target Leases, is in the release's namespace. */}}
+{{- define "aurora-restore.shardLeaderLeaseName" -}}
+{{- $root := index . 0 -}}
+{{- $shard := index . 1 -}}
+{{- if not $shard.name -}}
+{{- include "aurora-restore.leaderLeaseName" $root -}}
+{{- else if $root.Values.leaderElection.leaseName -}}
+{{- printf "%s-%s" $root.Values.leaderElection.leaseName $shard.name -}}
+{{- else -}}
+{{- printf "%s-leader" (include "aurora-restore.deploymentName" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether some Deployment watches listed namespaces (`--namespace`): kopf then lists and watches namespaces. */}}
+{{- define "aurora-restore.watchesListedNamespaces" -}}
+{{- if .Values.watchNamespaces -}}
+true
+{{- else -}}
+{{- range .Values.shards -}}
+{{- if .namespaces -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/*
 What values.schema.json cannot express, checked when the chart renders (helm install, upgrade and template stop
 with the message):
@@ -91,6 +136,8 @@ with the message):
 - leaseDurationSeconds > renewDeadlineSeconds > 1.2 x retryPeriodSeconds (the operator's rule, client-go's): the
   leader must stop acting before a standby may take over, and get more than one try at renewing before that.
 - without leader election, at most one replica: every pod would act.
+- shards: distinct names; with watchNamespaces set (the RBAC's scope), a shard's namespaces among them; no RDS
+  events queue read by two shards (each deletes what it receives: the other would never see those events).
 */}}
 {{- define "aurora-restore.checkValues" -}}
 {{- $shutdown := float64 .Values.settings.shutdownTimeoutSeconds -}}
@@ -114,5 +161,27 @@ standard backoff (Settings.longest_aws_call_seconds); the drain must be able to 
 {{- end -}}
 {{- if and (not $leader.enabled) (gt (int .Values.replicaCount) 1) -}}
 {{- fail (printf "replicaCount %v needs leaderElection.enabled: without leader election every pod acts, and two pods would drive the same restores at once" .Values.replicaCount) -}}
+{{- end -}}
+{{- $names := list -}}
+{{- $queues := dict -}}
+{{- range .Values.shards -}}
+{{- $shard := . -}}
+{{- if has .name $names -}}
+{{- fail (printf "shards: the name %s is used twice: each shard is a Deployment and a leader Lease of its own" .name) -}}
+{{- end -}}
+{{- $names = append $names .name -}}
+{{- with .eventsQueueUrl | default $.Values.settings.eventsQueueUrl -}}
+{{- if hasKey $queues . -}}
+{{- fail (printf "shards: %s and %s read the same RDS events queue %s: each deletes the events it receives, so the other would miss them; give each shard its own queue (shards[].eventsQueueUrl, one EventBridge rule per queue)" (get $queues .) $shard.name .) -}}
+{{- end -}}
+{{- $_ := set $queues . $shard.name -}}
+{{- end -}}
+{{- if $.Values.watchNamespaces -}}
+{{- range .namespaces -}}
+{{- if not (has . $.Values.watchNamespaces) -}}
+{{- fail (printf "shards: %s watches the namespace %s, which watchNamespaces (the namespaces the chart's RBAC grants) does not list" $shard.name .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}

@@ -15,6 +15,14 @@ stops before sending is neither counted nor audited.
 
 Timeouts: every client, the STS clients that assume roles included, has the connect and read timeouts of the
 settings (AURORA_RESTORE_AWS_CONNECT_TIMEOUT_SECONDS, AURORA_RESTORE_AWS_READ_TIMEOUT_SECONDS).
+
+The request budget (aws/budget.py): every HTTP attempt of every client, the STS clients that assume roles
+included, first takes a token of its account's and region's bucket, from botocore's before-sign event. It fires
+once per attempt (a retry makes and signs a new request) just before the request is signed, so a request that
+waited for its token is signed when it leaves: SigV4 wants it to reach AWS within five minutes of its signature.
+
+Service models: every session, the roles' too, shares the base session's botocore loader, which caches what it
+reads, so each service model is loaded and kept once, not once per role.
 """
 
 import logging
@@ -32,7 +40,10 @@ from botocore.exceptions import ClientError
 
 from ..errors import NotLeading
 from ..obs import audit, metrics
+from .budget import GaveUp, RequestBudget, priority_of
+from . import transitions
 from .identity import AccountOf
+from .observer import RdsObserver
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +75,17 @@ class AwsClients:
         read_timeout: float = CLIENT_CONFIG.read_timeout,
         replica: str | None = None,
         leading: Callable[[], bool] | None = None,
+        requests_per_second: float = 0.0,
+        request_burst: int = 20,
+        budget: RequestBudget | None = None,
+        batch_window: float | None = None,
     ):
         self._base = session or boto3.session.Session()
+        # The request budget (aws/budget.py); a rate of 0 turns it off.
+        self._budget = budget or RequestBudget(requests_per_second, request_burst)
+        # Batched observation (aws/observer.py): seconds a describe waits for others to join; None: off.
+        self._batch_window = batch_window
+        self._observers: dict[tuple, RdsObserver] = {}
         # The fence: every call is checked just before it is sent, so a replica that lost the leader Lease
         # mid-turn stops at its next call instead of racing the new leader (NotLeading).
         self._leading = leading or (lambda: True)
@@ -76,6 +96,7 @@ class AwsClients:
         botocore_session = self._base._session  # boto3 has no public accessor for it
         existing = botocore_session.get_default_client_config()
         botocore_session.set_default_client_config(existing.merge(timeouts) if existing else timeouts)
+        self._loader = botocore_session.get_component("data_loader")
         self._config = CLIENT_CONFIG.merge(timeouts).merge(Config(max_pool_connections=pool_size))
         self._sessions: dict[tuple[str, str | None], boto3.session.Session] = {}
         self._clients: dict[tuple, object] = {}
@@ -90,13 +111,40 @@ class AwsClients:
         if key not in self._clients:
             session = self._session(role_arn, external_id, region) if role_arn else self._base
             aws_client = session.client(service, region_name=region, config=self._config)
-            self._clients[key] = self._fenced(aws_client, self._account_hint(role_arn, external_id))
+            self._clients[key] = self._fenced(aws_client, self._account_hint(role_arn, external_id), role_arn)
         return self._clients[key]
 
-    def _fenced(self, aws_client, account: Callable[[], str | None] = lambda: None):
+    def _fenced(self, aws_client, account: Callable[[], str | None] = lambda: None, role_arn: str | None = None):
         aws_client.meta.events.register("before-call", self._check_leading)
+        self._budgeted(aws_client, account, role_arn)
         observe(aws_client, account)
         return aws_client
+
+    def _budgeted(self, aws_client, account: Callable[[], str | None], role_arn: str | None) -> None:
+        """Make every attempt of this client's calls wait for a token of its account's and region's bucket.
+
+        While the account is unknown the identity's role ARN stands for it, so one identity still shares one
+        bucket. The fence is looked at while waiting and once more after the wait: the before-call check may
+        be long past by then."""
+        if not self._budget.enabled:
+            return
+        region = aws_client.meta.region_name
+        service = aws_client.meta.service_model.signing_name
+        identity = role_arn or os.environ.get("AWS_ROLE_ARN") or "base-identity"
+
+        def spend(operation_name, **_):
+            bucket = self._budget.bucket(account() or identity, region)
+            priority = priority_of(service, operation_name, audit.current_turn())
+            try:
+                waited = bucket.acquire(priority, give_up=lambda: not self._leading())
+            except GaveUp:
+                waited = None
+            if waited:
+                metrics.record_aws_budget_wait(priority.name, waited)
+            if waited is None or not self._leading():
+                raise NotLeading(f"not sending {operation_name}: this replica no longer holds the leader Lease")
+
+        aws_client.meta.events.register("before-sign", spend)
 
     def _account_hint(self, role_arn: str | None, external_id: str | None) -> Callable[[], str | None]:
         """The account a client acts in, when known without asking AWS: the role's ARN names it (IRSA's
@@ -112,6 +160,18 @@ class AwsClients:
             return None
 
         return account
+
+    def observer(self, region: str, role_arn: str | None = None, external_id: str | None = None) -> RdsObserver | None:
+        """The batcher of RDS describes shared by every restore acting with this identity in this region (None when
+        batching is off)."""
+        if self._batch_window is None:
+            return None
+        key = (region, role_arn, external_id)
+        with self._lock:
+            if key not in self._observers:
+                rds = self.client_unlocked("rds", region, role_arn, external_id)
+                self._observers[key] = RdsObserver(rds, self._batch_window)
+            return self._observers[key]
 
     def _check_leading(self, model, **_):
         if not self._leading():
@@ -130,7 +190,7 @@ class AwsClients:
         key = (role_arn, external_id)
         if key not in self._sessions:
             sts = self._fenced(self._base.client("sts", region_name=region, config=self._config),
-                               self._account_hint(None, None))
+                               self._account_hint(None, None), None)
 
             def assume() -> dict:
                 params = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME,
@@ -153,6 +213,9 @@ class AwsClients:
             core = botocore.session.get_session()
             core._credentials = refreshable  # botocore has no public setter for ready-made credentials
             self._sessions[key] = boto3.session.Session(botocore_session=core)
+            # After boto3's Session, which adds its resource models' folder to the loader it finds (the base
+            # session's loader has it already): every client of this role loads its models through the shared one.
+            core.register_component("data_loader", self._loader)
         return self._sessions[key]
 
 
@@ -179,8 +242,12 @@ def observe(aws_client, account: Callable[[], str | None] = lambda: None) -> Non
         if http_response is not None and http_response.status_code >= 300:
             outcome = context.get("error_code_override") or (parsed or {}).get("Error", {}).get("Code") or "Unknown"
         _finished(model, context, outcome)
+        if outcome == "Success" and model.service_model.signing_name == "rds":
+            transitions.note_answer(parsed)  # e.g. the restored cluster, "creating": what the turn now waits on
 
     def not_answered(exception, context, **kwargs):
+        if isinstance(exception, NotLeading) and (context.get("retries") or {}).get("attempt", 1) <= 1:
+            return  # the fence stopped it before anything was sent
         _finished(kwargs.get("model") or context.get(_OPERATION_MODEL), context, outcome_of(exception))
 
     def _finished(model, context, outcome: str) -> None:

@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+from .queue_address import QueueAddress
+
 # The tags the conditions test: the operator's own (steps/context.py MANAGED_BY_TAG/VALUE), on everything it
 # creates, and the one the account owner sets on a cluster the operator may replace (steps/policy.py), which the
 # operator never sets.
@@ -70,13 +72,15 @@ def operator_policy(
     assumable_roles: list[str] | None = None,
     secrets_prefix: str = DEFAULT_SECRETS_PREFIX,
     secrets_tag: tuple[str, str] | None = None,
+    events_queue_url: str | None = None,
 ) -> dict:
     """The policy of the operator's own role, in the target account.
 
     Destructive calls are allowed only on what carries the operator's tag or the account owner's replaceable
     tag; Secrets Manager reads only under `secrets_prefix` (and, given `secrets_tag`, only secrets with that
-    tag) plus the master secrets RDS manages. Raises ValueError for a prefix no secret name can have, or for
-    neither a prefix nor a tag (which would allow reading every secret).
+    tag) plus the master secrets RDS manages. With `events_queue_url` (AURORA_RESTORE_EVENTS_QUEUE_URL), it also
+    reads and deletes the messages of that one queue. Raises ValueError for a prefix no secret name can have, for
+    neither a prefix nor a tag (which would allow reading every secret), or for a URL that is no queue URL.
     """
     if not SECRET_NAME_CHARACTERS.match(secrets_prefix):
         raise ValueError(f"secrets prefix {secrets_prefix!r}: a secret name has only letters, digits and /_+=.@-")
@@ -154,6 +158,11 @@ def operator_policy(
     # spec.notification: the target side publishes (steps/notify.py). Which topics a namespace may name is the
     # AuroraRestorePolicy's snsTopics; narrow the Resource to those topics where the account has other topics.
     statements.append(_statement("PublishNotifications", ["sns:Publish"], [f"arn:{partition}:sns:*:{account}:*"]))
+    if events_queue_url:
+        # Event-driven wake-ups (aws/rds_events.py): long-poll the queue, delete what was received
+        # (DeleteMessageBatch is authorised as sqs:DeleteMessage, BATCH_PERMISSIONS).
+        statements.append(_statement("ReadRdsEvents", ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+                                     [QueueAddress.parse(events_queue_url).arn(partition)]))
     if assumable_roles:
         statements.append(_statement("AssumeAllowedRoles", ["sts:AssumeRole"], assumable_roles))
     return {"Version": "2012-10-17", "Statement": statements}
@@ -213,6 +222,10 @@ def trust_policy(oidc_provider_arn: str, namespace: str, service_account: str) -
 
 # Calls AWS never checks against identity policies (the trust policy governs AssumeRoleWithWebIdentity).
 NEEDS_NO_PERMISSION = frozenset({"sts:GetCallerIdentity", "sts:AssumeRoleWithWebIdentity"})
+# Batch calls authorised by their single call's permission: SQS has no permission of its own for the batch
+# actions (SQS Developer Guide, "Amazon SQS batch actions").
+BATCH_PERMISSIONS = {"sqs:DeleteMessageBatch": "sqs:DeleteMessage", "sqs:SendMessageBatch": "sqs:SendMessage",
+                     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
 
 
 def actions_of(policy: dict) -> set[str]:
@@ -221,7 +234,7 @@ def actions_of(policy: dict) -> set[str]:
 
 def compare(policy: dict, used: set[str]) -> tuple[set[str], set[str]]:
     """(actions used but not granted, actions granted but neither used nor implied by a used one)."""
-    used = used - NEEDS_NO_PERMISSION
+    used = {BATCH_PERMISSIONS.get(action, action) for action in used - NEEDS_NO_PERMISSION}
     granted = actions_of(policy)
     implied = {action for action, needed_by in IMPLIED_BY.items() if needed_by & used}
     return used - granted, granted - used - implied

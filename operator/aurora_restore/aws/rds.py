@@ -2,13 +2,20 @@
 
 Describes return None for "not found" instead of raising, because steps observe before they act.
 Every other failure is classified (aws/errors.py) into RetryableError or TerminalError.
+
+With an observer (aws/observer.py), the describes by identifier the steps repeat while they wait (cluster,
+instance, cluster snapshot, a cluster's instances) are batched with those of other restores; the answers are the
+same as the direct calls'.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import transitions
 from .errors import TRANSPORT_ERRORS, classify, error_code, is_not_found
+from .observer import CLUSTER_INSTANCES, CLUSTER_SNAPSHOTS, CLUSTERS, INSTANCES, Kind, RdsObserver
 
 # Cluster and instance statuses (AWS documents these as strings, not an enum).
 AVAILABLE = "available"
@@ -50,9 +57,10 @@ def as_tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 class RdsGateway:
     """The RDS calls the operator makes in one region, through an injectable boto3 client."""
 
-    def __init__(self, client, region: str):
+    def __init__(self, client, region: str, observer: RdsObserver | None = None):
         self.client = client
         self.region = region
+        self.observer = observer
 
     def _call(self, action: str, **params):
         try:
@@ -60,28 +68,42 @@ class RdsGateway:
         except (ClientError, *TRANSPORT_ERRORS) as error:
             raise classify(error, f"{action} in {self.region}") from None
 
-    def _describe_one(self, action: str, key: str, **params) -> dict[str, Any] | None:
+    def _described(self, action: str, describe: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The items `describe()` returns, noted for the turn (aws/transitions.py); none when RDS says the resource
+        does not exist; any other failure classified."""
         try:
-            items = getattr(self.client, action)(**params)[key]
-        except ClientError as error:
-            if is_not_found(error):
-                return None
-            raise classify(error, f"{action} in {self.region}") from None
-        except TRANSPORT_ERRORS as error:
-            raise classify(error, f"{action} in {self.region}") from None
-        return items[0] if items else None
-
-    def _describe_all(self, action: str, key: str, **params) -> list[dict[str, Any]]:
-        """Every page of a describe call: AWS returns at most 100 items per page."""
-        try:
-            pages = self.client.get_paginator(action).paginate(**params)
-            return [item for page in pages for item in page[key]]
+            items = describe()
         except ClientError as error:
             if is_not_found(error):
                 return []
             raise classify(error, f"{action} in {self.region}") from None
         except TRANSPORT_ERRORS as error:
             raise classify(error, f"{action} in {self.region}") from None
+        for item in items:
+            transitions.note(item)
+        return items
+
+    def _describe_one(self, action: str, key: str, **params) -> dict[str, Any] | None:
+        items = self._described(action, lambda: getattr(self.client, action)(**params)[key][:1])
+        return items[0] if items else None
+
+    def _observed(self, kind: Kind, identifier: str) -> list[dict[str, Any]] | None:
+        """The items of a batched describe (empty: not found), or None when this one must go direct."""
+        if self.observer is None or not self.observer.batches(kind, identifier):
+            return None
+        return self._described(kind.action, lambda: self.observer.describe(kind, identifier))
+
+    def _observed_one(self, kind: Kind, identifier: str, action: str, key: str, **params) -> dict[str, Any] | None:
+        """One resource by identifier: batched when the observer takes it, else the direct describe."""
+        items = self._observed(kind, identifier)
+        if items is None:
+            return self._describe_one(action, key, **params)
+        return items[0] if items else None
+
+    def _describe_all(self, action: str, key: str, **params) -> list[dict[str, Any]]:
+        """Every page of a describe call: AWS returns at most 100 items per page."""
+        return self._described(action, lambda: [
+            item for page in self.client.get_paginator(action).paginate(**params) for item in page[key]])
 
     # --- snapshots ---------------------------------------------------------------------------------------------
 
@@ -93,7 +115,9 @@ class RdsGateway:
         params: dict[str, Any] = {"DBClusterSnapshotIdentifier": identifier}
         if identifier.rsplit(":cluster-snapshot:", 1)[-1].startswith("rds:"):
             params["SnapshotType"] = "automated"
-        return self._describe_one("describe_db_cluster_snapshots", "DBClusterSnapshots", **params)
+        return self._observed_one(
+            CLUSTER_SNAPSHOTS, identifier, "describe_db_cluster_snapshots", "DBClusterSnapshots", **params
+        )
 
     def list_cluster_snapshots(self, cluster_identifier: str, snapshot_type: str) -> list[dict[str, Any]]:
         """All snapshots of a cluster of one type ("any": automated, manual and shared), across all pages.
@@ -101,7 +125,8 @@ class RdsGateway:
         By the `db-cluster-id` filter, not DBClusterIdentifier: AWS refuses DBClusterIdentifier for a cluster that
         no longer exists ("If supplied, must match the identifier of an existing DBCluster"), and a deleted
         cluster's retained snapshots are exactly what a restore may need."""
-        params: dict[str, Any] = {"Filters": [{"Name": "db-cluster-id", "Values": [cluster_identifier]}]}
+        # Filter values are case-sensitive (the Filter type); identifiers are stored in lower case.
+        params: dict[str, Any] = {"Filters": [{"Name": "db-cluster-id", "Values": [cluster_identifier.lower()]}]}
         if snapshot_type == "any":
             params["IncludeShared"] = True
         else:
@@ -208,7 +233,9 @@ class RdsGateway:
     # --- clusters ----------------------------------------------------------------------------------------------
 
     def describe_cluster(self, identifier: str) -> dict[str, Any] | None:
-        return self._describe_one("describe_db_clusters", "DBClusters", DBClusterIdentifier=identifier)
+        return self._observed_one(
+            CLUSTERS, identifier, "describe_db_clusters", "DBClusters", DBClusterIdentifier=identifier
+        )
 
     def list_clusters(self) -> list[dict[str, Any]]:
         """Every DB cluster of the account in the region, across all pages."""
@@ -258,13 +285,18 @@ class RdsGateway:
     # --- instances ---------------------------------------------------------------------------------------------
 
     def describe_instance(self, identifier: str) -> dict[str, Any] | None:
-        return self._describe_one("describe_db_instances", "DBInstances", DBInstanceIdentifier=identifier)
+        return self._observed_one(
+            INSTANCES, identifier, "describe_db_instances", "DBInstances", DBInstanceIdentifier=identifier
+        )
 
     def list_cluster_instances(self, cluster_identifier: str) -> list[dict[str, Any]]:
+        observed = self._observed(CLUSTER_INSTANCES, cluster_identifier)
+        if observed is not None:
+            return observed
         return self._describe_all(
             "describe_db_instances",
             "DBInstances",
-            Filters=[{"Name": "db-cluster-id", "Values": [cluster_identifier]}],
+            Filters=[{"Name": "db-cluster-id", "Values": [cluster_identifier.lower()]}],
         )
 
     def create_instance(self, **params) -> dict[str, Any]:

@@ -31,7 +31,8 @@ class AwsSide:
 
     @cached_property
     def rds(self) -> RdsGateway:
-        return RdsGateway(self._client("rds"), self.region)
+        observer = self.clients.observer(self.region, self.role_arn, self.external_id)
+        return RdsGateway(self._client("rds"), self.region, observer)
 
     @cached_property
     def kms(self) -> KmsGateway:

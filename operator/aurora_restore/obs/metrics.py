@@ -48,6 +48,25 @@ AWS_CALLS = Counter(
     "Success or the AWS error code (Transport for no answer).",
     ["service", "operation", "outcome"],
 )
+RDS_EVENTS = Counter(
+    "aurora_restore_rds_events_total",
+    "Messages of the RDS events queue, by outcome: Woke (an event some waiting restore looked for), Unwatched (an "
+    "event no restore waits on) or Dropped (not an RDS cluster, instance or snapshot event).",
+    ["outcome"],
+)
+EVENT_WAKEUPS = Counter(
+    "aurora_restore_event_wakeups_total", "Waiting restores an RDS event woke before their next poll was due."
+)
+AWS_BUDGET_WAITS = Counter(
+    "aurora_restore_aws_budget_waits_total",
+    "AWS request attempts that waited for a token of the request budget (aws/budget.py), by priority.",
+    ["priority"],
+)
+AWS_BUDGET_WAIT_SECONDS = Counter(
+    "aurora_restore_aws_budget_wait_seconds_total",
+    "Seconds AWS request attempts spent waiting for a token of the request budget, by priority.",
+    ["priority"],
+)
 SCHEDULE_LAST_SUCCESS = Gauge(
     "aurora_restore_schedule_last_success_timestamp_seconds",
     "When the newest successful run of an AuroraRestoreSchedule finished (Unix time).",
@@ -107,6 +126,17 @@ def record_retry(reason: str) -> None:
 
 def record_aws_call(service: str, operation: str, outcome: str) -> None:
     AWS_CALLS.labels(service=service, operation=operation, outcome=outcome).inc()
+
+
+def record_rds_event(outcome: str, woken: int = 0) -> None:
+    RDS_EVENTS.labels(outcome=outcome).inc()
+    if woken:
+        EVENT_WAKEUPS.inc(woken)
+
+
+def record_aws_budget_wait(priority: str, seconds: float) -> None:
+    AWS_BUDGET_WAITS.labels(priority=priority).inc()
+    AWS_BUDGET_WAIT_SECONDS.labels(priority=priority).inc(seconds)
 
 
 def record_schedule_success(namespace: str, schedule: str, timestamp: float) -> None:

@@ -1,11 +1,12 @@
 """One turn of an AuroraRestoreSchedule: read it and its runs, decide (cron.py), create or delete runs, write status.
 
 A run is an ordinary AuroraRestore named <schedule>-<minutes since the epoch of its scheduled time>, owned by the
-schedule (ownerReference, controller), labelled dbrestore.io/schedule and annotated with its scheduled time. Its
-name is the idempotency lock: a turn killed between creating the run and writing status finds the run (by label)
-on the next turn and counts it as made, and a second create of the same name is refused (AlreadyExists); an object
-of that name the schedule does not own is never counted (RunNameTaken: that due time is skipped). The scheduled
-time is read from the name (immutable), the annotation is for people.
+schedule (ownerReference, controller), labelled dbrestore.io/schedule (and with the schedule's values of the labels
+a shard's watch selector names, so the shard that runs the schedule watches its runs too) and annotated with its
+scheduled time. Its name is the idempotency lock: a turn killed between creating the run and writing status finds
+the run (by label) on the next turn and counts it as made, and a second create of the same name is refused
+(AlreadyExists); an object of that name the schedule does not own is never counted (RunNameTaken: that due time is
+skipped). The scheduled time is read from the name (immutable), the annotation is for people.
 
 Each turn's status write is conditional on the resourceVersion it read (StatusConflict: the next turn starts
 from a fresh read). Turns run only on the elected leader (Runtime.turn).
@@ -13,6 +14,7 @@ from a fresh read). Turns run only on the elected leader (Runtime.turn).
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -205,10 +207,13 @@ class ScheduleGateways:
     runs: ScheduleRuns
     events: EventRecorder
     poll_seconds: float
+    shard_labels: tuple[str, ...] = ()  # the label keys of this shard's watch selector, copied onto each run
 
     @classmethod
-    def create(cls, api_client, events: EventRecorder, poll_seconds: float) -> "ScheduleGateways":
-        return cls(AuroraRestoreSchedules(api_client), ScheduleRuns(api_client), events, poll_seconds)
+    def create(cls, api_client, events: EventRecorder, poll_seconds: float,
+               watch_label_selector: str | None = None) -> "ScheduleGateways":
+        return cls(AuroraRestoreSchedules(api_client), ScheduleRuns(api_client), events, poll_seconds,
+                   selector_keys(watch_label_selector))
 
 
 class RunRefused(Exception):
@@ -312,17 +317,28 @@ def _owned_by(obj: dict[str, Any], uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
 
 
-def run_body(schedule: dict[str, Any], spec: AuroraRestoreScheduleSpec, scheduled: datetime) -> dict[str, Any]:
+def selector_keys(selector: str | None) -> tuple[str, ...]:
+    """The label keys a Kubernetes label selector tests ("shard=a,tier in (x,y),!legacy": shard, tier, legacy)."""
+    requirements = re.split(r",(?![^()]*\))", selector or "")  # commas outside the parentheses of `in (...)`
+    found = (re.match(r"\s*!?\s*([A-Za-z0-9][-A-Za-z0-9_./]*)", requirement) for requirement in requirements)
+    return tuple(dict.fromkeys(match.group(1) for match in found if match))
+
+
+def run_body(schedule: dict[str, Any], spec: AuroraRestoreScheduleSpec, scheduled: datetime,
+             shard_labels: tuple[str, ...] = ()) -> dict[str, Any]:
     """The AuroraRestore of the run scheduled at `scheduled`, owned by the schedule (the garbage collector deletes
-    it with the schedule)."""
+    it with the schedule). It carries the schedule's values of `shard_labels` (the keys of the shard's watch
+    selector): a run matches the selector exactly when its schedule does. No other label is copied (a GitOps
+    tool's tracking label would make it prune the runs)."""
     metadata = schedule["metadata"]
+    labels = {key: value for key, value in (metadata.get("labels") or {}).items() if key in shard_labels}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
         "metadata": {
             "name": run_name(metadata["name"], scheduled),
             "namespace": metadata["namespace"],
-            "labels": {SCHEDULE_LABEL: metadata["name"]},
+            "labels": {**labels, SCHEDULE_LABEL: metadata["name"]},
             "annotations": {SCHEDULED_TIME_ANNOTATION: _text(scheduled)},
             "ownerReferences": [{
                 "apiVersion": f"{GROUP}/{VERSION}", "kind": SCHEDULE_KIND, "name": metadata["name"],
@@ -335,7 +351,7 @@ def run_body(schedule: dict[str, Any], spec: AuroraRestoreScheduleSpec, schedule
 
 def _create_run(gateways: ScheduleGateways, schedule: dict[str, Any], spec: AuroraRestoreScheduleSpec,
                 scheduled: datetime, logger: logging.Logger) -> dict[str, Any]:
-    body = run_body(schedule, spec, scheduled)
+    body = run_body(schedule, spec, scheduled, gateways.shard_labels)
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     try:
         created = gateways.runs.create(namespace, body)
@@ -409,7 +425,8 @@ async def run_schedule(runtime, namespace: str, name: str, stopped, logger: logg
     from ..driver import backoff, is_kubernetes_outage
 
     poll = runtime.settings.schedule_poll_seconds
-    gateways = ScheduleGateways.create(runtime.api_client, runtime.events, poll)
+    gateways = ScheduleGateways.create(runtime.api_client, runtime.events, poll,
+                                       runtime.settings.watch_label_selector)
     errors_in_a_row = 0
     while not stopped:
         delay: float | None = poll

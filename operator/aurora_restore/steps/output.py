@@ -52,7 +52,6 @@ def snapshot_output(ctx: RestoreContext) -> Outcome:
     """
     wanted = ctx.spec.output_snapshot
     identifier = output_identifier(ctx)
-    rds = ctx.target.rds
     record = ctx.status.output_snapshot or OutputSnapshotStatus(
         identifier=identifier, kms_key_id=wanted.kms_key_id,
         intermediate_identifier=intermediate_identifier(ctx) if wanted.kms_key_id else None)

@@ -13,7 +13,7 @@ from .environment import DevEnvironmentError
 def _up(args: argparse.Namespace) -> int:
     from .environment import up
 
-    up(Path(args.dir), aws_delay=args.aws_delay, databases=args.databases)
+    up(Path(args.dir), aws_delay=args.aws_delay, databases=args.databases, events=args.events)
     return 0
 
 
@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--databases", action=argparse.BooleanOptionalAction, default=None,
         help="back each simulated cluster with a real PostgreSQL/MariaDB server (default: when installed)",
+    )
+    up.add_argument(
+        "--events", action="store_true",
+        help="deliver RDS events to an SQS queue the operator wakes up on (AURORA_RESTORE_EVENTS_QUEUE_URL)",
     )
     up.set_defaults(func=_up)
     seed = commands.add_parser("seed", help="create demo source clusters, snapshots and KMS keys")

@@ -114,8 +114,11 @@ def operator_aws_environment(simulator_url: str, directory: Path) -> dict[str, s
     }
 
 
-def up(directory: Path, aws_delay: float, databases: bool | None = None, progress=print) -> dict[str, str]:
-    """Start everything and return the environment written to DIR/env."""
+def up(
+    directory: Path, aws_delay: float, databases: bool | None = None, progress=print, events: bool = False
+) -> dict[str, str]:
+    """Start everything and return the environment written to DIR/env. With `events`, the operator's account gets
+    an SQS queue of its RDS events (rds_events.py) and the operator wakes up on them."""
     directory = Path(directory).resolve()
     state = _read_state(directory)
     running = [name for name, pid in state.get("pids", {}).items() if _alive(pid)]
@@ -160,6 +163,12 @@ def up(directory: Path, aws_delay: float, databases: bool | None = None, progres
             "AURORA_RESTORE_POLL_INTERVAL_SECONDS": str(max(0.5, min(aws_delay / 2, 5))),
             "AURORA_RESTORE_LEASE_NAMESPACE": "aurora-restore-system",
         }
+        if events:
+            from .rds_events import create_events_queue
+
+            progress("creating the RDS events queue (EventBridge rule -> SQS)")
+            queue_url = create_events_queue(simulator_url, OPERATOR_ROLE_ARN.split(":")[4], DEFAULT_REGION)
+            operator_env["AURORA_RESTORE_EVENTS_QUEUE_URL"] = env["AURORA_RESTORE_EVENTS_QUEUE_URL"] = queue_url
         if ca_bundle.exists():
             operator_env["AURORA_RESTORE_DB_CA_BUNDLE"] = str(ca_bundle)
         else:  # no database servers, so no CA: nothing to connect to either (the operator warns at start)

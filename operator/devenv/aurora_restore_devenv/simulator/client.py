@@ -209,6 +209,28 @@ class SimulatorClient:
         returns the previous value."""
         return self._request("POST", "rds/consistency", {"seconds": seconds})["previous"]
 
+    # -- RDS transition events ------------------------------------------------------------------
+
+    def transitions(self) -> list[dict[str, Any]]:
+        """Every ended RDS transition, oldest first: {"kind", "identifier", "arn", "account", "region",
+        "from", "phases", "to" (None: gone), "started_at", "ended_at" (epoch seconds), "event_id" (or
+        None: AWS publishes none), "published"}."""
+        return self._request("GET", "rds/transitions")["transitions"]
+
+    def clear_transitions(self) -> int:
+        return self._request("DELETE", "rds/transitions")["cleared"]
+
+    def events_enabled(self) -> bool:
+        return self._request("GET", "rds/events")["enabled"]
+
+    def set_events_enabled(self, enabled: bool) -> bool:
+        """False: transition ends publish no RDS event (lost, as AWS may lose one); returns the previous."""
+        return self._request("POST", "rds/events", {"enabled": enabled})["previous"]
+
+    def republish_last_event(self) -> dict[str, Any] | None:
+        """Publish the last published RDS event again (a duplicate); returns its detail, None if none."""
+        return self._request("POST", "rds/events/republish")["republished"]
+
     # -- RAM ----------------------------------------------------------------------------------
 
     def join_organization(self, *accounts: str) -> list[list[str]]:

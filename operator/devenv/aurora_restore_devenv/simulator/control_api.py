@@ -16,11 +16,15 @@ GET    /_sim/rds/next-create-status      rules: the next create of a kind ends i
 POST   /_sim/rds/next-create-status {"kind", "status", "count"?, "identifier"?, "region"?, "account"?}
 DELETE /_sim/rds/next-create-status      remove every such rule
 GET    /_sim/rds/consistency, POST {"seconds": S}   how long new objects stay out of describes
+GET    /_sim/rds/transitions             every ended RDS transition, oldest first (transition_events.py)
+DELETE /_sim/rds/transitions             forget them
+GET    /_sim/rds/events, POST {"enabled": bool}   whether transition ends publish RDS events
+POST   /_sim/rds/events/republish        publish the last published RDS event once more (a duplicate)
 POST   /_sim/ram/organization {"accounts": [...]}   put accounts in one organization with RAM
                                          sharing enabled: shares between them need no invitation
 GET    /_sim/ram/organizations           the organizations so made
 GET    /_sim/ram/shares?account=         the RAM shares an account owns, with their associations
-POST   /_sim/reset                       empty moto, the log and the faults; start-up
+POST   /_sim/reset                       empty moto, the log, the faults, the transitions; start-up
                                          delay and page size (database servers stop)
 GET    /_sim/databases                   the clusters' database servers
 GET    /_sim/ca.pem                      the CA certificate of the database servers (PEM)
@@ -94,6 +98,11 @@ class ControlApi:
             ("DELETE", "rds/next-create-status"): self.clear_next_create_statuses,
             ("GET", "rds/consistency"): self.get_consistency,
             ("POST", "rds/consistency"): self.set_consistency,
+            ("GET", "rds/transitions"): self.list_transitions,
+            ("DELETE", "rds/transitions"): self.clear_transitions,
+            ("GET", "rds/events"): self.get_events_enabled,
+            ("POST", "rds/events"): self.set_events_enabled,
+            ("POST", "rds/events/republish"): self.republish_last_event,
             ("POST", "ram/organization"): self.join_organization,
             ("GET", "ram/organizations"): self.list_organizations,
             ("GET", "ram/shares"): self.list_shares,
@@ -277,6 +286,27 @@ class ControlApi:
         seconds = validate_delay(_required(body, "seconds"))
         previous, faults.consistency_seconds = faults.consistency_seconds, seconds
         return {"seconds": seconds, "previous": previous}
+
+    def list_transitions(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"transitions": self.simulator.transition_events.ended()}
+
+    def clear_transitions(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"cleared": self.simulator.transition_events.clear()}
+
+    def get_events_enabled(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"enabled": self.simulator.transition_events.enabled}
+
+    def set_events_enabled(self, body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        """False loses every event from now on (ends are still recorded); AWS's delivery is best effort."""
+        enabled = _required(body, "enabled")
+        if not isinstance(enabled, bool):
+            raise ControlApiError(400, "'enabled' must be true or false")
+        events = self.simulator.transition_events
+        previous, events.enabled = events.enabled, enabled
+        return {"enabled": enabled, "previous": previous}
+
+    def republish_last_event(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        return {"republished": self.simulator.transition_events.republish_last()}
 
     def join_organization(self, body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
         accounts = _required(body, "accounts")

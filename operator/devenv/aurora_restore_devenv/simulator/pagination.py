@@ -17,6 +17,7 @@ import json
 from moto.core.responses import ActionResult
 from moto.rds.exceptions import InvalidParameterValue
 
+from . import rulebook
 from .rds_hooks import Proceed, RdsHooks, RdsRequest
 from .settings import SimulatorSettings
 
@@ -28,8 +29,7 @@ PAGINATED_ACTIONS = {
     "describe_db_instances": "DBInstances",
 }
 
-MIN_RECORDS = 20
-MAX_RECORDS = 100
+MAX_RECORDS = rulebook.MAX_RECORDS
 
 
 def register(hooks: RdsHooks, settings: SimulatorSettings) -> None:
@@ -38,16 +38,12 @@ def register(hooks: RdsHooks, settings: SimulatorSettings) -> None:
 
 
 def page_limit(max_records: int | None, page_size: int | None) -> int:
-    """Items per page: MaxRecords (AWS's range) capped by the server-wide page size."""
-    if max_records is None:
-        limit = MAX_RECORDS
-    elif MIN_RECORDS <= max_records <= MAX_RECORDS:
-        limit = max_records
-    else:
-        raise InvalidParameterValue(
-            f"Invalid value {max_records} for MaxRecords. "
-            f"Must be between {MIN_RECORDS} and {MAX_RECORDS}"
-        )
+    """Items per page: MaxRecords (rulebook `describe-max-records`) capped by the server-wide page size."""
+    try:
+        rulebook.check_max_records(max_records)
+    except rulebook.RuleViolation as violation:
+        raise InvalidParameterValue(violation.message) from None
+    limit = MAX_RECORDS if max_records is None else max_records
     return limit if page_size is None else min(limit, page_size)
 
 

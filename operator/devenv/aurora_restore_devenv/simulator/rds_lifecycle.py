@@ -11,9 +11,11 @@
 
 Each transition takes `settings.delay` seconds, split evenly between its phases. An object
 entering one gets a `Transition` (its phases and start time); its status is computed when it
-is read, so nothing runs in the background. Objects whose deletion finished are removed by
-`sweep()`, which the middleware calls before every RDS request. With a delay of 0 no
-transition starts and moto behaves as it always does.
+is read. The only thing in the background is transition_events.py, told of every transition
+started (`on_start`): it publishes the RDS event of each end and changes no status. Objects
+whose deletion finished are removed by `sweep()`, which the middleware calls before every RDS
+request. With a delay of 0 no transition starts (and no event is published): moto behaves as it
+always does.
 
 While an object is in transition, actions that need it available are refused with the error
 AWS gives (copying a snapshot that is still being created, deleting a cluster that still has
@@ -62,7 +64,11 @@ class Transition:
     final: str | None
     #: Run once when an object that disappears has been removed.
     on_removed: Callable[[], None] | None = None
+    #: A renamed cluster's identifier before the rename (for the rename's event message).
+    previous_identifier: str | None = None
     started_at: float = field(default_factory=time.monotonic)
+    #: The same moment by the wall clock (epoch seconds): transition ends are reported in it.
+    started_at_epoch: float = field(default_factory=time.time)
 
     def fraction_done(self, delay: float) -> float:
         if delay <= 0:
@@ -92,6 +98,8 @@ class RdsLifecycle:
         self.settings = settings
         #: Forced statuses, next-create statuses, eventual consistency (the control API sets them).
         self.faults = RdsFaults()
+        #: Called with (object, transition) whenever a transition starts (transition_events.py watches them).
+        self.on_start: list[Callable[[Any, Transition], None]] = []
 
     # -- transitions ---------------------------------------------------------------------
 
@@ -101,11 +109,15 @@ class RdsLifecycle:
         phases: tuple[str, ...],
         final: str | None,
         on_removed: Callable[[], None] | None = None,
+        previous_identifier: str | None = None,
     ) -> bool:
         """Put `obj` into a transition unless the delay is 0; returns whether it did."""
         if self.settings.delay <= 0:
             return False
-        obj.__dict__[TRANSITION_ATTRIBUTE] = Transition(phases, final, on_removed)
+        transition = Transition(phases, final, on_removed, previous_identifier)
+        obj.__dict__[TRANSITION_ATTRIBUTE] = transition
+        for listener in self.on_start:
+            listener(obj, transition)
         return True
 
     def current_status(self, obj: Any, stored: Callable[[], str]) -> str:

@@ -65,7 +65,7 @@ class ClusterRenames:
         old_identifier = cluster.db_cluster_identifier
         result = proceed()
         follow_rename(request.backend, cluster, old_identifier)
-        self.lifecycle.start(cluster, ("renaming",), "available")
+        self.lifecycle.start(cluster, ("renaming",), "available", previous_identifier=old_identifier)
         # moto answers with a copy taken before the transition started.
         return ActionResult({**result.result, "DBCluster": cluster})
 

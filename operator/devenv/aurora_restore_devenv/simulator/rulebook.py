@@ -173,6 +173,16 @@ RULES: tuple[Rule, ...] = (
         enforced_by="moto",
     ),
     Rule(
+        "describe-max-records",
+        "DescribeDBClusters, DescribeDBInstances, DescribeDBClusterSnapshots, DescribeDBClusterAutomatedBackups "
+        "(MaxRecords)",
+        "MaxRecords: \"Default: 100 Constraints: Minimum 20, maximum 100.\"; more records than MaxRecords come "
+        "with a Marker for the next page (no code named; a value out of range is an invalid value)",
+        "InvalidParameterValue",
+        enforced_by="pagination.py",
+        check="check_max_records",
+    ),
+    Rule(
         "restorable-window",
         "DescribeDBClusters (LatestRestorableTime); RestoreDBClusterToPointInTime (RestoreToTime)",
         "RestoreDBClusterToPointInTime: \"Users can restore to any point in time before LatestRestorableTime for "
@@ -668,6 +678,19 @@ def check_snapshot_listing_cluster(cluster_identifier: str | None, cluster_exist
     """Rule `describe-snapshots-cluster-exists`."""
     if cluster_identifier and not cluster_exists:
         raise RuleViolation("DBClusterNotFoundFault", f"DBCluster {cluster_identifier} not found.", status=404)
+
+
+MIN_RECORDS = 20
+MAX_RECORDS = 100
+
+
+def check_max_records(max_records: int | None) -> None:
+    """Rule `describe-max-records`: MaxRecords, when given, is 20 to 100 (the describes page by it)."""
+    if max_records is not None and not MIN_RECORDS <= max_records <= MAX_RECORDS:
+        raise RuleViolation(
+            "InvalidParameterValue",
+            f"Invalid value {max_records} for MaxRecords. Must be between {MIN_RECORDS} and {MAX_RECORDS}",
+        )
 
 
 def includes_shared(snapshot_type: str | None, include_shared: bool | None) -> bool:

@@ -1,7 +1,8 @@
 """The simulator's server: moto's app for every service, behind our middleware.
 
 `Simulator` holds what one server process knows besides moto's backends; `serve()` runs it
-on werkzeug's threaded server and prints `READY_PREFIX <url>` once it accepts connections.
+on werkzeug's threaded server, with the thread that publishes RDS transition events, and prints
+`READY_PREFIX <url>` once it accepts connections.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from . import rds_extensions, sns_rules
+from . import rds_extensions, sns_rules, transition_events
 from .calls import CallLog
 from .faults import FaultInjector
 from .middleware import SimulatorMiddleware
@@ -45,6 +46,13 @@ class Simulator:
         sns_rules.install()  # Publish's Subject rules (moto checks only the length)
         #: Serializes RDS requests and control-API access to RDS state (why: see middleware).
         self.rds_lock = threading.RLock()
+        #: Publishes the end of every RDS transition to EventBridge (its thread starts with `serve()`).
+        self.transition_events = transition_events.TransitionEvents(settings)
+        transition_events.install_account_in_delivered_events()
+        self.lifecycle.on_start.append(self.transition_events.watch)
+        if databases is not None:
+            self.transition_events.holds.append(transition_events.database_not_ready)
+            self.transition_events.failures.append(transition_events.database_failed)
 
     def reset(self) -> None:
         """Back to the state at start-up: empty moto, no RAM shares or organizations, no calls, no faults."""
@@ -55,6 +63,7 @@ class Simulator:
             self.shares.reset()
             if self.databases is not None:
                 self.databases.stop_all()
+            self.transition_events.reset()  # under the lock: no request watches an object of before the reset
         self.calls.clear()
         self.faults.clear()
         self.lifecycle.faults.reset()
@@ -88,10 +97,12 @@ def serve(
     server = make_server(host, port, app, threaded=True, request_handler=handler)
     # moto builds some URLs that point back at itself from MOTO_PORT.
     os.environ["MOTO_PORT"] = str(server.port)
+    app.simulator.transition_events.start()
     print(f"{READY_PREFIX} http://{host}:{server.port}", flush=True)
     try:
         server.serve_forever()
     finally:
+        app.simulator.transition_events.stop()
         server.server_close()
         if databases is not None:
             databases.close()
