@@ -1,11 +1,14 @@
 """Fixtures for tests against the AWS simulator (a moto server with the project's extensions).
 
 `simulator` starts one server for the whole session with a short RDS transition delay;
-`aws_client` makes boto3 clients that talk to it with dummy static credentials.
+`aws_client` makes boto3 clients that talk to it with dummy static credentials. The test modules import the plain
+helpers at the end (`from tests.aws.conftest import ...`): unique names, fresh accounts, polling.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,3 +70,29 @@ def aws_client(simulator: SimulatorProcess, aws_session: boto3.Session) -> Calla
         return aws_session.client(service, endpoint_url=simulator.url, **kwargs)
 
     return make_client
+
+
+# -- helpers for the test modules -----------------------------------------------------------------------------------
+
+
+def unique(prefix: str) -> str:
+    """`prefix` with a random suffix, so that tests sharing a simulator never meet each other's objects."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def new_account() -> str:
+    """A fresh 12-digit account id, so that tests never see each other's shares, clone counts or events."""
+    return str(uuid.uuid4().int)[:12].rjust(12, "1")
+
+
+def poll_until(condition: Callable[[], Any], timeout: float, interval: float) -> Any:
+    """Call `condition` every `interval` seconds until it returns something truthy, and return that; fail after
+    `timeout` seconds. Each module binds its own timeout and interval (`functools.partial`) as `wait_until`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)

@@ -5,10 +5,11 @@ neither join its batches nor change its request counts. Which callers share a ba
 window ends once the expected number of callers has joined (`joined`).
 """
 
+import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -88,13 +89,27 @@ def snapshots(client, cluster: str, names: list[str]) -> None:
                            for s in page["DBClusterSnapshots"]))
 
 
-def requests(simulator_client, account: str, action: str) -> list[dict[str, Any]]:
-    return simulator_client.calls(service="rds", action=action, account=account)
-
-
 def describe_all(gateway: RdsGateway, method: str, identifiers: list[str]) -> list[Any]:
     return in_threads([lambda identifier=identifier: getattr(gateway, method)(identifier)
                        for identifier in identifiers])
+
+
+def describe_counting(simulator_client, account: str, gateway: RdsGateway, method: str, identifiers: list[str],
+                      action: str) -> tuple[list[Any], list[dict[str, Any]]]:
+    """`describe_all`'s answers, and the `action` requests the account sent for them."""
+    simulator_client.clear_calls()
+    found = describe_all(gateway, method, identifiers)
+    return found, simulator_client.calls(service="rds", action=action, account=account)
+
+
+@contextlib.contextmanager
+def pages_of(simulator_client, size: int) -> Iterator[None]:
+    """The simulator answers describes in pages of `size` items meanwhile."""
+    previous = simulator_client.set_page_size(size)
+    try:
+        yield
+    finally:
+        simulator_client.set_page_size(previous)
 
 
 # (kind, gateway method, RDS action)
@@ -117,9 +132,7 @@ def test_batched_clusters_and_instances_are_the_direct_answers(rds, direct, simu
         "list_cluster_instances": names + ["BATCH-3", "no-such-cluster"],
     }[method]
     gateway = batched(client, kind, len(identifiers))
-    simulator_client.clear_calls()
-    found = describe_all(gateway, method, identifiers)
-    sent = requests(simulator_client, account, action)
+    found, sent = describe_counting(simulator_client, account, gateway, method, identifiers, action)
     expected = [getattr(direct, method)(identifier) for identifier in identifiers]
     assert found[-1] in (None, [])
     if method == "list_cluster_instances":
@@ -140,9 +153,8 @@ def test_batched_snapshots_are_the_direct_answers_across_two_requests_beyond_100
     snapshots(client, "many", names)
     identifiers = names + ["no-such-snapshot"]
     gateway = batched(client, CLUSTER_SNAPSHOTS, len(identifiers))
-    simulator_client.clear_calls()
-    found = describe_all(gateway, "describe_snapshot", identifiers)
-    sent = requests(simulator_client, account, "DescribeDBClusterSnapshots")
+    found, sent = describe_counting(simulator_client, account, gateway, "describe_snapshot", identifiers,
+                                    "DescribeDBClusterSnapshots")
     assert len(sent) == 2  # 105 identifiers: 100 in the first filter, 5 in the second; one page each
     assert found[-1] is None and all(item is not None for item in found[:-1])
     assert found == [direct.describe_snapshot(identifier) for identifier in identifiers]
@@ -153,13 +165,9 @@ def test_a_batch_reads_every_page(rds, direct, simulator_client, account):
     names = [f"paged-{number}" for number in range(7)]
     clusters(client, names)
     gateway = batched(client, CLUSTERS, len(names))
-    previous = simulator_client.set_page_size(2)
-    try:
-        simulator_client.clear_calls()
-        found = describe_all(gateway, "describe_cluster", names)
-        sent = requests(simulator_client, account, "DescribeDBClusters")
-    finally:
-        simulator_client.set_page_size(previous)
+    with pages_of(simulator_client, 2):
+        found, sent = describe_counting(simulator_client, account, gateway, "describe_cluster", names,
+                                        "DescribeDBClusters")
     assert len(sent) == 4  # one batch, pages of 2, 2, 2 and 1
     assert [settled(item) for item in found] == [settled(direct.describe_cluster(name)) for name in names]
 
@@ -189,13 +197,9 @@ def test_a_snapshot_deleted_between_two_pages_is_none_and_the_others_are_found(r
     snapshots(client, "going", names)
     gateway = batched(client, CLUSTER_SNAPSHOTS, len(names))
     deleted = _delete_after_first_page(client, rds(), lambda returned: names[-1])  # on a page not read yet
-    previous = simulator_client.set_page_size(2)
-    try:
-        simulator_client.clear_calls()
-        found = describe_all(gateway, "describe_snapshot", names)
-        sent = requests(simulator_client, account, "DescribeDBClusterSnapshots")
-    finally:
-        simulator_client.set_page_size(previous)
+    with pages_of(simulator_client, 2):
+        found, sent = describe_counting(simulator_client, account, gateway, "describe_snapshot", names,
+                                        "DescribeDBClusterSnapshots")
     assert deleted == {"deleted": names[-1]}
     assert found[-1] is None
     assert found[:-1] == [direct.describe_snapshot(name) for name in names[:-1]]
@@ -210,13 +214,9 @@ def test_a_snapshot_the_shifted_marker_skipped_is_asked_again_and_found(rds, dir
     snapshots(client, "shift", names)
     gateway = batched(client, CLUSTER_SNAPSHOTS, len(names))
     deleted = _delete_after_first_page(client, rds(), lambda returned: returned[0])
-    previous = simulator_client.set_page_size(2)
-    try:
-        simulator_client.clear_calls()
-        found = describe_all(gateway, "describe_snapshot", names)
-        sent = requests(simulator_client, account, "DescribeDBClusterSnapshots")
-    finally:
-        simulator_client.set_page_size(previous)
+    with pages_of(simulator_client, 2):
+        found, sent = describe_counting(simulator_client, account, gateway, "describe_snapshot", names,
+                                        "DescribeDBClusterSnapshots")
     survivors = [name for name in names if name != deleted["deleted"]]
     assert all(item is not None for item in found)  # the deleted one was answered by the first page
     by_name = {item["DBClusterSnapshotIdentifier"]: item for item in found}

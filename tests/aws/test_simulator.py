@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 import boto3
@@ -25,6 +26,7 @@ from aurora_restore_devenv.simulator import (
     SimulatorClient,
     SimulatorProcess,
 )
+from tests.aws.conftest import poll_until, unique
 
 REGION = "us-east-1"  # the region of the `aws_client` fixture's clients
 OTHER_REGION = "us-west-2"
@@ -37,20 +39,7 @@ ENGINE_VERSION = "15.4"
 # -- helpers -------------------------------------------------------------------------------
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.1)
+wait_until = partial(poll_until, timeout=10.0, interval=0.1)  # this module's patience and pace
 
 
 def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:

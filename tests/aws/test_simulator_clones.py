@@ -11,9 +11,8 @@ shares, so tests share the session's simulator.
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from botocore.exceptions import ClientError
 from aurora_restore_devenv.simulator import SimulatorClient, SimulatorProcess
 from aurora_restore_devenv.simulator.databases.binaries import find_postgres
 from aurora_restore_devenv.simulator.rulebook import MAX_CROSS_ACCOUNT_CLONES
+from tests.aws.conftest import new_account, poll_until, unique
 
 REGION = "us-east-1"
 OTHER_REGION = "us-west-2"
@@ -46,24 +46,7 @@ def rules(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def new_account() -> str:
-    """A fresh 12-digit account id, so that tests never see each other's shares or clone counts."""
-    return str(uuid.uuid4().int)[:12].rjust(12, "1")
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.1)
+wait_until = partial(poll_until, timeout=30.0, interval=0.1)  # this module's patience and pace
 
 
 def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:

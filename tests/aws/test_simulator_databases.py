@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pytest
 from aurora_restore_devenv.simulator import SimulatorApiError, SimulatorProcess
 from aurora_restore_devenv.simulator.databases.binaries import find_mariadb, find_postgres
 from aurora_restore_devenv.simulator.databases.tls import ensure_certificates
+from tests.aws.conftest import poll_until, unique
 
 REGION = "us-east-1"
 OTHER_REGION = "us-west-2"
@@ -79,19 +79,7 @@ def rds(simulator: SimulatorProcess, session: boto3.Session) -> Any:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.05)
+wait_until = partial(poll_until, timeout=30.0, interval=0.05)  # this module's patience and pace
 
 
 def describe_cluster(rds: Any, identifier: str) -> dict[str, Any]:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 
 from aurora_restore_devenv.rds_events import create_events_queue
 from aurora_restore_devenv.simulator import SimulatorClient, SimulatorProcess
+from tests.aws.conftest import new_account, poll_until, unique
 
 REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
@@ -24,23 +25,7 @@ ENGINE_VERSION = "15.4"
 DELAY = 1.0
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def new_account() -> str:
-    return str(uuid.uuid4().int)[:12].rjust(12, "1")
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.05)
+wait_until = partial(poll_until, timeout=15.0, interval=0.05)  # this module's patience and pace
 
 
 class Account:

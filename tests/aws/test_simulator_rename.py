@@ -10,15 +10,15 @@ shared; objects get unique names, and a test that changes the delay puts it back
 from __future__ import annotations
 
 import contextlib
-import time
-import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from aurora_restore_devenv.simulator import SimulatorClient
+from tests.aws.conftest import poll_until, unique
 
 ENGINE = "aurora-postgresql"
 ENGINE_VERSION = "15.4"
@@ -29,19 +29,7 @@ TAGS = [{"Key": "team", "Value": "payments"}, {"Key": "restore", "Value": "night
 # -- helpers -----------------------------------------------------------------------------------------------------
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.05)
+wait_until = partial(poll_until, timeout=10.0, interval=0.05)  # this module's patience and pace
 
 
 def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:

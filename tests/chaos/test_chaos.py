@@ -32,7 +32,7 @@ from chaos_invariants import (
     restore_accounts,
     tagged_with_uid,
 )
-from conftest import LEADER_TIMINGS
+from conftest import LEADER_TIMINGS, SCALE_SETTINGS
 from databases import connect, create_secret, execute, make_database_source
 from kubernetes import client
 from restores import OPERATOR_NAMESPACE, REPLACEABLE, SOURCE_MASTER_PASSWORD, create_restore, make_source, wait_until
@@ -178,6 +178,7 @@ def operator_env(env, name: str) -> dict[str, str]:
         "AURORA_RESTORE_LEADER_LEASE_NAME": "chaos-leader",
         "AURORA_RESTORE_HISTORY_LIMIT": str(HISTORY_LIMIT),
         **LEADER_TIMINGS,
+        **SCALE_SETTINGS,
     }
 
 

@@ -26,6 +26,13 @@ from aurora_restore_devenv.operator_process import OperatorProcess, free_port
 
 SIMULATED_RDS_DELAY_SECONDS = 1.0
 OPERATOR_POLL_SECONDS = "0.3"
+# Batching and the request budget stay on, sized for a 0.3-s poll: the default window (0.5 s) would triple every
+# wait, and the default budget (8 per second) would make the suites that start hundreds of restores crawl.
+SCALE_SETTINGS = {
+    "AURORA_RESTORE_AWS_BATCH_WINDOW_SECONDS": "0.05",
+    "AURORA_RESTORE_AWS_REQUESTS_PER_SECOND": "200",
+    "AURORA_RESTORE_AWS_REQUEST_BURST": "200",
+}
 LEADER_TIMINGS = {
     "AURORA_RESTORE_LEADER_LEASE_DURATION_SECONDS": "4",
     "AURORA_RESTORE_LEADER_RENEW_DEADLINE_SECONDS": "3",
@@ -177,6 +184,7 @@ def operator_env(operator_kubeconfig, simulator_url, namespace, tmp_path, db_ca_
         # standby takes over from a killed leader within seconds.
         "AURORA_RESTORE_LEADER_LEASE_NAME": f"leader-{namespace}",
         **LEADER_TIMINGS,
+        **SCALE_SETTINGS,
     }
 
 

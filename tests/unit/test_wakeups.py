@@ -325,15 +325,70 @@ class Stopped:
         await asyncio.sleep(timeout)
 
 
+class StopsInAnEarlyWait(Stopped):
+    """Stops the daemon half a second into the wait `ends` picks (from the waits so far): a turn started before
+    then came too early."""
+
+    def __init__(self, ends):
+        super().__init__()
+        self.ends = ends
+
+    async def wait(self, timeout=None):
+        self.waits.append(timeout)
+        if self.ends(self.waits):
+            await asyncio.sleep(0.5)
+            self.stop = True
+        else:
+            await asyncio.sleep(timeout)
+
+
+def _daemon_runtime() -> Runtime:
+    """Polling and the safety interval an hour each, a live listener; the restore ns/a is new (no phase yet): its
+    first turn comes without the jitter of one found under way."""
+    rt = _runtime(Settings(poll_interval_seconds=3600, events_safety_poll_seconds=3600))
+    rt.wakeups.heard_from_queue(3600)
+    rt.restores = type("Restores", (), {"get": staticmethod(lambda namespace, name: {
+        "metadata": {"name": name, "namespace": namespace}, "status": {}})})()
+    return rt
+
+
+def _woken_in_its_second_turn(turns, second_turn_ends):
+    """A `_step_once` whose first turn waits on the cluster and whose second ends as `second_turn_ends()` does.
+    Each turn appends its number to `turns`."""
+
+    def step(runtime, obj, logger, errors):
+        turns.append(len(turns) + 1)
+        if len(turns) == 1:
+            transitions.note({"DBClusterArn": CLUSTER_ARN, "Status": "creating"})
+            return 3600.0, 0, Wait("creating")
+        if len(turns) == 3:  # a turn too early: end the daemon (the test's assertion says what went wrong)
+            return None, 0, Advance(driver.Phase.SUCCEEDED, "done")
+        runtime.wakeups.wake(CLUSTER_ARN)  # the cluster's event, delivered while this turn runs
+        return second_turn_ends()
+
+    return step
+
+
+def _drive_and_wake(rt, stopped) -> int:
+    """Runs the daemon of ns/a; once it waits on the cluster, wakes the cluster from another thread as the listener
+    does, then waits (at most a minute) for the daemon's end. Returns how many restores the wake-up woke."""
+
+    async def scenario():
+        daemon = asyncio.ensure_future(driver.drive(rt, "ns", "a", stopped, logging.getLogger("t")))
+        while rt.wakeups.waiting_on("ns/a") != {CLUSTER_ARN}:
+            await asyncio.sleep(0.01)
+        woke = await asyncio.to_thread(rt.wakeups.wake, CLUSTER_ARN)
+        await asyncio.wait_for(daemon, timeout=60)
+        return woke
+
+    return asyncio.run(scenario())
+
+
 def test_an_event_ends_the_daemons_wait_and_the_daemons_end_forgets_it(monkeypatch):
     """The daemon waits the safety interval (an hour here); the event, sent from another thread as the
     listener does, makes the second turn happen at once. When the daemon ends, events wake nobody."""
-    rt = _runtime(Settings(poll_interval_seconds=3600, events_safety_poll_seconds=3600))
-    rt.wakeups.heard_from_queue(3600)
+    rt = _daemon_runtime()
     stopped, turns = Stopped(), []
-    # A new restore (no phase yet): its first turn comes without the jitter of one found under way.
-    rt.restores = type("Restores", (), {"get": staticmethod(lambda namespace, name: {
-        "metadata": {"name": name, "namespace": namespace}, "status": {}})})()
 
     def step(runtime, obj, logger, errors):
         turns.append(obj["metadata"]["name"])
@@ -343,16 +398,7 @@ def test_an_event_ends_the_daemons_wait_and_the_daemons_end_forgets_it(monkeypat
         return 3600.0, 0, Wait("creating")
 
     monkeypatch.setattr(driver, "_step_once", step)
-
-    async def scenario():
-        daemon = asyncio.ensure_future(driver.drive(rt, "ns", "a", stopped, logging.getLogger("t")))
-        while rt.wakeups.waiting_on("ns/a") != {CLUSTER_ARN}:
-            await asyncio.sleep(0.01)
-        woke = await asyncio.to_thread(rt.wakeups.wake, CLUSTER_ARN)
-        await asyncio.wait_for(daemon, timeout=60)  # an hour without the wake-up
-        return woke
-
-    assert asyncio.run(scenario()) == 1
+    assert _drive_and_wake(rt, stopped) == 1  # without the wake-up, the daemon would wait an hour
     assert turns == ["a", "a"] and stopped.waits == [3600]
     assert rt.wakeups.wake(CLUSTER_ARN) == 0 and "ns/a" not in rt.wakeups._signals
 
@@ -360,43 +406,11 @@ def test_an_event_ends_the_daemons_wait_and_the_daemons_end_forgets_it(monkeypat
 def test_an_event_during_a_turn_that_backs_off_does_not_cut_the_backoff_short(monkeypatch):
     """The first turn waits on the cluster; the event for it comes while the second turn runs, which ends in a
     backoff (throttled): the daemon sleeps the backoff instead of starting a third turn at once."""
-    rt = _runtime(Settings(poll_interval_seconds=3600, events_safety_poll_seconds=3600))
-    rt.wakeups.heard_from_queue(3600)
-    turns = []
-    rt.restores = type("Restores", (), {"get": staticmethod(lambda namespace, name: {
-        "metadata": {"name": name, "namespace": namespace}, "status": {}})})()
-
-    class StopsAfterTheBackoff(Stopped):
-        async def wait(self, timeout=None):
-            self.waits.append(timeout)
-            if timeout == 7.5:  # the backoff: a third turn started before it ends was not waiting for it
-                await asyncio.sleep(0.5)
-                self.stop = True
-            else:
-                await asyncio.sleep(timeout)
-
-    stopped = StopsAfterTheBackoff()
-
-    def step(runtime, obj, logger, errors):
-        turns.append(len(turns) + 1)
-        if len(turns) == 1:
-            transitions.note({"DBClusterArn": CLUSTER_ARN, "Status": "creating"})
-            return 3600.0, 0, Wait("creating")
-        if len(turns) == 3:  # a turn too early: end the daemon (the assertion below says what went wrong)
-            return None, 0, Advance(driver.Phase.SUCCEEDED, "done")
-        runtime.wakeups.wake(CLUSTER_ARN)  # the cluster's event, delivered while this turn runs
-        return 7.5, 1, Wait("Throttling", backoff=True)
-
+    rt, turns = _daemon_runtime(), []
+    stopped = StopsInAnEarlyWait(lambda waits: waits[-1] == 7.5)  # the backoff
+    step = _woken_in_its_second_turn(turns, lambda: (7.5, 1, Wait("Throttling", backoff=True)))
     monkeypatch.setattr(driver, "_step_once", step)
-
-    async def scenario():
-        daemon = asyncio.ensure_future(driver.drive(rt, "ns", "a", stopped, logging.getLogger("t")))
-        while rt.wakeups.waiting_on("ns/a") != {CLUSTER_ARN}:
-            await asyncio.sleep(0.01)
-        await asyncio.to_thread(rt.wakeups.wake, CLUSTER_ARN)
-        await asyncio.wait_for(daemon, timeout=60)
-
-    asyncio.run(scenario())
+    _drive_and_wake(rt, stopped)
     assert turns == [1, 2] and stopped.waits == [3600, 7.5]
 
 
@@ -405,43 +419,14 @@ def test_a_turn_that_raises_drops_the_last_registration_so_no_event_cuts_its_wai
     """The first turn waits on the cluster; the second raises (its retry waits a backoff, or the poll interval
     without the Lease) while the cluster's event comes: the daemon waits that out instead of starting a third
     turn at once."""
-    rt = _runtime(Settings(poll_interval_seconds=3600, events_safety_poll_seconds=3600))
-    rt.wakeups.heard_from_queue(3600)
-    turns = []
-    rt.restores = type("Restores", (), {"get": staticmethod(lambda namespace, name: {
-        "metadata": {"name": name, "namespace": namespace}, "status": {}})})()
+    rt, turns = _daemon_runtime(), []
+    stopped = StopsInAnEarlyWait(lambda waits: len(waits) == 2)  # the wait after the turn that raised
 
-    class StopsInItsSecondWait(Stopped):
-        async def wait(self, timeout=None):
-            self.waits.append(timeout)
-            if len(self.waits) == 2:  # the wait after the turn that raised: a third turn before its end is early
-                await asyncio.sleep(0.5)
-                self.stop = True
-            else:
-                await asyncio.sleep(timeout)
-
-    stopped = StopsInItsSecondWait()
-
-    def step(runtime, obj, logger, errors):
-        turns.append(len(turns) + 1)
-        if len(turns) == 1:
-            transitions.note({"DBClusterArn": CLUSTER_ARN, "Status": "creating"})
-            return 3600.0, 0, Wait("creating")
-        if len(turns) == 3:  # a turn too early: end the daemon (the assertion below says what went wrong)
-            return None, 0, Advance(driver.Phase.SUCCEEDED, "done")
-        runtime.wakeups.wake(CLUSTER_ARN)  # the cluster's event, delivered while this turn runs
+    def raises():
         raise raised
 
-    monkeypatch.setattr(driver, "_step_once", step)
-
-    async def scenario():
-        daemon = asyncio.ensure_future(driver.drive(rt, "ns", "a", stopped, logging.getLogger("t")))
-        while rt.wakeups.waiting_on("ns/a") != {CLUSTER_ARN}:
-            await asyncio.sleep(0.01)
-        await asyncio.to_thread(rt.wakeups.wake, CLUSTER_ARN)
-        await asyncio.wait_for(daemon, timeout=60)
-
-    asyncio.run(scenario())
+    monkeypatch.setattr(driver, "_step_once", _woken_in_its_second_turn(turns, raises))
+    _drive_and_wake(rt, stopped)
     assert turns == [1, 2] and len(stopped.waits) == 2
 
 
