@@ -37,6 +37,8 @@ def _e2e_constant(name: str):
 
 # The e2e suite's short leader timings: a standby takes over within seconds.
 LEADER_TIMINGS = _e2e_constant("LEADER_TIMINGS")
+# The e2e suite's batch window and request budget, sized for a short poll.
+SCALE_SETTINGS = _e2e_constant("SCALE_SETTINGS")
 # Long enough that the restores outlast the kills of the default run.
 SIMULATED_RDS_DELAY_SECONDS = 2.0
 # Setup and the final checks must not be thrown off by a slow moment of the simulator.
