@@ -190,21 +190,17 @@ async def drive(runtime: Runtime, namespace: str, name: str, stopped: Stopped, l
     def wake() -> None:  # called from the events listener's thread
         loop.call_soon_threadsafe(woken.set)
 
-    wakeups = getattr(runtime, "wakeups", None)  # absent from the pared-down runtimes of some unit tests
     key = f"{namespace}/{name}"
-    if wakeups is not None:
-        wakeups.subscribe(key, wake)
+    runtime.wakeups.subscribe(key, wake)
     try:
-        await _drive_turns(runtime, namespace, name, stopped, logger, woken if wakeups is not None else None)
+        await _drive_turns(runtime, namespace, name, stopped, logger, woken)
     finally:
-        if wakeups is not None:
-            wakeups.unsubscribe(key, wake)
+        runtime.wakeups.unsubscribe(key, wake)
         metrics.forget_restore(namespace, name)
 
 
 async def _drive_turns(
-    runtime: Runtime, namespace: str, name: str, stopped: Stopped, logger: logging.Logger,
-    woken: asyncio.Event | None = None,
+    runtime: Runtime, namespace: str, name: str, stopped: Stopped, logger: logging.Logger, woken: asyncio.Event,
 ) -> None:
     """Run the restore until it reaches a terminal phase (and owes nothing more), the resource disappears or
     is being deleted (the deletion handler takes over), or the operator stops.
@@ -228,8 +224,7 @@ async def _drive_turns(
                 if not granted:
                     await stopped.wait(runtime.settings.poll_interval_seconds)
                     continue
-                if woken is not None:
-                    woken.clear()
+                woken.clear()
                 obj = await asyncio.to_thread(runtime.restores.get, namespace, name)
                 metrics.observe_restore(namespace, name, obj)  # from the first read on: right after a restart
                 if obj is None or obj["metadata"].get("deletionTimestamp"):
@@ -246,9 +241,9 @@ async def _drive_turns(
         except NotLeading as error:  # the Lease was lost mid-turn: nothing more is sent or written
             logger.warning("%s", error)
             first_turn, delay = False, runtime.settings.poll_interval_seconds
-            _wait_on_no_event(runtime, namespace, name, woken)
+            _wait_on_no_event(runtime, namespace, name)
         except Exception as error:  # a bug or an API outage must not kill the daemon: log and retry later
-            _wait_on_no_event(runtime, namespace, name, woken)
+            _wait_on_no_event(runtime, namespace, name)
             errors_in_a_row += 1
             first_turn = False
             if is_kubernetes_outage(error):  # expected now and then: one line, no traceback
@@ -261,15 +256,14 @@ async def _drive_turns(
         if delay > 0:
             # Only a wait the turn registered for ends on an event: not a backoff or a step's own delay, even
             # when an event for the previous turn's resources came while this turn ran.
-            waits_on_events = woken is not None and runtime.wakeups.waiting_on(f"{namespace}/{name}")
+            waits_on_events = runtime.wakeups.waiting_on(f"{namespace}/{name}")
             await _sleep(stopped, delay, woken if waits_on_events else None)
 
 
-def _wait_on_no_event(runtime: Runtime, namespace: str, name: str, woken: asyncio.Event | None) -> None:
+def _wait_on_no_event(runtime: Runtime, namespace: str, name: str) -> None:
     """A turn that raised registered nothing: drop the previous turn's registration, or an event for what that
     turn waited on would cut this turn's wait (a backoff) short."""
-    if woken is not None:
-        runtime.wakeups.watch(f"{namespace}/{name}", ())
+    runtime.wakeups.watch(f"{namespace}/{name}", ())
 
 
 async def _sleep(stopped: Stopped, delay: float, woken: asyncio.Event | None) -> None:

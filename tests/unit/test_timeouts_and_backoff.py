@@ -20,6 +20,7 @@ from aurora_restore.k8s.api_client import TimedApiClient
 from aurora_restore.settings import Settings
 from aurora_restore.steps.access import MasterAccess, Missing, configure_user
 from aurora_restore.steps.publish import write_connection_secrets
+from aurora_restore.wakeups import Wakeups
 
 from .conftest import SNAPSHOT
 
@@ -76,7 +77,8 @@ def test_a_restore_under_way_waits_before_its_first_turn_a_new_one_does_not(monk
     monkeypatch.setattr(driver, "step_once", lambda runtime, obj, logger, errors: turns.append(obj) or (5.0, 0))
     obj = {"metadata": {"name": "r", "namespace": "n"}, "status": status}
     runtime = SimpleNamespace(settings=Settings(poll_interval_seconds=30), rng=random.Random(3),
-                              restores=SimpleNamespace(get=lambda namespace, name: obj), turn=_no_turn)
+                              restores=SimpleNamespace(get=lambda namespace, name: obj), turn=_no_turn,
+                              wakeups=Wakeups())
     stopped = Stopped(turns=2)
     asyncio.run(driver.drive(runtime, "n", "r", stopped, logging.getLogger("test")))
     if jittered:

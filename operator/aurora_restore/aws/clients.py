@@ -141,8 +141,9 @@ class AwsClients:
                 waited = None
             if waited:
                 metrics.record_aws_budget_wait(priority.name, waited)
-            if waited is None or not self._leading():
+            if waited is None:
                 raise NotLeading(f"not sending {operation_name}: this replica no longer holds the leader Lease")
+            self._fence(operation_name)
 
         aws_client.meta.events.register("before-sign", spend)
 
@@ -174,8 +175,11 @@ class AwsClients:
             return self._observers[key]
 
     def _check_leading(self, model, **_):
+        self._fence(model.name)
+
+    def _fence(self, operation_name: str) -> None:
         if not self._leading():
-            raise NotLeading(f"not sending {model.name}: this replica no longer holds the leader Lease")
+            raise NotLeading(f"not sending {operation_name}: this replica no longer holds the leader Lease")
 
     def identity(self, region: str, role_arn: str | None = None, external_id: str | None = None) -> AccountOf:
         """Who the operator is (or the role it assumes): the account is asked once and remembered."""
