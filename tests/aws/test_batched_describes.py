@@ -172,6 +172,23 @@ def test_a_batch_reads_every_page(rds, direct, simulator_client, account):
     assert [settled(item) for item in found] == [settled(direct.describe_cluster(name)) for name in names]
 
 
+def test_clusters_whose_instances_took_several_pages_are_asked_again_in_groups_that_fit_one_page(
+        rds, direct, simulator_client, account):
+    client = rds()
+    names = [f"grouped-{number}" for number in range(8)]
+    clusters(client, names, instances=2)
+    gateway = batched(client, CLUSTER_INSTANCES, len(names))
+    with pages_of(simulator_client, 2):
+        found, sent = describe_counting(simulator_client, account, gateway, "list_cluster_instances", names,
+                                        "DescribeDBInstances")
+        expected = [direct.list_cluster_instances(name) for name in names]
+    assert [len(items) for items in found] == [2] * len(names)
+    assert [sorted((settled(i) for i in items), key=str) for items in found] == \
+        [sorted((settled(i) for i in items), key=str) for items in expected]
+    # 16 instances in 8 pages of 2, then 6 clusters (12 instances: 6 pages) and 2 clusters (4: 2 pages) again
+    assert len(sent) == 8 + 6 + 2
+
+
 def _delete_after_first_page(client, deleter, choose: Callable[[list[str]], str]) -> dict[str, str]:
     """After the first page of the next DescribeDBClusterSnapshots, delete the snapshot `choose` picks from
     the identifiers that page returned; returns {"deleted": identifier} once done."""

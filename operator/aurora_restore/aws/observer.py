@@ -49,6 +49,9 @@ class Kind:
     match_key: str
     max_values: int = MAX_FILTER_VALUES
     max_length: int = MAX_IDENTIFIER_LENGTH
+    # Set when one identifier matches several items: an item a shifted marker skipped leaves its identifier found,
+    # so an answer of several pages is asked again in groups of this many identifiers, whose items fit one page.
+    one_page_group: int | None = None
 
 
 CLUSTERS = Kind("cluster", "describe_db_clusters", "DBClusters", "db-cluster-id", "DBClusterIdentifier")
@@ -61,15 +64,15 @@ CLUSTER_SNAPSHOTS = Kind(
     "DBClusterSnapshotIdentifier",
     max_length=MAX_SNAPSHOT_IDENTIFIER_LENGTH,
 )
-# The instances of clusters (DescribeDBInstances by db-cluster-id): few clusters per request, so one page holds
-# all their instances and no page boundary can hide one.
+# The instances of clusters (DescribeDBInstances by db-cluster-id): up to 100 clusters per request, whose
+# instances mostly fit one page (no page boundary, nothing to hide); when they do not, 6 clusters per request.
 CLUSTER_INSTANCES = Kind(
     "cluster's instances",
     "describe_db_instances",
     "DBInstances",
     "db-cluster-id",
     "DBClusterIdentifier",
-    max_values=PAGE_SIZE // MAX_INSTANCES_PER_CLUSTER,
+    one_page_group=PAGE_SIZE // MAX_INSTANCES_PER_CLUSTER,
 )
 KINDS = (CLUSTERS, INSTANCES, CLUSTER_SNAPSHOTS, CLUSTER_INSTANCES)
 
@@ -141,12 +144,20 @@ class Batcher:
             batch.items.update(self._fetch(identifiers[start : start + self.kind.max_values]))
 
     def _fetch(self, identifiers: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """One filtered describe, every page. When it took several pages, the identifiers it did not find are
-        asked once more: items deleted between two pages may shift a marker past one that exists."""
+        """One filtered describe, every page. Items deleted between two pages may shift a marker past one that
+        exists, so after an answer of several pages the identifiers it did not find are asked once more, or
+        (when an identifier matches several items, and a skipped one would go unnoticed) all of them again, in
+        groups whose items fit one page."""
         found, pages = self._describe(identifiers)
-        missing = [identifier for identifier in identifiers if identifier not in found]
-        if pages > 1 and missing:
-            found.update(self._describe(missing)[0])
+        group = self.kind.one_page_group
+        if pages > 1 and group:
+            found = {}
+            for start in range(0, len(identifiers), group):
+                found.update(self._describe(identifiers[start : start + group])[0])
+        elif pages > 1:
+            missing = [identifier for identifier in identifiers if identifier not in found]
+            if missing:
+                found.update(self._describe(missing)[0])
         return {identifier: found[identifier] for identifier in identifiers if identifier in found}
 
     def _describe(self, identifiers: list[str]) -> tuple[dict[str, list[dict[str, Any]]], int]:
