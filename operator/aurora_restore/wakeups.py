@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from .aws.arn import Arn
+
 # How long an event is remembered for a turn still running when it came (a turn lasts seconds; its AWS calls
 # time out within minutes).
 RECENT_EVENT_SECONDS = 600.0
@@ -125,8 +127,8 @@ class Wakeups:
 
 def _in_scope(arn: str, account: str | None, region: str | None) -> bool:
     """Whether arn:<partition>:<service>:<region>:<account>:... is in `account` and `region` (None: any)."""
-    parts = arn.split(":")
-    return len(parts) > 5 and region in (None, parts[3]) and account in (None, parts[4])
+    parsed = Arn.parse(arn)
+    return parsed is not None and region in (None, parsed.region) and account in (None, parsed.account)
 
 
 def _call(signal: Callable[[], None]) -> None:

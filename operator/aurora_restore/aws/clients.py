@@ -40,6 +40,7 @@ from botocore.exceptions import ClientError
 
 from ..errors import NotLeading
 from ..obs import audit, metrics
+from .arn import account_of
 from .budget import GaveUp, RequestBudget, priority_of
 from . import transitions
 from .identity import AccountOf
@@ -153,8 +154,8 @@ class AwsClients:
         arn = role_arn or os.environ.get("AWS_ROLE_ARN")
 
         def account() -> str | None:
-            if arn and arn.count(":") >= 5 and arn.split(":")[4]:
-                return arn.split(":")[4]
+            if account_of(arn):
+                return account_of(arn)
             for key, known in list(self._clients.items()):
                 if key[0] == "identity" and key[2:] == (role_arn, external_id):
                     return vars(known).get("account_id")  # cached_property: set once asked, never asked here

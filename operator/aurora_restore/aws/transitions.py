@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .arn import Arn
+
 _local = threading.local()
 ARN_KEYS = ("DBClusterArn", "DBInstanceArn", "DBClusterSnapshotArn")
 STATUS_KEYS = ("Status", "DBInstanceStatus")
@@ -60,5 +62,5 @@ def note_answer(answer: dict[str, Any] | None) -> None:
 
 def resource_type(arn: str) -> str:
     """`cluster`, `db` or `cluster-snapshot` of arn:aws:rds:<region>:<account>:<type>:<name>."""
-    parts = arn.split(":")
-    return parts[5] if len(parts) > 6 and parts[2] == "rds" else ""
+    parsed = Arn.parse(arn)
+    return parsed.resource_type if parsed is not None and parsed.service == "rds" else ""

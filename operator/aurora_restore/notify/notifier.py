@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..api.models import AuroraRestoreStatus, NotificationStatus
 from ..api.phase import Phase
+from ..aws.arn import Arn
 from ..errors import NotLeading, RestoreError
 from . import outbox
 from .payload import build_payload, notification_id, slack_body, subject
@@ -133,7 +134,7 @@ class Notifier:
         if topic.endswith(".fifo"):  # FIFO topics de-duplicate on the id for five minutes
             request["MessageGroupId"] = ctx.uid
             request["MessageDeduplicationId"] = payload["id"]
-        region = topic.split(":")[3]
+        region = Arn.parse(topic).region
         try:
             answer = ctx.target.in_region(region).sns.publish(**request)
         except ClientError as error:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..api.models import CloneStatus, PreflightCheck
 from ..api.phase import Phase
+from ..aws.arn import account_of
 from ..aws.ram import ASSOCIATED, PENDING
 from ..aws.rds import AVAILABLE, FAILED_STATUSES
 from ..errors import TerminalError
@@ -71,7 +72,7 @@ def clone_status(cluster: dict[str, Any], previous: CloneStatus | None) -> Clone
     seen = {
         "source_cluster_identifier": cluster["DBClusterIdentifier"],
         "source_cluster_arn": arn,
-        "source_account": arn.split(":")[4] if arn else None,
+        "source_account": account_of(arn),
         "engine": cluster.get("Engine"),
         "engine_version": cluster.get("EngineVersion"),
         "engine_mode": cluster.get("EngineMode") or "provisioned",

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..api.models import REPLACEABLE_TAG, AuroraRestoreSpec
 from ..api.policy import AuroraRestorePolicySpec, LabelSelector
+from ..aws.arn import account_of
 from ..aws.rds import tags_of
 from ..errors import TerminalError
 from ..notify.url_guard import host_of
@@ -247,12 +248,6 @@ def snapshot_name(identifier: str) -> str:
     return identifier.rsplit(":", 1)[-1] if identifier.startswith("arn:") else identifier
 
 
-def arn_account(arn: str | None) -> str | None:
-    """The account field of an ARN; None for a name."""
-    parts = (arn or "").split(":")
-    return parts[4] if arn and arn.startswith("arn:") and len(parts) > 5 and parts[4] else None
-
-
 
 def decide(spec: AuroraRestoreSpec, namespace: str, coverage: Coverage, facts: Facts) -> str:
     """The name of the first policy allowing the restore; else TerminalError NotAllowedByPolicy naming the field,
@@ -284,8 +279,8 @@ def facts_of(ctx: RestoreContext, existing: dict[str, Any] | None = None, ask_ac
     identifier = snapshot.identifier if snapshot else source.snapshot_identifier
     # The snapshot's owner, once it is known (a shared snapshot `latest` found, an ARN the spec gave), else the
     # account the spec names, else the account the target side acts in.
-    account = arn_account(snapshot.arn if snapshot else source.snapshot_identifier) or source.account_id
-    target_account = arn_account(spec.target.role_arn)
+    account = account_of(snapshot.arn if snapshot else source.snapshot_identifier) or source.account_id
+    target_account = account_of(spec.target.role_arn)
     if target_account is None and ask_account:
         target_account = ctx.target.account.account_id
     account = account or target_account

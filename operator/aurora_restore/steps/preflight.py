@@ -8,6 +8,7 @@ import dataclasses
 
 from ..api.models import PlannedStep, Plan, PreflightCheck, ReplacedClusterStatus
 from ..api.phase import Phase
+from ..aws.arn import Arn
 from ..db.engines import user_name_problems
 from . import names
 from .clone import clone_checks, share_name
@@ -366,7 +367,7 @@ def plan(ctx: RestoreContext) -> Plan:
             staged_note = unencrypted_copy_note(ctx)
         steps.append(PlannedStep(phase=Phase.COPYING_SNAPSHOT, action="CopyDBClusterSnapshot",
                                  parameters=staged_params, note=staged_note))
-        partition = snapshot.arn.split(":")[1]
+        partition = Arn.parse(snapshot.arn).partition
         copy_source = (f"arn:{partition}:rds:{spec.source.region}:{ctx.target.account.account_id}"
                        f":cluster-snapshot:{ctx.staged_snapshot_identifier}")
     if spec.needs_copy:

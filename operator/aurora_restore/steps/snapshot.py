@@ -9,6 +9,7 @@ from ..api.duration import parse_duration
 from ..api.models import CopiedSnapshotStatus, LatestSnapshot, SnapshotStatus
 from ..api.phase import Phase
 from ..aws.errors import KMS_KEY_CODES
+from ..aws.arn import account_of, region_of
 from ..aws.rds import AVAILABLE, SNAPSHOT_FAILED_STATUSES, tags_of
 from ..errors import RetryableError, TerminalError
 from . import names
@@ -244,7 +245,7 @@ def ensure_copy(
         try:
             copy = rds.copy_snapshot(
                 source_arn=source_arn,
-                source_region=source_arn.split(":")[3] if source_arn.startswith("arn:") else ctx.spec.source.region,
+                source_region=region_of(source_arn) or ctx.spec.source.region,
                 identifier=identifier,
                 kms_key_id=kms_key_id,
                 copy_tags=ctx.spec.copy_.copy_tags,
@@ -256,7 +257,7 @@ def ensure_copy(
                 # yet: the next pass finds it and checks it is ours (CopyNameTaken otherwise).
                 raise RetryableError("CopyAppeared", error.message) from None
             if error.reason in KMS_KEY_CODES:
-                owner = source_arn.split(":")[4] if source_arn.startswith("arn:") else None
+                owner = account_of(source_arn)
                 shared = (f" (or the KMS key of the snapshot shared by account {owner} does not let the target "
                           f"account use it: see that key's policy)"
                           if ctx.spec.cross_account and owner == ctx.spec.source.account_id else "")
