@@ -295,6 +295,18 @@ def test_clusters_whose_instances_took_several_pages_are_asked_again_six_per_req
     assert {item["answered_by"] for instances in found for item in instances} == {2, 3}
 
 
+def test_after_an_answer_of_several_pages_a_request_holds_as_many_clusters_as_fit_one_page():
+    clusters = [f"c{number}" for number in range(60)]
+    rds = FakeRds({"describe_db_instances": [instance(f"{name}-{n}", name) for name in clusters for n in (1, 2)]})
+    gateway, _ = observed(rds, len(clusters), CLUSTER_INSTANCES)
+    for _ in range(2):
+        found = in_threads([lambda name=name: gateway.list_cluster_instances(name) for name in clusters])
+        assert [len(instances) for instances in found] == [2] * len(clusters)
+    sizes = [len(request["values"]) for request in rds.requests]
+    # 120 instances took two pages: asked again 6 clusters per request; then 50 clusters (100 instances) per request
+    assert sizes == [60] + [6] * 10 + [50, 10]
+
+
 def test_more_identifiers_than_a_filter_takes_are_split_into_requests_of_100():
     names = [f"s{number}" for number in range(130)]
     snapshots = [{"DBClusterSnapshotIdentifier": name, "Status": "available"} for name in names]

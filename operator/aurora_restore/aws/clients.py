@@ -154,8 +154,8 @@ class AwsClients:
         arn = role_arn or os.environ.get("AWS_ROLE_ARN")
 
         def account() -> str | None:
-            if account_of(arn):
-                return account_of(arn)
+            if named := account_of(arn):
+                return named
             for key, known in list(self._clients.items()):
                 if key[0] == "identity" and key[2:] == (role_arn, external_id):
                     return vars(known).get("account_id")  # cached_property: set once asked, never asked here

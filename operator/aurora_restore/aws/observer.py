@@ -50,7 +50,8 @@ class Kind:
     max_values: int = MAX_FILTER_VALUES
     max_length: int = MAX_IDENTIFIER_LENGTH
     # Set when one identifier matches several items: an item a shifted marker skipped leaves its identifier found,
-    # so an answer of several pages is asked again in groups of this many identifiers, whose items fit one page.
+    # so an answer of several pages is asked again in groups of this many identifiers, whose items fit one page;
+    # and a request holds only as many identifiers as the last answer says fit one page.
     one_page_group: int | None = None
 
 
@@ -64,8 +65,8 @@ CLUSTER_SNAPSHOTS = Kind(
     "DBClusterSnapshotIdentifier",
     max_length=MAX_SNAPSHOT_IDENTIFIER_LENGTH,
 )
-# The instances of clusters (DescribeDBInstances by db-cluster-id): up to 100 clusters per request, whose
-# instances mostly fit one page (no page boundary, nothing to hide); when they do not, 6 clusters per request.
+# The instances of clusters (DescribeDBInstances by db-cluster-id): as many clusters per request as the last
+# answer says fit one page (100 of one instance each; no page boundary, nothing to hide), at least 6.
 CLUSTER_INSTANCES = Kind(
     "cluster's instances",
     "describe_db_instances",
@@ -99,6 +100,7 @@ class Batcher:
         self._wait = wait  # how the first caller spends the window (tests wait for their callers instead)
         self._lock = threading.Lock()
         self._pending: _Batch | None = None
+        self._most_items = 1  # per identifier, in the last answer: how many identifiers the next request holds
 
     def describe(self, identifier: str) -> list[dict[str, Any]]:
         """The items the filter finds for `identifier` (empty: not found); raises what the batched call raised."""
@@ -140,8 +142,20 @@ class Batcher:
 
     def _send(self, batch: _Batch) -> None:
         identifiers = list(batch.identifiers)
-        for start in range(0, len(identifiers), self.kind.max_values):
-            batch.items.update(self._fetch(identifiers[start : start + self.kind.max_values]))
+        size = self._values_per_request()
+        for start in range(0, len(identifiers), size):
+            batch.items.update(self._fetch(identifiers[start : start + size]))
+        if self.kind.one_page_group and batch.items:
+            self._most_items = max(len(items) for items in batch.items.values())
+
+    def _values_per_request(self) -> int:
+        """At most max_values; when an identifier matches several items, as many as the last answer's largest
+        (a cluster's instances: 100 clusters of one instance, 50 of two) fit one page, never fewer than the
+        groups that surely do."""
+        group = self.kind.one_page_group
+        if not group:
+            return self.kind.max_values
+        return min(self.kind.max_values, max(group, PAGE_SIZE // self._most_items))
 
     def _fetch(self, identifiers: list[str]) -> dict[str, list[dict[str, Any]]]:
         """One filtered describe, every page. Items deleted between two pages may shift a marker past one that
