@@ -142,9 +142,8 @@ class Batcher:
 
     def _send(self, batch: _Batch) -> None:
         identifiers = list(batch.identifiers)
-        size = self._values_per_request()
-        for start in range(0, len(identifiers), size):
-            batch.items.update(self._fetch(identifiers[start : start + size]))
+        for group in _in_groups(identifiers, self._values_per_request()):
+            batch.items.update(self._fetch(group))
         if self.kind.one_page_group and batch.items:
             self._most_items = max(len(items) for items in batch.items.values())
 
@@ -163,11 +162,10 @@ class Batcher:
         (when an identifier matches several items, and a skipped one would go unnoticed) all of them again, in
         groups whose items fit one page."""
         found, pages = self._describe(identifiers)
-        group = self.kind.one_page_group
-        if pages > 1 and group:
+        if pages > 1 and self.kind.one_page_group:
             found = {}
-            for start in range(0, len(identifiers), group):
-                found.update(self._describe(identifiers[start : start + group])[0])
+            for group in _in_groups(identifiers, self.kind.one_page_group):
+                found.update(self._describe(group)[0])
         elif pages > 1:
             missing = [identifier for identifier in identifiers if identifier not in found]
             if missing:
@@ -187,6 +185,10 @@ class Batcher:
             for item in page.get(self.kind.result_key) or []:
                 found.setdefault(str(item.get(self.kind.match_key) or "").lower(), []).append(item)
         return found, count
+
+
+def _in_groups(identifiers: list[str], size: int) -> list[list[str]]:
+    return [identifiers[start : start + size] for start in range(0, len(identifiers), size)]
 
 
 class RdsObserver:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..api.models import REPLACEABLE_TAG, AuroraRestoreSpec
 from ..api.policy import AuroraRestorePolicySpec, LabelSelector
-from ..aws.arn import account_of
+from ..aws.arn import Arn, account_of
 from ..aws.rds import tags_of
 from ..errors import TerminalError
 from ..notify.url_guard import host_of
@@ -234,12 +234,12 @@ def _secret_matches(secret: str, pattern: str, facts: Facts) -> bool:
     while it is not known yet (Pending), and checked in Preflight."""
     if fnmatchcase(secret, pattern):
         return True
-    if secret.startswith("arn:") or not pattern.startswith("arn:") or pattern.count(":") < 6:
+    glob = Arn.parse(pattern)
+    if secret.startswith("arn:") or glob is None or ":" not in glob.resource:
         return False
-    fields = pattern.split(":", 6)
-    account = facts.target_account or fields[4]
-    region = facts.target_region or fields[3]
-    candidate = f"arn:{fields[1]}:secretsmanager:{region}:{account}:secret:{secret}"
+    account = facts.target_account or glob.account
+    region = facts.target_region or glob.region
+    candidate = f"arn:{glob.partition}:secretsmanager:{region}:{account}:secret:{secret}"
     return fnmatchcase(candidate, pattern) or fnmatchcase(f"{candidate}-AbCdEf", pattern)
 
 
