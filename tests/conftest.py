@@ -31,6 +31,8 @@ def shares_a_fixture(item: pytest.Item) -> bool:
                for fixtures in definitions.name2fixturedefs.values() for fixture in fixtures)
 
 
+# tryfirst: xdist's own hook names each item after its xdist_group; a mark added after that is ignored.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         return

@@ -1,6 +1,7 @@
 """What ships: the operator's wheel holds only the `aurora_restore` package (no simulator, no control-plane builder,
 no demo), and installs and imports in a fresh virtualenv without moto or the dev extra, as the image does."""
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -13,9 +14,16 @@ from helm_cli import REPO
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """Built from a copy of the sources: setuptools writes build/ and egg-info into the tree it builds, which must not
+    be the checkout that other tests (and the editable install) read."""
     directory = tmp_path_factory.mktemp("wheel")
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "operator" / "aurora_restore", source / "operator" / "aurora_restore",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(directory), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(directory), str(source)],
         check=True, stdin=subprocess.DEVNULL, timeout=300,
     )
     (built,) = directory.glob("aurora_restore_operator-*.whl")
