@@ -2,7 +2,7 @@
 
 import pytest
 
-from aurora_restore.aws.arn import Arn, account_of, region_of
+from aurora_restore.aws.arn import Arn, account_of, name_of, region_of
 
 
 def test_an_rds_arn_gives_its_fields_and_resource_type():
@@ -27,3 +27,13 @@ def test_global_resources_name_no_region_and_s3_no_account():
     assert (region_of("arn:aws:iam::111122223333:role/restore"), account_of("arn:aws:iam::111122223333:role/x")) \
         == (None, "111122223333")
     assert (account_of("arn:aws:s3:::bucket"), region_of("arn:aws:s3:::bucket")) == (None, None)
+
+
+def test_an_rds_name_is_read_whole_from_an_arn_and_a_copy_keeps_the_type():
+    automated = Arn.parse("arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:rds:prod-2025-03-02")
+    assert automated.resource_name == "rds:prod-2025-03-02"
+    assert automated.renamed("shared-copy") == "arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:shared-copy"
+    assert name_of("arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:rds:prod-2025-03-02") == "rds:prod-2025-03-02"
+    assert name_of("rds:prod-2025-03-02") == "rds:prod-2025-03-02"
+    assert name_of("prod") == "prod"
+    assert Arn.parse("arn:aws:sns:eu-west-1:123456789012:topic").resource_name == "topic"

@@ -316,3 +316,14 @@ def test_a_secret_given_by_name_is_matched_as_the_arn_of_the_target_region_and_a
         assert "secretsManagerSecretId 'team-a/master' is not among" in refused(
             run, Phase.PREFLIGHT if "999999999999" in pattern else Phase.PENDING)
 
+
+
+def test_an_automated_snapshot_named_by_arn_is_checked_by_its_whole_name(restore, source):
+    """`...:cluster-snapshot:rds:prod-x` is the snapshot `rds:prod-x`: a glob for manual snapshots (`prod-*`) does
+    not allow it, `rds:prod-*` does."""
+    automated = source.add_snapshot("rds:prod-2025-03-02", snapshot_type="automated")
+    changes = {"source": {"snapshotIdentifier": automated["DBClusterSnapshotArn"]}}
+    message = refused(restore(changes, policies={"p": policy(sources=[{"snapshotIdentifier": "prod-*"}])}))
+    assert "snapshot rds:prod-2025-03-02)" in message
+    status = restore(changes, policies={"p": policy(sources=[{"snapshotIdentifier": "rds:prod-*"}])}).run()
+    assert status.phase == Phase.SUCCEEDED, status.message

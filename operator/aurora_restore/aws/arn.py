@@ -31,6 +31,17 @@ class Arn:
         kind, separator, _ = self.resource.partition(":")
         return kind if separator else ""
 
+    @property
+    def resource_name(self) -> str:
+        """The name of a `type:name` resource, whole: an automated snapshot's is `rds:<name>`, as RDS names it."""
+        _, separator, name = self.resource.partition(":")
+        return name if separator else self.resource
+
+    def renamed(self, name: str) -> str:
+        """This ARN with another resource of the same type: the ARN a copy named `name` will have."""
+        resource = f"{self.resource_type}:{name}" if self.resource_type else name
+        return f"arn:{self.partition}:{self.service}:{self.region}:{self.account}:{resource}"
+
 
 def account_of(text: str | None) -> str | None:
     """The account an ARN names; None for a name or an ARN without one (an S3 bucket's)."""
@@ -42,3 +53,9 @@ def region_of(text: str | None) -> str | None:
     """The region an ARN names; None for a name or a global resource's ARN (IAM's)."""
     arn = Arn.parse(text)
     return arn.region if arn is not None and arn.region else None
+
+
+def name_of(text: str) -> str:
+    """The RDS name an identifier gives, whether it is a name or an ARN (`...:cluster-snapshot:rds:x` is `rds:x`)."""
+    arn = Arn.parse(text)
+    return arn.resource_name if arn is not None else text

@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import transitions
+from .arn import name_of
 from .errors import TRANSPORT_ERRORS, classify, error_code, is_not_found
 from .observer import CLUSTER_INSTANCES, CLUSTER_SNAPSHOTS, CLUSTERS, INSTANCES, Kind, RdsObserver
 
@@ -113,7 +114,7 @@ class RdsGateway:
         AWS only finds an automated snapshot ("rds:..." names) when SnapshotType says so.
         """
         params: dict[str, Any] = {"DBClusterSnapshotIdentifier": identifier}
-        if identifier.rsplit(":cluster-snapshot:", 1)[-1].startswith("rds:"):
+        if name_of(identifier).startswith("rds:"):
             params["SnapshotType"] = "automated"
         return self._observed_one(
             CLUSTER_SNAPSHOTS, identifier, "describe_db_cluster_snapshots", "DBClusterSnapshots", **params

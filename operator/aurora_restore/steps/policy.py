@@ -15,7 +15,7 @@ from typing import Any
 
 from ..api.models import REPLACEABLE_TAG, AuroraRestoreSpec
 from ..api.policy import AuroraRestorePolicySpec, LabelSelector
-from ..aws.arn import Arn, account_of
+from ..aws.arn import Arn, account_of, name_of
 from ..aws.rds import tags_of
 from ..errors import TerminalError
 from ..notify.url_guard import host_of
@@ -243,11 +243,6 @@ def _secret_matches(secret: str, pattern: str, facts: Facts) -> bool:
     return fnmatchcase(candidate, pattern) or fnmatchcase(f"{candidate}-AbCdEf", pattern)
 
 
-def snapshot_name(identifier: str) -> str:
-    """The name of a snapshot given by name or ARN."""
-    return identifier.rsplit(":", 1)[-1] if identifier.startswith("arn:") else identifier
-
-
 
 def decide(spec: AuroraRestoreSpec, namespace: str, coverage: Coverage, facts: Facts) -> str:
     """The name of the first policy allowing the restore; else TerminalError NotAllowedByPolicy naming the field,
@@ -289,7 +284,7 @@ def facts_of(ctx: RestoreContext, existing: dict[str, Any] | None = None, ask_ac
     elif instances is None:
         instances = ctx.target.rds.list_cluster_instances(existing["DBClusterIdentifier"])
     return Facts(
-        snapshot_identifier=snapshot_name(identifier) if identifier else None,
+        snapshot_identifier=name_of(identifier) if identifier else None,
         source_clusters=tuple(sorted(c.lower() for c in clusters)),
         source_account=account,
         target_account=target_account,

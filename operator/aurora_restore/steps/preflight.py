@@ -344,7 +344,7 @@ def plan(ctx: RestoreContext) -> Plan:
         steps += clone_plan_steps(ctx)
     if spec.cross_account and not clone:
         if snapshot.snapshot_type == "automated":
-            shared_arn = snapshot.arn.split(":cluster-snapshot:", 1)[0] + f":cluster-snapshot:{ctx.shared_snapshot_identifier}"
+            shared_arn = Arn.parse(snapshot.arn).renamed(ctx.shared_snapshot_identifier)
             steps.append(PlannedStep(phase=Phase.SHARING_SNAPSHOT, action="CopyDBClusterSnapshot", parameters={
                 "SourceDBClusterSnapshotIdentifier": snapshot.arn,
                 "TargetDBClusterSnapshotIdentifier": ctx.shared_snapshot_identifier}))
