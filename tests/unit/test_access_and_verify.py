@@ -17,9 +17,10 @@ import pytest
 
 from aurora_restore.api.phase import Phase
 from aurora_restore.db import postgres
+from aurora_restore.steps.context import RESTORE_UID_TAG
 from aurora_restore.steps.outcomes import Advance, Fail, Wait
 
-from .conftest import REPLACEABLE, SOURCE_REGION, TARGET, RestoreRun
+from .conftest import REPLACEABLE, SOURCE_REGION, TARGET, UID, RestoreRun
 
 # Tricky but within what RDS takes for a master password (printable ASCII without /, ", @ or spaces).
 PASSWORD = "Xq7'm4st3r:p-w%?#&!"
@@ -43,7 +44,8 @@ def closed_port() -> Iterator[int]:
 
 @pytest.fixture
 def at(restore, closed_port) -> Callable[..., RestoreRun]:
-    """A restore whose cluster exists and is available on the closed port, and whose status is in `phase`.
+    """A restore whose cluster (made by it: its UID tag) exists and is available on the closed port, and whose
+    status is in `phase`.
 
     As an earlier turn of the machine would have left it: Verifying means access was configured before.
     """
@@ -51,7 +53,7 @@ def at(restore, closed_port) -> Callable[..., RestoreRun]:
     def build(phase: Phase, changes: dict | None = None, *, engine: str = "aurora-postgresql", **fields) -> RestoreRun:
         run = restore(changes, **fields)
         run.target.endpoint_host = LOOPBACK
-        run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2, engine=engine)
+        run.target.add_cluster(TARGET, tags={**REPLACEABLE, RESTORE_UID_TAG: UID}, instances=2, engine=engine)
         run.target.clusters[TARGET]["Port"] = closed_port
         run.status = run.status.model_copy(update={"phase": phase})
         run.phases = [phase]
@@ -82,6 +84,23 @@ def assert_password_never_shown(run: RestoreRun, password: str = PASSWORD) -> No
 
 def modify_calls(run: RestoreRun):
     return run.cloud.calls_to("modify_cluster")
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_cluster_someone_else_made_under_the_restores_name_is_never_touched(at, phase):
+    """The restored cluster deleted and made again by someone else (no UID tag): no password is set on it and no
+    connection is made to it; the restore fails TargetTaken and leaves it."""
+    run = at(phase, SECRET_REF)
+    run.secrets.add(SECRET, {"password": PASSWORD})
+    run.target.clusters[TARGET]["TagList"] = [{"Key": "team", "Value": "other"}]
+    outcome = run.step()
+    assert isinstance(outcome, Fail) and outcome.reason == "TargetTaken", outcome
+    assert "lacks the tag dbrestore.io/restore-uid" in outcome.message
+    assert modify_calls(run) == []
+    status = run.run()
+    assert (status.phase, status.failure.reason) == (Phase.FAILED, "TargetTaken")
+    assert TARGET in run.target.clusters and not run.cloud.calls_to("delete_cluster")
+    assert not run.cloud.calls_to("delete_instance")
 
 
 # --- nothing asked: both phases pass straight on ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from aurora_restore.api.phase import Phase
 from aurora_restore.db.connection import Credentials, Endpoint
 from aurora_restore.errors import RetryableError, TerminalError
 from aurora_restore.k8s.secrets import MANAGED_BY, RESTORE_NAME_ANNOTATION, RESTORE_UID_LABEL
+from aurora_restore.steps.context import RESTORE_UID_TAG
 from aurora_restore.steps.access import MasterAccess
 from aurora_restore.steps.outcomes import Fail
 from aurora_restore.steps.publish import write_connection_secrets
@@ -173,7 +174,7 @@ def test_a_rerun_of_the_same_restore_rewrites_its_own_secret(restore):
 def test_the_whole_restore_fails_in_publishing_with_the_reason(restore):
     """Through the machine: a Secret taken while the restore ran fails it in Publishing (not a crash loop)."""
     run = restore(SPEC)
-    run.target.add_cluster(TARGET, instances=1)
+    run.target.add_cluster(TARGET, instances=1, tags={RESTORE_UID_TAG: UID})
     run.status = run.status.model_copy(update={"phase": Phase.PUBLISHING})
     run.secrets.add("master", {"password": "new-Pw-1"})
     run.secrets.add_held(SECRET, OLD_DATA, OTHER_UID, "earlier")

@@ -20,6 +20,7 @@ from aurora_restore.machine import apply_outcome
 from aurora_restore.steps.hooks import first_line, job_body, job_name, job_state, remove_hook_objects, run_hooks, \
     secret_name
 from aurora_restore.steps.outcomes import Advance, Fail, Wait
+from aurora_restore.steps.context import RESTORE_UID_TAG
 
 from .conftest import PERMISSIVE_POLICY, TARGET, RestoreRun
 
@@ -84,7 +85,7 @@ def hooks_run(restore):
         run = restore({"masterPassword": {"secretRef": {"name": "master", "key": "password"}},
                        "hooks": {"postRestore": hooks}},
                       policies={"jobs": {**PERMISSIVE_POLICY, "allowJobHooks": allow_job_hooks}})
-        run.target.add_cluster(TARGET, instances=1)
+        run.target.add_cluster(TARGET, instances=1, tags={RESTORE_UID_TAG: run.uid})
         run.secrets.add("master", {"password": PASSWORD})
         run.status = run.status.model_copy(update={"phase": Phase.RUNNING_HOOKS})
         return run, FakeHookJobs(), []

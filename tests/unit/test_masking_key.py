@@ -13,6 +13,7 @@ from aurora_restore.api.models import MaskingStatus, MaskingTableStatus
 from aurora_restore.api.phase import Phase
 from aurora_restore.db.masking import key_fingerprint
 from aurora_restore.steps.outcomes import Fail, Wait
+from aurora_restore.steps.context import RESTORE_UID_TAG
 
 from .conftest import REPLACEABLE, TARGET
 
@@ -35,7 +36,7 @@ def masking_run(restore, closed_port, key: str, recorded: str | None):
     """A restore in Masking whose status recorded one table masked with the key of fingerprint `recorded`."""
     run = restore(MASKING)
     run.target.endpoint_host = "127.0.0.1"
-    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
+    run.target.add_cluster(TARGET, tags={**REPLACEABLE, RESTORE_UID_TAG: run.uid}, instances=1)
     run.target.clusters[TARGET]["Port"] = closed_port
     run.secrets.add("db", {"master": "Master-pa55word", "hash-key": key})
     masked = MaskingStatus(tables_total=2, tables_done=1, rows_changed=4, key_fingerprint=recorded, tables=[

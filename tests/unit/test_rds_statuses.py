@@ -131,7 +131,7 @@ def at_phase(restore, phase: Phase, changes: dict):
     `phase`, as an earlier turn of the machine would have left it; the master password is there."""
     run = restore(changes)
     run.secrets.add(MASTER_SECRET, {"password": "a-Good-master-pw1"})
-    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=2)
+    run.target.add_cluster(TARGET, tags={**REPLACEABLE, RESTORE_UID_TAG: UID}, instances=2)
     run.status = run.status.model_copy(update={"phase": phase})
     run.phases = [phase]
     return run

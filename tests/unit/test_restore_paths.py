@@ -765,6 +765,21 @@ def test_a_cluster_made_by_someone_else_during_the_restore_is_left_alone(restore
     assert not cloud.calls_to("delete_cluster")
 
 
+def test_a_cluster_made_again_by_someone_else_gets_no_instances(restore, cloud):
+    """Deleted and made again under the restore's name after RestoringCluster: CreatingInstances adds nothing to
+    it and fails TargetTaken; cleanup leaves it."""
+    run = restore()
+    run.run_until(Phase.CREATING_INSTANCES)
+    del run.target.clusters[TARGET]
+    run.target.add_cluster(TARGET, tags={"team": "other"})
+    status = run.run()
+    assert (status.phase, status.failure.reason, status.failure.phase) == (
+        Phase.FAILED, "TargetTaken", Phase.CREATING_INSTANCES)
+    assert not cloud.calls_to("create_instance")
+    assert not cloud.calls_to("delete_cluster")
+    assert TARGET in run.target.clusters
+
+
 def test_timeout_fails_with_reason_timeout_naming_the_phase(restore):
     run = restore({"timeout": "10m"})
     run.target.ticks_by_kind["cluster"] = 1000

@@ -14,7 +14,7 @@ from ..aws.rds import AVAILABLE, FAILED_STATUSES
 from ..db.connection import AuthenticationFailed, Credentials, Endpoint, redact
 from ..db.engines import sql_module, user_name_problems
 from ..errors import RetryableError, TerminalError
-from .cluster import broken_left
+from .cluster import broken_left, taken
 from .context import RestoreContext
 from .outcomes import Advance, Outcome, Wait
 from .rds_statuses import status_failure
@@ -78,15 +78,18 @@ def configure_access(ctx: RestoreContext) -> Outcome:
 
 def restored_cluster(ctx: RestoreContext) -> dict[str, Any]:
     """The restored cluster as AWS describes it now (under its temporary name before a swap), once its instances
-    are known to be sound. It vanishing mid-restore is terminal, and so is the cluster or one of its instances in a
-    failure status (steps/rds_statuses.py: say, inaccessible-encryption-credentials after a KMS key was disabled,
-    or incompatible-parameters after a restart), which no waiting cures."""
+    are known to be sound. It vanishing mid-restore is terminal, and so is a cluster of that name without the
+    restore's UID tag (TargetTaken: passwords, masking and hooks never touch it), or the cluster or one of its
+    instances in a failure status (steps/rds_statuses.py: say, inaccessible-encryption-credentials after a KMS key
+    was disabled, or incompatible-parameters after a restart), which no waiting cures."""
     identifier = ctx.cluster_identifier
     cluster = ctx.target.rds.describe_cluster(identifier)
     if cluster is None:
         raise TerminalError(
             "ClusterNotFound", f"restored cluster {identifier!r} no longer exists in {ctx.spec.target_region}"
         )
+    if not ctx.owns(cluster):
+        raise taken(ctx, identifier)
     if cluster.get("Status") in FAILED_STATUSES:
         raise status_failure("cluster", identifier, cluster["Status"], broken_left(ctx), cluster.get("KmsKeyId"))
     for instance in ctx.target.rds.list_cluster_instances(identifier):

@@ -46,11 +46,7 @@ def restore_cluster(ctx: RestoreContext) -> Outcome:
         except TerminalError as error:
             raise blame_field(ctx, error) from None
     elif not ctx.owns(cluster):
-        raise TerminalError(
-            "TargetTaken",
-            f"cluster {identifier!r} was created in {ctx.spec.target_region} by someone else while this restore "
-            f"was running; left untouched",
-        )
+        raise taken(ctx, identifier)
 
     record = cluster_status(cluster)
     if record.status in FAILED_STATUSES:
@@ -226,8 +222,9 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     Calls CreateDBInstance for each missing instance (names derive from the target's and, with Replace, the UID,
     so a re-run finds them and they never collide with the replaced cluster's).
     Next: ConfiguringAccess. Fails when AWS rejects the instance class or parameter group, when the cluster or an
-    instance is in a failure status (rds_statuses.py), and on an instance of a wanted name without this restore's
-    UID tag (InstanceNameTaken: never adopted, in the cluster or not).
+    instance is in a failure status (rds_statuses.py), on a cluster under the restore's identifier without its UID
+    tag (TargetTaken: made again by someone else), and on an instance of a wanted name without this restore's UID
+    tag (InstanceNameTaken: never adopted, in the cluster or not).
     """
     spec = ctx.spec.target.instances
     identifier = ctx.cluster_identifier
@@ -235,6 +232,8 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     if cluster is None:
         raise TerminalError("ClusterNotFound", f"restored cluster {identifier!r} no longer exists in "
                             f"{ctx.spec.target_region}")
+    if not ctx.owns(cluster):  # deleted and made again by someone else under the same name: never touched
+        raise taken(ctx, identifier)
     if cluster.get("Status") in FAILED_STATUSES:  # available in RestoringCluster, broken since (a KMS key disabled)
         raise status_failure("cluster", identifier, cluster["Status"], broken_left(ctx), cluster.get("KmsKeyId"))
     wanted = [ctx.instance_identifier(number) for number in range(1, spec.count + 1)]
@@ -285,6 +284,16 @@ def create_instances(ctx: RestoreContext) -> Outcome:
     if created or ready < len(records):  # the cluster described above predates what this pass created
         return Wait(f"{ready}/{len(records)} instances available", updates=updates)
     return Advance(Phase.CONFIGURING_ACCESS, f"{len(records)} instance(s) available", updates=updates)
+
+
+def taken(ctx: RestoreContext, identifier: str) -> TerminalError:
+    """The cluster under the restore's identifier lacks its UID tag: someone else made it, so nothing of the
+    restore's (instances, passwords, masking, a rename) may touch it; it is left as it is."""
+    return TerminalError(
+        "TargetTaken",
+        f"cluster {identifier!r} was created in {ctx.spec.target_region} by someone else while this restore was "
+        f"running (it lacks the tag {RESTORE_UID_TAG}={ctx.uid}); left untouched",
+    )
 
 
 def _in_cluster(instance: dict[str, Any], cluster_identifier: str) -> bool:
