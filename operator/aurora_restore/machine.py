@@ -21,7 +21,8 @@
                           │   │ keepPrevious: deleted after        │     new cluster in; delete the previous
                           │   │ Succeeded, once deleteAfter passed │     one with a final snapshot)
                           ▼   ▼                                    │
-                        Publishing ◄───────────────────────────────┘    (connection Secrets, final endpoints)
+                        Publishing ◄───────────────────────────────┘    (deletion protection, connection Secrets,
+                                                                         final endpoints)
                           │
                           ▼
                         CleaningUp ──► Succeeded   (copies, shares, a RAM share; the cluster itself with

@@ -196,6 +196,10 @@ class SimulatorWorld:
         return self.act(lambda: self.client("rds").modify_db_cluster(
             DBClusterIdentifier=cluster, MasterUserPassword=password, ApplyImmediately=True))["DBCluster"]
 
+    def protect(self, cluster: str, on: bool) -> dict:
+        return self.act(lambda: self.client("rds").modify_db_cluster(
+            DBClusterIdentifier=cluster, DeletionProtection=on, ApplyImmediately=True))["DBCluster"]
+
     def add_tags(self, cluster: str, tags: dict) -> None:
         arn = self.describe_cluster(cluster)["DBClusterArn"]
         self.act(lambda: self.client("rds").add_tags_to_resource(ResourceName=arn, Tags=as_tag_list(tags)))
@@ -324,6 +328,9 @@ class FakeWorld:
 
     def reset_password(self, cluster: str, password: str) -> dict:
         return self.act(lambda: self.rds().modify_cluster(cluster, MasterUserPassword=password))
+
+    def protect(self, cluster: str, on: bool) -> dict:
+        return self.act(lambda: self.rds().modify_cluster(cluster, DeletionProtection=on))
 
     def add_tags(self, cluster: str, tags: dict) -> None:
         arn = self.describe_cluster(cluster)["DBClusterArn"]
@@ -737,6 +744,21 @@ def test_a_cluster_with_instances_or_deletion_protection_is_not_deleted(world) -
     refused("InvalidParameterCombination", lambda: world.delete_cluster(protected))
     assert world.describe_cluster(with_instance)["Status"] == "available"
     assert world.describe_cluster(protected)["Status"] == "available"
+
+
+@rules("delete-protected")
+def test_deletion_protection_turned_on_by_modify_stops_a_delete_until_turned_off(world) -> None:
+    """What Publishing relies on: ModifyDBCluster DeletionProtection takes effect at once, without a transitional
+    status, and a protected cluster is refused deletion."""
+    cluster = unique("later")
+    world.cluster(cluster)
+    assert world.protect(cluster, True)["DeletionProtection"] is True
+    assert world.describe_cluster(cluster)["DeletionProtection"] is True
+    assert world.describe_cluster(cluster)["Status"] == "available"
+    refused("InvalidParameterCombination", lambda: world.delete_cluster(cluster))
+    world.protect(cluster, False)
+    world.delete_cluster(cluster)
+    assert world.describe_cluster(cluster) is None or world.describe_cluster(cluster)["Status"] == "deleting"
 
 
 @rules("rename-taken")

@@ -772,7 +772,7 @@ class FakeRds:
 
     def modify_cluster(self, identifier: str, **params) -> dict[str, Any]:
         """Only what the operator changes: the master password, or handing it to Secrets Manager, and the
-        maintenance window (at once, no transitional status, as AWS does).
+        maintenance window and deletion protection (at once, no transitional status, as AWS does).
 
         AWS accepts a modification only of an available cluster and applies it (ApplyImmediately) through a
         transitional status; ManageMasterUserPassword leaves a MasterUserSecret on the cluster once settled.
@@ -792,6 +792,8 @@ class FakeRds:
             raise self._refuse(action, "InvalidDBClusterStateFault", f"DB cluster is in state {cluster['Status']}")
         if "PreferredMaintenanceWindow" in params:
             cluster["PreferredMaintenanceWindow"] = params["PreferredMaintenanceWindow"].lower()
+        if "DeletionProtection" in params:
+            cluster["DeletionProtection"] = bool(params["DeletionProtection"])
         manage = params.get("ManageMasterUserPassword")
         password = params.get("MasterUserPassword")
         if manage and password is not None:

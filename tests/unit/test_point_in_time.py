@@ -89,7 +89,9 @@ def test_the_target_fields_given_are_passed_to_the_point_in_time_restore(restore
     run.target.add_group("subnet group", "private")
     assert run.run().phase == Phase.SUCCEEDED
     params = cloud.calls_to("restore_cluster_to_point_in_time")[0].params
-    assert (params["Port"], params["DBSubnetGroupName"], params["DeletionProtection"]) == (6543, "private", True)
+    assert (params["Port"], params["DBSubnetGroupName"]) == (6543, "private")
+    assert "DeletionProtection" not in params  # turned on in Publishing (tests/unit/test_deletion_protection.py)
+    assert run.target.clusters[TARGET]["DeletionProtection"] is True
 
 
 @pytest.mark.parametrize(

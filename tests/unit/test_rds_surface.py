@@ -83,6 +83,7 @@ CLUSTER_RESTORE_EXCLUDED: dict[str, str] = {
     "RdsCustomClusterConfiguration": "RDS Custom only",
     "ScalingConfiguration": "Aurora Serverless v1 (retired); Serverless v2 is serverlessV2Scaling",
     "TagSpecifications": "tags of the automated backups: not in the spec yet (the cluster's Tags are sent)",
+    "DeletionProtection": "target.deletionProtection is set by ModifyDBCluster in Publishing, once the cluster is proven",
 }
 EXCLUDED: dict[str, dict[str, str]] = {
     "RestoreDBClusterFromSnapshot": {

@@ -110,7 +110,6 @@ def test_restore_passes_every_target_field_given_and_nothing_else(restore, cloud
         "DBSubnetGroupName": "private",
         "VpcSecurityGroupIds": ["sg-1", "sg-2"],
         "DBClusterParameterGroupName": "pg15-tuned",
-        "DeletionProtection": True,
         "EnableIAMDatabaseAuthentication": True,
         "EnableCloudwatchLogsExports": ["postgresql"],
         "ServerlessV2ScalingConfiguration": {"MinCapacity": 0.5, "MaxCapacity": 8},

@@ -353,7 +353,8 @@ class Target(ApiModel):
         default=None, description="DB cluster parameter group."
     )
     kms_key_id: KmsKeyId | None = Field(default=None, description="KMS key for the restored cluster's storage.")
-    deletion_protection: bool | None = Field(default=None, description="Enable deletion protection.")
+    deletion_protection: bool | None = Field(default=None, description="Enable deletion protection, once the cluster is "
+                                             "verified and has its final name (Publishing).")
     iam_database_authentication: bool | None = Field(default=None, description="Enable IAM database auth.")
     enable_cloudwatch_logs_exports: list[Annotated[str, Field(pattern=r"^[a-z-]{1,64}$")]] = Field(
         default_factory=list, description="Log types exported to CloudWatch Logs (e.g. postgresql)."

@@ -118,6 +118,8 @@ def modify_parameters(ctx: RestoreContext, cluster: dict[str, Any]) -> dict[str,
 
 
 def _target_parameters(ctx: RestoreContext) -> dict[str, Any]:
+    """What both restore calls take from spec.target. Not target.deletionProtection: a protected cluster could not
+    be cleaned up after a failure or a cancel, so Publishing turns it on once the cluster is proven (publish.py)."""
     target = ctx.spec.target
     params: dict[str, Any] = {
         "DBClusterIdentifier": ctx.cluster_identifier,
@@ -130,7 +132,6 @@ def _target_parameters(ctx: RestoreContext) -> dict[str, Any]:
         "VpcSecurityGroupIds": target.vpc_security_group_ids or None,
         "DBClusterParameterGroupName": target.db_cluster_parameter_group_name,
         "KmsKeyId": restore_kms_key(ctx),
-        "DeletionProtection": target.deletion_protection,
         "EnableIAMDatabaseAuthentication": target.iam_database_authentication,
         "EnableCloudwatchLogsExports": target.enable_cloudwatch_logs_exports or None,
         "StorageType": target.storage_type,

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..aws.rds import AVAILABLE, FAILED_STATUSES, RdsGateway
+from ..errors import TerminalError
 from .context import RestoreContext
 
 DELETING = "deleting"
+DELETION_PROTECTED = "DeletionProtected"
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,18 @@ def tear_down_cluster(
 ) -> TearDownPass:
     """One pass of deleting `cluster` and its instances; the caller sees it is done when the cluster is gone.
 
-    Re-running a pass is harmless: instances and clusters already `deleting` are only waited for.
+    Re-running a pass is harmless: instances and clusters already `deleting` are only waited for. A cluster with
+    deletion protection on is not touched at all (DeletionProtected): AWS would refuse DeleteDBCluster only after
+    its instances were gone, and the operator never turns protection off, since someone turned it on to keep it.
     """
     identifier = cluster["DBClusterIdentifier"]
     status = cluster.get("Status")
     if status == DELETING:
         return TearDownPass(f"waiting for {label} {identifier} to be deleted")
+    if cluster.get("DeletionProtection"):
+        raise TerminalError(DELETION_PROTECTED, f"{label} {identifier!r} has deletion protection on, so it and its "
+                            f"instances are left as they are; turn it off (ModifyDBCluster DeletionProtection "
+                            f"false) to let the operator delete them, or delete them yourself")
     if status != AVAILABLE and status not in FAILED_STATUSES:
         # renaming, creating, backing-up (also the final snapshot of a delete already sent)...: AWS refuses
         # DeleteDBCluster until it settles, so look again rather than ask.

@@ -116,9 +116,20 @@ def _checks(ctx: RestoreContext, existing: dict | None):
     yield check_tag_count(ctx)
     yield check_target_identifier(ctx, existing)
     yield from output_checks(ctx)
+    yield check_deletion_policy(ctx)
     if ctx.replacing:
         yield from check_swap(ctx, existing)
     yield check_names(ctx)
+
+
+def check_deletion_policy(ctx: RestoreContext) -> PreflightCheck | None:
+    """deletionPolicy Delete deletes the restored cluster with the AuroraRestore; deletion protection, turned on in
+    Publishing, would stop that, and the operator never turns it off."""
+    if ctx.spec.deletion_policy != "Delete" or not ctx.spec.target.deletion_protection:
+        return None
+    return _problem("spec.deletionPolicy", "spec.deletionPolicy Delete deletes the restored cluster with the "
+                    "AuroraRestore, but spec.target.deletionProtection would stop that: turn one of them off",
+                    "DeletionPolicyProtected")
 
 
 def check_tag_count(ctx: RestoreContext) -> PreflightCheck:
@@ -424,6 +435,9 @@ def plan(ctx: RestoreContext) -> Plan:
         if spec.existing_target.keep_previous:
             delete["after"] = spec.existing_target.keep_previous
         steps.append(PlannedStep(phase=retiring, action="DeleteDBCluster", parameters=delete))
+    if target.deletion_protection:
+        steps.append(PlannedStep(phase=Phase.PUBLISHING, action="ModifyDBCluster", parameters={
+            "DBClusterIdentifier": ctx.target_identifier, "DeletionProtection": "true"}))
     if spec.copy_.delete_after_restore:
         deleted = [ctx.copied_snapshot_identifier] if spec.needs_copy else []
         deleted += [ctx.staged_snapshot_identifier] if staged else []

@@ -25,11 +25,15 @@ CONNECTION_SECRET_TAKEN = "ConnectionSecretTaken"
 
 
 def publish(ctx: RestoreContext) -> Outcome:
-    """Write the connection Secrets (master and per user), each in one request. Waits for a user's password
+    """Turn on target.deletionProtection (ModifyDBCluster) now that the cluster is verified and has its final name;
+    then write the connection Secrets (master and per user), each in one request. Waits for a user's password
     Secret that does not exist yet; fails when the cluster or an instance is in a failure status
     (restored_cluster), or when a Secret belongs to another restore or to no restore. Then queues the Succeeded
     notification and makes its first attempt, with the endpoints (steps/notify.py): its outcome never holds the
     restore back. Next: CleaningUp."""
+    protecting = protect(ctx)
+    if protecting is not None:
+        return protecting
     if not connection_secret_fields(ctx):
         cluster = ctx.target.rds.describe_cluster(ctx.cluster_identifier) if ctx.spec.notification else None
         return Advance(Phase.CLEANING_UP, "nothing to publish", updates=publish_success(ctx, cluster))
@@ -41,6 +45,19 @@ def publish(ctx: RestoreContext) -> Outcome:
         return Wait(str(missing))
     return Advance(Phase.CLEANING_UP, f"connection Secret(s) {', '.join(written)} written",
                    updates={"connection_secrets": written, **publish_success(ctx, cluster)})
+
+
+def protect(ctx: RestoreContext) -> Wait | None:
+    """spec.target.deletionProtection, set only now: until the cluster was verified (and swapped in) a failure or
+    a cancel must be able to delete it. A re-run sends nothing once AWS shows it on."""
+    if not ctx.spec.target.deletion_protection:
+        return None
+    cluster = restored_cluster(ctx)
+    if cluster.get("DeletionProtection"):
+        return None
+    ctx.target.rds.modify_cluster(cluster["DBClusterIdentifier"], DeletionProtection=True)
+    return Wait(f"cluster {cluster['DBClusterIdentifier']}: turning on deletion protection (spec.target."
+                f"deletionProtection)", delay=0)
 
 
 def connection_secret_fields(ctx: RestoreContext) -> list[tuple[str, str]]:

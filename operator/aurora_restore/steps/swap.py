@@ -23,7 +23,7 @@ from ..aws.rds import AVAILABLE, FAILED_STATUSES, tags_of
 from ..errors import RetryableError, TerminalError
 from .cluster import cluster_status
 from .context import SNAPSHOT_ROLE_TAG, RestoreContext
-from .deletion import DELETING, tear_down_cluster
+from .deletion import DELETING, DELETION_PROTECTED, tear_down_cluster
 from .outcomes import Advance, Outcome, Wait
 from .policy import allowing_policy
 from .rds_statuses import status_failure
@@ -161,9 +161,10 @@ def retire_previous(ctx: RestoreContext) -> Outcome:
     false) and DeleteAutomatedBackups=False; tag the final snapshot with the restore's UID once it exists.
 
     The RetiringPrevious phase, or (keepPrevious) the Succeeded restore's daemon once deleteAfter has passed.
-    Advances to Publishing once the previous cluster is gone. Fails, leaving it, if the cluster under the
-    previous name is not the one this restore renamed away, or (NotAllowedByPolicy) if no policy allows
-    replacing it any more (checked before the first deletion).
+    Advances to Publishing once the previous cluster is gone, or at once, leaving it (retirementError), if it has
+    deletion protection on by now. Fails, leaving it, if the cluster under the previous name is not the one this
+    restore renamed away, or (NotAllowedByPolicy) if no policy allows replacing it any more (checked before the
+    first deletion).
     """
     record = ctx.status.replaced_cluster
     rds = ctx.target.rds
@@ -177,8 +178,17 @@ def retire_previous(ctx: RestoreContext) -> Outcome:
             i.get("DBInstanceStatus") == DELETING for i in instances)
         if not begun:  # deleting what the restore did not create: the policies as they are now must allow it
             allowing_policy(ctx, previous, ask_aws=True, instances=instances)
-        teardown = tear_down_cluster(rds, previous, record.final_snapshot_identifier, "previous cluster",
-                                     keep_automated_backups=True, instances=instances)
+        try:
+            teardown = tear_down_cluster(rds, previous, record.final_snapshot_identifier, "previous cluster",
+                                         keep_automated_backups=True, instances=instances)
+        except TerminalError as error:
+            if error.reason != DELETION_PROTECTED:
+                raise
+            # Protected since Preflight checked it: the user wants it kept. The restore itself is done; the
+            # previous cluster stays, named in status.replacedCluster.retirementError.
+            record = record.model_copy(update={"retirement_error": error.message})
+            return Advance(Phase.PUBLISHING, f"the previous cluster is left in place: {error.message}",
+                           updates={"replaced_cluster": record})
         deleted = sorted(set(record.deleted_instances) | set(teardown.deleted_instances))
         return Wait(teardown.message, updates={"replaced_cluster": record.model_copy(
             update={"deleted_instances": deleted})})
