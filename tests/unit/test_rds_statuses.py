@@ -313,9 +313,11 @@ def test_a_cluster_turning_to_a_failure_status_while_its_instances_are_made_fail
             in result.failure.message)
 
 
-def test_a_cluster_broken_once_renamed_to_the_target_fails_the_swap_instead_of_waiting_forever(restore):
+def test_a_cluster_broken_once_renamed_to_the_target_fails_the_swap_and_the_previous_cluster_gets_its_name_back(
+        restore):
     """spec.timeout no longer applies once the swap began: a new cluster that turns to a failure status during
-    its rename to the target identifier must fail the restore, and the replaced cluster keeps its new name."""
+    its rename to the target identifier must fail the restore (not wait forever); it is no successor, so it is
+    deleted and the replaced cluster is renamed back to the target identifier."""
     run = restore({"existingTarget": {"policy": "Replace"}})
     old = run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
     run.send_first_rename()
@@ -327,7 +329,14 @@ def test_a_cluster_broken_once_renamed_to_the_target_fails_the_swap_instead_of_w
     assert (result.phase, result.failure.phase, result.failure.reason) == (
         Phase.FAILED, Phase.SWAPPING_TARGET, "EncryptionKeyInaccessible")
     previous = f"{TARGET}-previous-{UID[:8]}"
-    assert f"the replaced cluster stays as {previous!r}" in result.failure.message
-    assert tags_of(run.target.clusters[TARGET])[RESTORE_UID_TAG] == UID
-    assert run.target.clusters[previous]["DbClusterResourceId"] == old["DbClusterResourceId"]
-    assert not run.cloud.calls_to("delete_cluster")
+    assert f"renames the replaced cluster {previous!r} back to {TARGET!r}" in result.failure.message
+    assert run.target.clusters[TARGET]["DbClusterResourceId"] == old["DbClusterResourceId"]
+    assert RESTORE_UID_TAG not in tags_of(run.target.clusters[TARGET])
+    assert previous not in run.target.clusters
+    [deleted] = run.cloud.calls_to("delete_cluster")
+    assert deleted.params["identifier"] == TARGET and deleted.params["final_snapshot_identifier"] is None
+    assert run.cloud.calls.index(deleted) < run.cloud.calls.index(run.cloud.calls_to("rename_cluster")[-1])
+    assert [call.params for call in run.cloud.calls_to("rename_cluster")][-1] == {
+        "identifier": previous, "new_identifier": TARGET}
+    assert len(run.target.list_cluster_instances(TARGET)) == 1  # the previous cluster's own instance
+    assert result.replaced_cluster.rolled_back_at is not None and result.replaced_cluster.swapped_at is None

@@ -47,8 +47,8 @@ def swap_target(ctx: RestoreContext) -> Outcome:
     if at_target is not None and ctx.owns(at_target):  # the second rename was sent
         if at_target.get("Status") in FAILED_STATUSES:  # broken after the rename: waiting would never end
             raise status_failure("cluster", target, at_target["Status"],
-                                 f"cluster {target!r} is left for inspection and the replaced cluster stays as "
-                                 f"{previous!r}", at_target.get("KmsKeyId"))
+                                 f"the operator deletes it and renames the replaced cluster {previous!r} back to "
+                                 f"{target!r}", at_target.get("KmsKeyId"))
         if at_target.get("Status") != AVAILABLE:
             return Wait(f"renaming the restored cluster to {target}: {at_target.get('Status')}")
         return _swapped(ctx, record, at_target)
@@ -104,11 +104,19 @@ def roll_back_swap(ctx: RestoreContext) -> tuple[str | None, dict[str, Any]]:
 
     Returns (what is being waited for, or None once the swap is settled; the status updates): the previous
     cluster back at the target identifier (rolledBackAt), or the new one found there (the swap had completed).
+    A new cluster that broke under the target identifier before the swap was seen complete is no successor: it
+    is deleted (it is the restore's own, and a failure status is final), then the previous cluster gets its name
+    back, so the target's endpoints lead to a working cluster again.
     """
     record = ctx.status.replaced_cluster
     rds = ctx.target.rds
     at_target = rds.describe_cluster(ctx.target_identifier)
     if at_target is not None:
+        if ctx.owns(at_target) and record.swapped_at is None and (
+                at_target.get("Status") in FAILED_STATUSES or at_target.get("Status") == DELETING):
+            teardown = tear_down_cluster(rds, at_target, final_snapshot_identifier=None,
+                                         label="broken restored cluster")
+            return f"rolling back the swap: {teardown.message}", {}
         if ctx.owns(at_target):
             return None, {"replaced_cluster": record.model_copy(update={"swapped_at": ctx.now})}
         if is_previous(record, at_target) and at_target.get("Status") != AVAILABLE:
