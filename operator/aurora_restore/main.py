@@ -20,6 +20,7 @@ from .errors import RetryableError, TerminalError
 from .k8s.api_client import TimedApiClient
 from .machine import has_work
 from .obs import metrics
+from .obs.logs import quiet_wire_loggers
 from .scheduling.controller import run_schedule
 from .settings import Settings
 
@@ -49,6 +50,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.posting.enabled = False
     settings.watching.server_timeout = 60
+    quiet_wire_loggers()  # `kopf run --verbose` set the root logger to DEBUG (obs/logs.py)
     operator_settings = Settings()
     if operator_settings.watch_label_selector:  # a shard: the apiserver sends it only its own objects
         for plural in (PLURAL, SCHEDULE_PLURAL):

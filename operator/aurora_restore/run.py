@@ -37,7 +37,7 @@ import kopf
 from pydantic import ValidationError
 
 from .k8s.leader_lease import LeaderElector, LeaseTimings
-from .obs.logs import use_json_lines
+from .obs.logs import quiet_wire_loggers, use_json_lines
 from .settings import Settings
 
 log = logging.getLogger("aurora_restore.run")
@@ -138,10 +138,16 @@ class Renewer:
             _try(self.elector)
 
 
-def run(args: argparse.Namespace) -> int:
-    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
-    if args.log_format == "json":  # the operator's own fields: restore, phase, audit (obs/logs.py)
+def configure_logging(verbose: bool, log_format: str) -> None:
+    """kopf's logging (verbose: DEBUG), the operator's JSON lines, and never a library's request bodies."""
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
+    if log_format == "json":  # the operator's own fields: restore, phase, audit (obs/logs.py)
         use_json_lines()
+    quiet_wire_loggers()
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args.verbose, args.log_format)
     try:
         settings = Settings()
     except ValidationError as error:

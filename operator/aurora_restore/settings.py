@@ -14,7 +14,8 @@ IMAGE_CA_BUNDLE = "/etc/aurora-restore/rds-ca-bundle.pem"
 class Settings(BaseSettings):
     """Every knob of the operator. Invalid values stop start-up with a message naming the variable."""
 
-    model_config = SettingsConfigDict(env_prefix="AURORA_RESTORE_", extra="ignore")
+    # hide_input_in_errors: a refused value (a signing key too short) must not be echoed by the error start-up logs.
+    model_config = SettingsConfigDict(env_prefix="AURORA_RESTORE_", extra="ignore", hide_input_in_errors=True)
 
     poll_interval_seconds: float = Field(
         default=30.0, gt=0, description="How long to wait before looking at AWS again while a resource settles."

@@ -431,8 +431,8 @@ def test_a_user_name_too_long_for_mysql_fails_configuring_access_before_any_conn
 @pytest.mark.parametrize(
     "password, problem",
     [
-        ("Short-1", "8 to 41 characters; this one has 7"),
-        ("L" * 42, "8 to 41 characters; this one has 42"),
+        ("Short-1", "8 to 41 characters; this one is shorter"),
+        ("L" * 42, "8 to 41 characters; this one is longer"),
         ("with space-Pass1", "printable ASCII characters except"),
         ("slash/in-Pass1", "printable ASCII characters except"),
         ('quote"in-Pass1', "printable ASCII characters except"),

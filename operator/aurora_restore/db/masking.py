@@ -155,7 +155,7 @@ def rule_problems(rules, default_schema: str, tables: dict[TableRef, TableInfo],
 
 def key_problem(key: bytes) -> str | None:
     if len(key) < MIN_KEY_BYTES:
-        return f"the hash key must be at least {MIN_KEY_BYTES} bytes; this one has {len(key)}"
+        return f"the hash key must be at least {MIN_KEY_BYTES} bytes; this one is shorter"  # not its length
     return None
 
 

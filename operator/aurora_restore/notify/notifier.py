@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -43,7 +43,7 @@ class NotificationSettings:
     max_attempts: int = 5
     retry_base_seconds: float = 10.0
     timeout_seconds: float = 10.0
-    signing_key: str | None = None
+    signing_key: str | None = field(default=None, repr=False)  # a secret: never in a repr
 
     @classmethod
     def of(cls, settings) -> "NotificationSettings":

@@ -11,7 +11,7 @@ is secret (it often embeds a token).
 import ipaddress
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 # The EC2 instance metadata service over IPv4 and IPv6 (also inside the link-local and unique-local ranges).
@@ -41,7 +41,7 @@ class WebhookTarget:
     scheme: str
     host: str
     port: int
-    path: str  # path and query, as sent in the request line
+    path: str = field(repr=False)  # path and query, as sent in the request line: it may hold a token
     address: str
 
 

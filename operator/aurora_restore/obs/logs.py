@@ -57,3 +57,18 @@ def use_json_lines() -> None:
     for handler in logging.getLogger().handlers:
         if type(handler.formatter).__module__.startswith("kopf."):
             handler.setFormatter(JsonFormatter())
+
+
+# Libraries whose debug lines carry what the operator must never log: botocore the parameters of every call
+# (ModifyDBCluster's MasterUserPassword) and every answer (GetSecretValue's SecretString, AssumeRole's keys) and
+# the signed headers (the session token), the kubernetes client the bodies of the Secrets it read.
+WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "kubernetes")
+
+
+def quiet_wire_loggers() -> None:
+    """Keep the WIRE_LOGGERS at INFO or above whatever --verbose or --debug set on the root logger: those flags
+    are for the operator's and kopf's own lines, not for request bodies."""
+    for name in WIRE_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:  # NOTSET (0) too: it would inherit the root's DEBUG
+            logger.setLevel(logging.INFO)

@@ -144,7 +144,8 @@ def master_password_problem(password: str) -> str | None:
     MasterUserPassword: "Must contain from 8 to 41 characters. Can contain any printable ASCII character except
     "/", \""", or "@"."; RDS's own error also names the space)."""
     if not 8 <= len(password) <= 41:
-        return f"RDS takes master passwords of 8 to 41 characters; this one has {len(password)}"
+        side = "shorter" if len(password) < 8 else "longer"  # not its length: even that tells of a secret
+        return f"RDS takes master passwords of 8 to 41 characters; this one is {side}"
     if not all(33 <= ord(c) < 127 for c in password) or any(c in '/"@' for c in password):
         return "RDS takes printable ASCII characters except '/', '\"', '@' and spaces in a master password"
     return None
