@@ -222,8 +222,8 @@ REASONS: dict[str, Reason] = {
         "Put the earlier key back in the Secret, or restore afresh with the new key.", FAILED),
     "MaskingKeyWouldBeLogged": Reason(
         FAILURE, "On MySQL, a server log (general_log without permission to set sql_log_off, slow_query_log with "
-        "long_query_time 0, or Advanced Auditing with QUERY events) would record the statement carrying the hash "
-        "key, so the key was not sent.",
+        "long_query_time 0, Advanced Auditing with QUERY events, or the binary log in STATEMENT or MIXED format) "
+        "would record the statement carrying the hash key, or the key itself, so the key was not sent.",
         "Turn that log off in the cluster parameter group (or let the master user set sql_log_off), or use "
         "strategies without the key.", FAILED),
     "MaskingFailed": Reason(

@@ -156,6 +156,10 @@ def test_the_key_fingerprint_tells_keys_apart_and_reveals_neither_key_nor_pads()
     ({"server_audit_logging": "ON", "server_audit_events": ""}, True, "server_audit_logging"),  # empty: every event
     ({"server_audit_logging": "ON", "server_audit_events": "CONNECT"}, True, None),
     ({"server_audit_logging": "OFF", "server_audit_events": "QUERY"}, True, None),
+    ({"log_bin": "ON", "binlog_format": "STATEMENT"}, True, "binary log is on in STATEMENT format"),
+    ({"log_bin": "ON", "binlog_format": "MIXED"}, True, "binary log is on in MIXED format"),
+    ({"log_bin": "ON", "binlog_format": "ROW"}, True, None),  # row images: hashes, never the pads
+    ({"log_bin": "OFF", "binlog_format": "STATEMENT"}, True, None),
 ])
 def test_the_mysql_key_is_sent_only_where_no_log_records_it(settings, log_off, logged):
     problem = masking.mysql_key_logging_problem(settings, log_off)

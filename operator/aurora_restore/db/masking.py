@@ -176,7 +176,9 @@ def mysql_key_logging_problem(settings: dict[str, str], log_off: bool) -> str | 
     """Why a MySQL server would log the statement setting the pads (None: it would not), from its variables
     (names lower case, values as SHOW VARIABLES gives them) and whether `SET SESSION sql_log_off = 1` was accepted.
     sql_log_off only silences the general log; the slow log (with long_query_time 0 every statement is slow) and
-    Advanced Auditing / the audit plugin (QUERY events; an empty event list means every event) log regardless."""
+    Advanced Auditing / the audit plugin (QUERY events; an empty event list means every event) log regardless, and
+    a binary log in STATEMENT or MIXED format (the session's, which SHOW VARIABLES gives) writes the value of every
+    user variable a logged statement reads."""
     def on(name: str) -> bool:
         return settings.get(name, "").upper() in ("ON", "1")
 
@@ -188,6 +190,10 @@ def mysql_key_logging_problem(settings: dict[str, str], log_off: bool) -> str | 
     events = settings.get("server_audit_events", "").upper()
     if on("server_audit_logging") and (not events.strip() or "QUERY" in events):
         return "server_audit_logging is on with QUERY events"
+    binlog_format = settings.get("binlog_format", "").upper()
+    if on("log_bin") and binlog_format in ("STATEMENT", "MIXED"):
+        return (f"the binary log is on in {binlog_format} format, which records the user variables the masking "
+                f"statements read, and the master user may not set binlog_format ROW for its session")
     return None
 
 
@@ -368,16 +374,23 @@ class MysqlMasking:
         """The pads into session variables. PyMySQL puts parameters into the statement text, so first the
         session's general-log entries are switched off (sql_log_off, which needs SUPER or
         SESSION_VARIABLES_ADMIN), then the server's log settings are read: where a log would still record the
-        statement (mysql_key_logging_problem) the key is not sent and KeyWouldBeLogged is raised. Aurora MySQL
-        leaves the general log, the slow log and Advanced Auditing off by default."""
+        statement (mysql_key_logging_problem) the key is not sent and KeyWouldBeLogged is raised. The session's
+        binary log format is asked to be ROW first: in STATEMENT or MIXED format each UPDATE reading the pads
+        would be written with their values (User_var events). Aurora MySQL leaves the general log, the slow log,
+        Advanced Auditing and the binary log off by default."""
         with conn.cursor() as cursor:
             try:
                 cursor.execute("SET SESSION sql_log_off = 1")
                 log_off = True
             except pymysql.MySQLError:
                 log_off = False
+            try:
+                cursor.execute("SET SESSION binlog_format = 'ROW'")
+            except pymysql.MySQLError:
+                pass  # not allowed to: the check below sees the format that stays
             cursor.execute("SHOW VARIABLES WHERE Variable_name IN ('general_log', 'slow_query_log', "
-                           "'long_query_time', 'server_audit_logging', 'server_audit_events')")
+                           "'long_query_time', 'server_audit_logging', 'server_audit_events', 'log_bin', "
+                           "'binlog_format')")
             settings = {str(name).lower(): str(value) for name, value in cursor.fetchall()}
             problem = mysql_key_logging_problem(settings, log_off)
             if problem:
