@@ -234,6 +234,31 @@ def test_deleting_a_share_ends_access(accounts: Accounts) -> None:
     assert error_code(not_the_owner) == "UnknownResourceException"
 
 
+@rules("shared-cluster-visible")
+def test_a_failed_share_gives_no_access_and_the_operators_gateway_still_finds_and_deletes_it(
+    accounts: Accounts, sim: SimulatorClient
+) -> None:
+    """A FAILED share is not gone: RamGateway.find_share (what sharing and the cleanup look up by the UID tag)
+    returns it, so no second share is made and the cleanup deletes it."""
+    from aurora_restore.aws.ram import RamGateway
+
+    source = available_cluster(accounts.owner_rds)
+    uid = unique("uid")
+    made = share(accounts.owner_ram, source["DBClusterArn"], accounts.target, allowExternalPrincipals=True,
+                 tags=[{"key": "dbrestore.io/restore-uid", "value": uid}])
+    assert sim.fail_share(made["resourceShareArn"])["status"] == "FAILED"
+    assert accounts.target_ram.get_resource_share_invitations(
+        resourceShareArns=[made["resourceShareArn"]])["resourceShareInvitations"][0]["status"] == "PENDING"
+    with pytest.raises(ClientError) as hidden:
+        cluster(accounts.target_rds, source["DBClusterArn"])
+    assert error_code(hidden) == "DBClusterNotFoundFault"
+    gateway = RamGateway(accounts.owner_ram, REGION)
+    found = gateway.find_share("dbrestore.io/restore-uid", uid)
+    assert (found["resourceShareArn"], found["status"]) == (made["resourceShareArn"], "FAILED")
+    gateway.delete_share(made["resourceShareArn"])
+    assert gateway.find_share("dbrestore.io/restore-uid", uid) is None
+
+
 @rules("ram-invitation")
 def test_a_rejected_invitation_gives_no_access(accounts: Accounts) -> None:
     source = available_cluster(accounts.owner_rds)

@@ -229,6 +229,23 @@ def test_a_rejected_invitation_fails_the_restore_and_deletes_the_share(restore, 
     assert [s["status"] for s in ram_world(cloud).shares.values()] == ["DELETED"]
 
 
+def test_a_failed_share_fails_the_restore_once_and_is_deleted_on_the_way_out(restore, foreign, cloud, monkeypatch):
+    """RAM reports the share FAILED: no second share is made (whatever its client token still covers), and the
+    cleanup deletes the failed one, found by its UID tag."""
+    create = FakeRam.create_share
+
+    def create_failed(self, *args, **kwargs):
+        share = create(self, *args, **kwargs)
+        ram_world(cloud).shares[share["resourceShareArn"]]["status"] = "FAILED"
+        return {**share, "status": "ACTIVE"}  # the answer predates the failure
+
+    monkeypatch.setattr(FakeRam, "create_share", create_failed)
+    status = restore(other_account()).run()
+    assert (status.phase, status.failure.reason) == (Phase.FAILED, "ClusterShareFailed")
+    assert len(cloud.calls_to("create_resource_share")) == 1
+    assert [s["status"] for s in ram_world(cloud).shares.values()] == ["DELETED"]
+
+
 def test_the_limit_of_fifteen_clones_per_source_is_named_when_aws_refuses_the_clone(restore, foreign, cloud):
     """Preflight cannot count the source's clones in other accounts: AWS's refusal in RestoringCluster says
     which limit it is, and the share goes."""

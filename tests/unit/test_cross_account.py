@@ -509,3 +509,28 @@ def test_delete_after_restore_false_keeps_the_share_for_good(cross_account, fore
     second = second_restore(cross_account, counts)
     assert second.run().phase == Phase.SUCCEEDED
     assert foreign.shared_with[MANUAL] == [ACCOUNT_ID]  # kept: the first restore asked for it to stay
+
+
+def test_a_share_whose_last_holder_vanished_mid_removal_is_still_the_operators_to_remove():
+    """The last holder marked the removal, then its AuroraRestore was deleted (skip-cleanup) before it unshared:
+    the next restore finds the share still there, must not count it as the owner's, and removes it at its end."""
+    from .fake_rds import InMemoryShareGrant
+
+    counts: dict = {}
+    alive = {"team-a/first/1"}
+    grant = InMemoryShareGrant(counts, "arn:aws:rds:eu-west-1:210987654321:cluster-snapshot:prod", ACCOUNT_ID,
+                               alive=lambda holder: holder in alive)
+    shared = {"now": False}
+    assert grant.join("team-a/first/1", lambda: shared["now"]) is True  # the operator adds the share
+    shared["now"] = True
+
+    def vanish() -> None:  # the holder's restore disappears between the marker and the unshare call
+        alive.clear()
+        raise RuntimeError("the operator stopped")
+
+    with pytest.raises(RuntimeError):
+        grant.leave("team-a/first/1", vanish)
+    alive.add("team-a/second/2")
+    assert grant.join("team-a/second/2", lambda: shared["now"]) is True  # still the operator's share
+    assert grant.leave("team-a/second/2", lambda: shared.update(now=False)) is True
+    assert shared["now"] is False

@@ -16,8 +16,10 @@ from .errors import TRANSPORT_ERRORS, classify, error_code
 NOT_FOUND_CODES = frozenset({"UnknownResourceException", "ResourceArnNotFoundException"})
 # DeleteResourceShare of a share already deleted (a delete whose answer was lost) answers this: it is gone.
 ALREADY_DELETED_CODES = frozenset({"InvalidStateTransitionException"})
-# Shares in these states are gone or going: a restore looking for its share ignores them.
-GONE_STATUSES = frozenset({"DELETING", "DELETED", "FAILED"})
+# Shares in these states are gone or going: a restore looking for its share ignores them. A FAILED share is not
+# gone: it is found, so that sharing fails on it (ClusterShareFailed) instead of creating another, and cleanup
+# deletes it.
+GONE_STATUSES = frozenset({"DELETING", "DELETED"})
 ASSOCIATED = "ASSOCIATED"
 PENDING = "PENDING"
 

@@ -66,7 +66,9 @@ class ShareGrant:
                                  f"{self.snapshot_arn}; waiting to share it again")
         if holder in holders:
             return annotations.get(OWNED) == "true"
-        if not holders:
+        if not holders and annotations.get(OWNED) != "true":
+            # "true" with no holder left: the last one vanished before it removed the operator's share (or halfway
+            # through removing it). That share is still the operator's to remove, not the owner's: not asked again.
             annotations[OWNED] = "false" if already_shared() else "true"
         annotations[HOLDERS] = json.dumps(sorted([*holders, holder]))
         self.store(annotations)

@@ -240,6 +240,10 @@ class SimulatorClient:
     def organizations(self) -> list[list[str]]:
         return self._request("GET", "ram/organizations")["organizations"]
 
+    def fail_share(self, arn: str) -> dict[str, Any]:
+        """Put the RAM share `arn` in status FAILED (what RAM reports for a share it could not set up)."""
+        return self._request("POST", "ram/shares/fail", {"arn": arn})["share"]
+
     def resource_shares(self, account: str) -> list[dict[str, Any]]:
         """The RAM shares `account` owns (any status), with principals, resources and invitations."""
         return self._request("GET", "ram/shares", query={"account": account})["shares"]

@@ -24,6 +24,7 @@ POST   /_sim/ram/organization {"accounts": [...]}   put accounts in one organiza
                                          sharing enabled: shares between them need no invitation
 GET    /_sim/ram/organizations           the organizations so made
 GET    /_sim/ram/shares?account=         the RAM shares an account owns, with their associations
+POST   /_sim/ram/shares/fail {"arn": A}  put the share in status FAILED
 POST   /_sim/reset                       empty moto, the log, the faults, the transitions; start-up
                                          delay and page size (database servers stop)
 GET    /_sim/databases                   the clusters' database servers
@@ -106,6 +107,7 @@ class ControlApi:
             ("POST", "ram/organization"): self.join_organization,
             ("GET", "ram/organizations"): self.list_organizations,
             ("GET", "ram/shares"): self.list_shares,
+            ("POST", "ram/shares/fail"): self.fail_share,
             ("POST", "reset"): self.reset,
             ("GET", "databases"): self.list_databases,
             ("GET", "ca.pem"): self.ca_certificate,
@@ -321,6 +323,13 @@ class ControlApi:
     def list_shares(self, _body: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
         account = query.get("account", [DEFAULT_ACCOUNT_ID])[0]
         return {"shares": self.simulator.shares.shares_of(account)}
+
+    def fail_share(self, body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
+        arn = _required(body, "arn")
+        try:
+            return {"share": self.simulator.shares.fail_share(str(arn))}
+        except KeyError:
+            raise ControlApiError(404, f"no RAM share {arn}") from None
 
     def reset(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> dict[str, Any]:
         self.simulator.reset()

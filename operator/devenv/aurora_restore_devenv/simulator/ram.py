@@ -165,6 +165,16 @@ class ResourceShares:
             self._organizations.clear()
             self._tokens.clear()
 
+    def fail_share(self, arn: str) -> dict[str, Any]:
+        """Put a share in status FAILED, as RAM reports a share it could not set up (control API): it gives no
+        access, stays listed, and can still be deleted."""
+        with self._lock:
+            share = next((share for share in self._shares if share.arn == arn), None)
+            if share is None:
+                raise KeyError(arn)
+            share.status = "FAILED"
+            return share.describe()
+
     # -- organizations (control API) -------------------------------------------------------
 
     def join_organization(self, accounts: list[str]) -> None:
