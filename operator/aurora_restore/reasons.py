@@ -347,12 +347,14 @@ REASONS: dict[str, Reason] = {
         PREFLIGHT, "spec.deletionPolicy Delete with spec.target.deletionProtection: the cluster could never be deleted "
         "with the AuroraRestore.", "Turn one of them off.", CHECK),
     "DeletionProtected": Reason(
-        RETRY, "A cluster the operator was to delete has deletion protection on (turned on by someone after the "
-        "restore made it, or on the previous cluster of a Replace after Preflight): it and its instances are left "
-        "as they are. A cancel waits, a cleanup after a failure stops there, a Replace leaves the previous cluster "
-        "(status.replacedCluster.retirementError) and still succeeds.",
+        FAILURE, "A cluster the operator was to delete has deletion protection on (turned on by someone after the "
+        "restore made it, or on the previous cluster of a Replace after Preflight): it is left as it is (its "
+        "instances too, when the describe before them showed it). CleaningUp with "
+        "output.snapshot.deleteClusterAfter fails the restore; a cancel waits (status.message); a cleanup after a "
+        "failure stops there; a Replace leaves the previous cluster (status.replacedCluster.retirementError) and "
+        "still succeeds.",
         "Turn deletion protection off if the cluster should go (the operator then deletes it), or delete it "
-        "yourself; the operator never turns it off.", RETRIED),
+        "yourself; the operator never turns it off.", (*FAILED, *RETRIED)),
     "OutputClusterProtected": Reason(
         PREFLIGHT, "spec.output.snapshot.deleteClusterAfter with spec.target.deletionProtection: the cluster could "
         "never be deleted.", "Turn one of them off.", CHECK),

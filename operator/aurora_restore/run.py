@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings()
     except ValidationError as error:
-        log.error("invalid settings, not starting: %s", "; ".join(e["msg"] for e in error.errors()))
+        log.error("invalid settings, not starting: %s", "; ".join(
+            f"AURORA_RESTORE_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()))
         return 2
     if settings.shutdown_timeout_seconds < settings.longest_aws_call_seconds():
         log.warning("AURORA_RESTORE_SHUTDOWN_TIMEOUT_SECONDS (%gs) is shorter than the longest AWS call with its "

@@ -422,6 +422,8 @@ def test_the_mysql_key_is_not_sent_where_the_general_log_would_record_it(aws, un
     with open_crm("aurora-mysql", cluster, SOURCE_PASSWORD, db_ca_file) as conn:
         mysql.load_key(conn, inner, outer)
         assert execute(conn, "SELECT HEX(@aurora_restore_inner_pad)") == [(inner.hex().upper(),)]
+        # The session's binary log format was made ROW before the pads were set (MariaDB's default is MIXED).
+        assert execute(conn, "SELECT @@SESSION.binlog_format") == [("ROW",)]
     log = statement_log(simulator, f"logged-{uniq}")
     assert "general_log" in log  # the settings were read, logged; the pads were not
     assert [secret for secret in (HASH_KEY, inner.hex(), outer.hex(), inner.hex().upper(), outer.hex().upper())

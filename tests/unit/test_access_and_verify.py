@@ -86,12 +86,23 @@ def modify_calls(run: RestoreRun):
     return run.cloud.calls_to("modify_cluster")
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_a_cluster_someone_else_made_under_the_restores_name_is_never_touched(at, phase):
-    """The restored cluster deleted and made again by someone else (no UID tag): no password is set on it and no
-    connection is made to it; the restore fails TargetTaken and leaves it."""
-    run = at(phase, SECRET_REF)
-    run.secrets.add(SECRET, {"password": PASSWORD})
+LATER_PHASES = [
+    (Phase.CONFIGURING_ACCESS, {}),
+    (Phase.MASKING, {"masking": {"database": "crm", "hashKeySecretRef": {"name": SECRET, "key": "hash-key"},
+                                 "rules": [{"table": "customers", "column": "email", "strategy": "hash"}]}}),
+    (Phase.RUNNING_HOOKS, {"hooks": {"postRestore": [{"name": "sql", "sql": "SELECT 1"}]}}),
+    (Phase.VERIFYING, {}),
+    (Phase.SNAPSHOTTING_OUTPUT, {"output": {"snapshot": {"identifier": "orders-{date}"}}}),
+    (Phase.PUBLISHING, {"connectionSecret": {"name": "staging-connection"}}),
+]
+
+
+@pytest.mark.parametrize(("phase", "changes"), LATER_PHASES, ids=[phase.value for phase, _ in LATER_PHASES])
+def test_a_cluster_someone_else_made_under_the_restores_name_is_never_touched(at, phase, changes):
+    """The restored cluster deleted and made again by someone else (no UID tag): no password is set on it, no
+    connection is made to it, no snapshot or Secret is made of it; the restore fails TargetTaken and leaves it."""
+    run = at(phase, {**SECRET_REF, **changes})
+    run.secrets.add(SECRET, {"password": PASSWORD, "hash-key": "a-hash-key-of-32-bytes-at-least!"})
     run.target.clusters[TARGET]["TagList"] = [{"Key": "team", "Value": "other"}]
     outcome = run.step()
     assert isinstance(outcome, Fail) and outcome.reason == "TargetTaken", outcome
@@ -100,7 +111,8 @@ def test_a_cluster_someone_else_made_under_the_restores_name_is_never_touched(at
     status = run.run()
     assert (status.phase, status.failure.reason) == (Phase.FAILED, "TargetTaken")
     assert TARGET in run.target.clusters and not run.cloud.calls_to("delete_cluster")
-    assert not run.cloud.calls_to("delete_instance")
+    assert not run.cloud.calls_to("delete_instance") and not run.cloud.calls_to("create_cluster_snapshot")
+    assert run.secrets.writes == []
 
 
 # --- nothing asked: both phases pass straight on ------------------------------------------------------------------

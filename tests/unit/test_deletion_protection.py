@@ -7,7 +7,7 @@ import pytest
 from aurora_restore.api.phase import Phase
 from aurora_restore.machine import left_in_aws
 
-from .conftest import REPLACEABLE, TARGET, UID
+from .conftest import PERMISSIVE_POLICY, REPLACEABLE, TARGET, UID
 from .fake_rds import aws_error
 from .test_names_and_ownership import cancel
 
@@ -100,3 +100,63 @@ def test_a_dry_run_plans_the_protection_in_publishing(restore):
     [planned] = [step for step in status.plan.steps if "DeletionProtection" in step.parameters]
     assert (planned.phase, planned.action, planned.parameters["DBClusterIdentifier"]) == (
         Phase.PUBLISHING, "ModifyDBCluster", TARGET)
+
+
+def test_a_cancel_in_retiring_previous_keeps_a_protected_previous_cluster_and_ends(restore, cloud):
+    run = restore(REPLACE)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
+    run.run_until(Phase.RETIRING_PREVIOUS)
+    run.target.clusters[PREVIOUS]["DeletionProtection"] = True
+    status = cancel(run)
+    assert status.phase == Phase.CANCELLED
+    assert f"the previous cluster {PREVIOUS} is kept" in status.message and "deletion protection on" in status.message
+    assert PREVIOUS in run.target.clusters and not cloud.calls_to("delete_instance")
+    assert TARGET in run.target.clusters  # the new cluster, swapped in before the cancel
+
+
+def test_protection_turned_on_between_the_describe_and_the_delete_is_said_the_same_way(restore, cloud, monkeypatch):
+    """The pass saw the previous cluster unprotected and deleted its instances; by its DeleteDBCluster someone
+    had protected it: AWS refuses, and the restore records it as the protection it is, not as a failure."""
+    from .fake_rds import FakeRds
+
+    run = restore(REPLACE)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
+    delete = FakeRds.delete_cluster
+
+    def protect_first(self, identifier, *args, **kwargs):
+        self.clusters[identifier.lower()]["DeletionProtection"] = True
+        return delete(self, identifier, *args, **kwargs)
+
+    monkeypatch.setattr(FakeRds, "delete_cluster", protect_first)
+    status = run.run()
+    assert status.phase == Phase.SUCCEEDED, status.message
+    assert [call.error for call in cloud.calls_to("delete_cluster")] == ["InvalidParameterCombination"]
+    assert "deletion protection on" in status.replaced_cluster.retirement_error
+    assert PREVIOUS in run.target.clusters
+
+
+def test_a_broken_new_cluster_is_kept_when_there_is_no_previous_cluster_to_give_the_name_back(restore, cloud):
+    run = restore(REPLACE)
+    run.target.add_cluster(TARGET, tags=REPLACEABLE, instances=1)
+    run.send_first_rename()
+    while len(cloud.calls_to("rename_cluster")) < 2:  # the first rename settles; the second one is sent
+        run.step()
+    run.step()  # the new cluster carries the target identifier
+    del run.target.clusters[PREVIOUS]  # its owner deleted the previous cluster meanwhile
+    run.target.instances = {k: v for k, v in run.target.instances.items()
+                            if v.get("DBClusterIdentifier") != PREVIOUS}
+    run.target.put_in_status("cluster", TARGET, "incompatible-network")
+    status = run.run()
+    assert status.phase == Phase.FAILED
+    assert not cloud.calls_to("delete_cluster") and TARGET in run.target.clusters
+
+
+def test_delete_cluster_after_fails_the_restore_on_a_cluster_someone_protected(restore, cloud):
+    run = restore({"output": {"snapshot": {"identifier": "orders-masked-{date}", "deleteClusterAfter": True}}},
+                  policies={"p": {**PERMISSIVE_POLICY}})
+    run.run_until(Phase.CLEANING_UP)
+    run.target.clusters[TARGET]["DeletionProtection"] = True
+    status = run.run()
+    assert (status.phase, status.failure.reason, status.failure.phase) == (
+        Phase.FAILED, "DeletionProtected", Phase.CLEANING_UP)
+    assert TARGET in run.target.clusters and not cloud.calls_to("delete_instance")

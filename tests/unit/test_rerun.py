@@ -14,7 +14,7 @@ from aurora_restore.steps.outcomes import Fail
 
 from .conftest import REPLACEABLE, KMS_KEY, OTHER_REGION, TARGET, UID
 EVERYTHING = {
-    "target": {"region": OTHER_REGION, "instances": {"count": 3}},
+    "target": {"region": OTHER_REGION, "instances": {"count": 3}, "deletionProtection": True},
     "copy": {"kmsKeyId": KMS_KEY},
     "existingTarget": {"policy": "Replace"},
 }
@@ -42,6 +42,7 @@ EXPECTED_MUTATIONS = Counter(
         "restore_cluster_from_snapshot": 1,
         "create_instance": 3,
         "delete_snapshot": 1,
+        "modify_cluster": 1,  # DeletionProtection, in Publishing: once, crash or not
     }
 )
 
@@ -64,6 +65,7 @@ def test_a_crash_after_every_step_creates_no_duplicates(restore, cloud, ticks, c
     }
     assert [i.writer for i in status.instances] == [True, False, False]
     assert status.replaced_cluster.final_snapshot_identifier == f"{TARGET}-final-7d3f9a2e"
+    assert run.target.clusters[TARGET]["DeletionProtection"] is True
 
 
 @pytest.mark.parametrize(

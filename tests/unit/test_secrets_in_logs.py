@@ -78,3 +78,15 @@ def test_the_signing_key_and_a_webhook_path_stay_out_of_reprs():
     target = WebhookTarget(scheme="https", host="hooks.example", port=443, path="/in?token=t0ken-never-shown",
                            address="203.0.113.9")
     assert "t0ken-never-shown" not in repr(target) and "hooks.example" in repr(target)
+
+
+def test_aurora_restore_run_names_the_refused_variable_and_not_its_value(monkeypatch, caplog, verbose_log):
+    import argparse
+
+    from aurora_restore.run import run
+
+    monkeypatch.setenv("AURORA_RESTORE_NOTIFICATION_SIGNING_KEY", "short-Key-9")
+    assert run(argparse.Namespace(verbose=False, log_format="plain", liveness=None)) == 2
+    text = "\n".join(verbose_log.lines)
+    assert "invalid settings, not starting: AURORA_RESTORE_NOTIFICATION_SIGNING_KEY: String should have at least" in text
+    assert "short-Key-9" not in text

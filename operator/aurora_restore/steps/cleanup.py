@@ -106,18 +106,27 @@ def cancel(ctx: RestoreContext) -> Outcome:
         return Wait(f"swap finished before cancelling: {outcome.message}", delay=0,
                     updates={**outcome.updates, **updates})
     kept = ""
-    if record.phase == Phase.RETIRING_PREVIOUS and ctx.status.replaced_cluster.deleted_at is None:
+    previous = ctx.status.replaced_cluster
+    if record.phase == Phase.RETIRING_PREVIOUS and previous.deleted_at is None and previous.retirement_error is None:
         # The user asked for the previous cluster to go and the swap is done: finish, never leave it half-deleted;
-        # unless no policy allows deleting it any more (checked before the first deletion): then it stays.
+        # unless no policy allows deleting it any more (checked before the first deletion), or it has deletion
+        # protection on (retire_previous records that as retirementError): then it stays.
         try:
             outcome = retire_previous(ctx)
         except TerminalError as error:
             if error.reason != NOT_ALLOWED_BY_POLICY:
                 raise
-            kept = f"; the previous cluster {ctx.status.replaced_cluster.renamed_to} is kept: {error.message}"
+            kept = f"; the previous cluster {previous.renamed_to} is kept: {error.message}"
         else:
-            return Wait(f"finishing the deletion of the previous cluster before cancelling: {outcome.message}",
-                        updates={**outcome.updates, **updates}, delay=0 if isinstance(outcome, Advance) else None)
+            left = outcome.updates.get("replaced_cluster")
+            if left is None or left.retirement_error is None:
+                return Wait(f"finishing the deletion of the previous cluster before cancelling: {outcome.message}",
+                            updates={**outcome.updates, **updates},
+                            delay=0 if isinstance(outcome, Advance) else None)
+            updates.update(outcome.updates)
+            kept = f"; the previous cluster {previous.renamed_to} is kept: {left.retirement_error}"
+    elif previous is not None and previous.retirement_error and previous.deleted_at is None:
+        kept = f"; the previous cluster {previous.renamed_to} is kept: {previous.retirement_error}"
     updates.update(remove_intermediates(ctx))
     updates.update(remove_partial_output(ctx))  # an unfinished output snapshot; a finished one is the product
     remove_hook_objects(ctx)  # a Job hook's Secret, and its Job if still running (steps/hooks.py)

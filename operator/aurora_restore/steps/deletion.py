@@ -43,9 +43,7 @@ def tear_down_cluster(
     if status == DELETING:
         return TearDownPass(f"waiting for {label} {identifier} to be deleted")
     if cluster.get("DeletionProtection"):
-        raise TerminalError(DELETION_PROTECTED, f"{label} {identifier!r} has deletion protection on, so it and its "
-                            f"instances are left as they are; turn it off (ModifyDBCluster DeletionProtection "
-                            f"false) to let the operator delete them, or delete them yourself")
+        raise protected(label, identifier)
     if status != AVAILABLE and status not in FAILED_STATUSES:
         # renaming, creating, backing-up (also the final snapshot of a delete already sent)...: AWS refuses
         # DeleteDBCluster until it settles, so look again rather than ask.
@@ -59,9 +57,23 @@ def tear_down_cluster(
         return TearDownPass(f"deleting instances {', '.join(live)} of {label} {identifier}", live)
     if instances:
         return TearDownPass(f"waiting for {len(instances)} instance(s) of {label} {identifier} to be deleted")
-    rds.delete_cluster(identifier, final_snapshot_identifier, keep_automated_backups=keep_automated_backups)
+    try:
+        rds.delete_cluster(identifier, final_snapshot_identifier, keep_automated_backups=keep_automated_backups)
+    except TerminalError as error:
+        # Protection turned on after this pass's describe: AWS refuses (InvalidParameterCombination, "Cannot
+        # delete protected Cluster"); said the same way as when the describe showed it.
+        now = rds.describe_cluster(identifier) if error.reason == "InvalidParameterCombination" else None
+        if now is not None and now.get("DeletionProtection"):
+            raise protected(label, identifier) from None
+        raise
     detail = f" after final snapshot {final_snapshot_identifier}" if final_snapshot_identifier else ""
     return TearDownPass(f"deleting {label} {identifier}{detail}")
+
+
+def protected(label: str, identifier: str) -> TerminalError:
+    return TerminalError(DELETION_PROTECTED, f"{label} {identifier!r} has deletion protection on, so it is left as "
+                         f"it is; turn it off (ModifyDBCluster DeletionProtection false) to let the operator delete "
+                         f"it, or delete it yourself")
 
 
 def delete_restored_cluster(ctx: RestoreContext) -> str | None:

@@ -104,9 +104,10 @@ def roll_back_swap(ctx: RestoreContext) -> tuple[str | None, dict[str, Any]]:
 
     Returns (what is being waited for, or None once the swap is settled; the status updates): the previous
     cluster back at the target identifier (rolledBackAt), or the new one found there (the swap had completed).
-    A new cluster that broke under the target identifier before the swap was seen complete is no successor: it
-    is deleted (it is the restore's own, and a failure status is final), then the previous cluster gets its name
-    back, so the target's endpoints lead to a working cluster again.
+    A new cluster that broke under the target identifier before the swap was seen complete is no successor: when
+    the previous cluster is still there to take its name back, the broken one (the restore's own; the restore has
+    failed either way) is deleted, then the previous one is renamed back, so the target's endpoints lead to the
+    cluster that worked. Without a previous cluster to return, nothing is deleted.
     """
     record = ctx.status.replaced_cluster
     rds = ctx.target.rds
@@ -114,9 +115,11 @@ def roll_back_swap(ctx: RestoreContext) -> tuple[str | None, dict[str, Any]]:
     if at_target is not None:
         if ctx.owns(at_target) and record.swapped_at is None and (
                 at_target.get("Status") in FAILED_STATUSES or at_target.get("Status") == DELETING):
-            teardown = tear_down_cluster(rds, at_target, final_snapshot_identifier=None,
-                                         label="broken restored cluster")
-            return f"rolling back the swap: {teardown.message}", {}
+            previous = rds.describe_cluster(record.renamed_to)
+            if previous is not None and is_previous(record, previous):
+                teardown = tear_down_cluster(rds, at_target, final_snapshot_identifier=None,
+                                             label="broken restored cluster")
+                return f"rolling back the swap: {teardown.message}", {}
         if ctx.owns(at_target):
             return None, {"replaced_cluster": record.model_copy(update={"swapped_at": ctx.now})}
         if is_previous(record, at_target) and at_target.get("Status") != AVAILABLE:
