@@ -24,7 +24,6 @@ from aurora_restore.aws.observer import (
     INSTANCES,
     Batcher,
     RdsObserver,
-    StepThreads,
 )
 from aurora_restore.aws.rds import RdsGateway
 from aurora_restore.aws.side import AwsSide
@@ -389,46 +388,3 @@ def test_the_runtime_batches_as_the_settings_say(monkeypatch, on):
     runtime = driver.Runtime.create(settings, TimedApiClient(_configuration(), 7))
     observer = runtime.aws.observer(REGION)
     assert (observer.window if observer else None) == (0.2 if on else None)
-
-
-def waiting_threads(threads: StepThreads, count: int) -> None:
-    """Until `count` threads wait in batches."""
-    for _ in range(2000):
-        with threads._changed:
-            if threads._waiting >= count:
-                return
-        threading.Event().wait(0.005)
-    raise AssertionError(f"{threads._waiting} threads wait in batches, not {count}")
-
-
-def test_a_window_ends_once_every_step_thread_waits_in_a_batch():
-    """Four step threads, all in batches of two kinds: no thread is left to start a turn that could join, so both
-    batches go at once instead of after their 60 s window."""
-    rds = FakeRds({"describe_db_clusters": [cluster("a"), cluster("b")],
-                   "describe_db_instances": [instance("a-1", "a"), instance("b-1", "b")]})
-    threads = StepThreads(4)
-    observer = RdsObserver(rds, window=60, threads=threads)
-    results = in_threads([lambda: observer.describe(CLUSTERS, "a"), lambda: observer.describe(CLUSTERS, "b"),
-                          lambda: observer.describe(INSTANCES, "a-1"), lambda: observer.describe(INSTANCES, "b-1")])
-    assert [[item[key] for item in found] for found, key in zip(results, [
-        "DBClusterIdentifier", "DBClusterIdentifier", "DBInstanceIdentifier", "DBInstanceIdentifier"])] == [
-        ["a"], ["b"], ["a-1"], ["b-1"]]
-    assert sorted((r["action"], tuple(sorted(r["values"]))) for r in rds.requests) == [
-        ("describe_db_clusters", ("a", "b")), ("describe_db_instances", ("a-1", "b-1"))]
-
-
-def test_a_window_stays_open_while_a_step_thread_could_still_join():
-    """Three of five step threads wait in a batch: the other two may start turns that join it, so the window goes
-    on, and a fourth caller still joins the same request."""
-    rds = FakeRds({"describe_db_clusters": [cluster(name) for name in "abcd"]})
-    threads = StepThreads(5)
-    observer = RdsObserver(rds, window=2.0, threads=threads)
-    early = [threading.Thread(target=observer.describe, args=(CLUSTERS, name)) for name in "abc"]
-    for thread in early:
-        thread.start()
-    waiting_threads(threads, 3)
-    assert rds.requests == []
-    assert [item["DBClusterIdentifier"] for item in observer.describe(CLUSTERS, "d")] == ["d"]
-    for thread in early:
-        thread.join(10)
-    assert [sorted(r["values"]) for r in rds.requests] == [["a", "b", "c", "d"]]

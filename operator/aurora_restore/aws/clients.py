@@ -44,7 +44,7 @@ from .arn import account_of
 from .budget import GaveUp, RequestBudget, priority_of
 from . import transitions
 from .identity import AccountOf
-from .observer import RdsObserver, StepThreads
+from .observer import RdsObserver
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,6 @@ class AwsClients:
         request_burst: int = 20,
         budget: RequestBudget | None = None,
         batch_window: float | None = None,
-        step_threads: int | None = None,
     ):
         self._base = session or boto3.session.Session()
         # The request budget (aws/budget.py); a rate of 0 turns it off.
@@ -88,8 +87,6 @@ class AwsClients:
         # Batched observation (aws/observer.py): seconds a describe waits for others to join; None: off.
         self._batch_window = batch_window
         self._observers: dict[tuple, RdsObserver] = {}
-        # The threads turns run in: once all of them wait in batches, a batch is sent without the rest of its window.
-        self._step_threads = StepThreads(step_threads)
         # The fence: every call is checked just before it is sent, so a replica that lost the leader Lease
         # mid-turn stops at its next call instead of racing the new leader (NotLeading).
         self._leading = leading or (lambda: True)
@@ -175,7 +172,7 @@ class AwsClients:
         with self._lock:
             if key not in self._observers:
                 rds = self.client_unlocked("rds", region, role_arn, external_id)
-                self._observers[key] = RdsObserver(rds, self._batch_window, self._step_threads)
+                self._observers[key] = RdsObserver(rds, self._batch_window)
             return self._observers[key]
 
     def _check_leading(self, model, **_):

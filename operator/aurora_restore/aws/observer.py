@@ -6,9 +6,7 @@ seconds while others add their identifiers, then sends one describe whose filter
 (DescribeDBClusters `db-cluster-id`, DescribeDBInstances `db-instance-id` or `db-cluster-id`,
 DescribeDBClusterSnapshots `db-cluster-snapshot-id`), reads every page, and hands each caller its items; none
 means not found, as a direct describe's DBClusterNotFoundFault does. A caller that arrives once the batch is
-detached for sending joins the next one, so every answer comes from a request sent after its question. The
-window ends early once every step thread waits in a batch (StepThreads): no thread is left to start a turn that
-could join, so waiting on would only hold them all idle (hundreds of restores woken at once). A
+detached for sending joins the next one, so every answer comes from a request sent after its question. A
 failure of the batched call is raised to every caller of the batch, and the gateway classifies it as it
 classifies the direct call's (aws/errors.py).
 
@@ -19,7 +17,6 @@ automated snapshots (`rds:` names need SnapshotType=automated) and anything that
 the generic Filter type documents filter values as case-sensitive, so the batch sends them in lower case.
 """
 
-import contextlib
 import contextvars
 import copy
 import re
@@ -93,61 +90,14 @@ class _Batch:
     answered: threading.Event = field(default_factory=threading.Event)
 
 
-class StepThreads:
-    """How many of the step threads (the worker pool every turn runs in, AURORA_RESTORE_WORKER_THREADS) wait in a
-    batch now, across every batcher; `threads` None: unknown, windows are never cut short."""
-
-    def __init__(self, threads: int | None = None):
-        self.threads = threads
-        self._waiting = 0
-        self._saturations = 0  # how often all of them waited at once: every window open then ends
-        self._changed = threading.Condition()
-
-    @contextlib.contextmanager
-    def waiting(self):
-        """Count the calling thread as waiting in a batch meanwhile (a caller waiting for its batch's answer)."""
-        with self._changed:
-            self._enter()
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._waiting -= 1
-
-    def window(self, seconds: float) -> None:
-        """A batch's first caller: wait `seconds`, counted as waiting, or less: until every step thread waits in a
-        batch at once (each window open at that moment ends, even if some have stopped waiting since)."""
-        deadline = time.monotonic() + seconds
-        with self._changed:
-            seen = self._saturations
-            self._enter()
-            try:
-                while self._saturations == seen:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return
-                    self._changed.wait(remaining)
-            finally:
-                self._waiting -= 1
-
-    def _enter(self) -> None:
-        self._waiting += 1
-        if self.threads is not None and self._waiting >= self.threads:
-            self._saturations += 1
-            self._changed.notify_all()
-
-
 class Batcher:
     """The batches of one kind of describe through one boto3 client; thread-safe."""
 
-    def __init__(self, client, kind: Kind, window: float, wait: Callable[[float], None] | None = None,
-                 threads: StepThreads | None = None):
+    def __init__(self, client, kind: Kind, window: float, wait: Callable[[float], None] = time.sleep):
         self.client = client
         self.kind = kind
         self.window = window
-        self._threads = threads or StepThreads()
-        # How the first caller spends the window (tests wait for their callers instead).
-        self._wait = wait or self._threads.window
+        self._wait = wait  # how the first caller spends the window (tests wait for their callers instead)
         self._lock = threading.Lock()
         self._pending: _Batch | None = None
         self._most_items = 1  # per identifier, in the last answer: how many identifiers the next request holds
@@ -165,8 +115,7 @@ class Batcher:
         if leads:
             self._lead(batch)
         else:
-            with self._threads.waiting():
-                batch.answered.wait()
+            batch.answered.wait()
         if batch.error is not None:
             raise batch.error
         return copy.deepcopy(batch.items.get(key, []))  # each caller its own copy, as a direct describe gives
@@ -245,9 +194,9 @@ def _in_groups(identifiers: list[str], size: int) -> list[list[str]]:
 class RdsObserver:
     """The batchers of one RDS client (one account, role, region): what the RdsGateway reads through."""
 
-    def __init__(self, client, window: float, threads: StepThreads | None = None):
+    def __init__(self, client, window: float):
         self.window = window
-        self._batchers = {kind: Batcher(client, kind, window, threads=threads) for kind in KINDS}
+        self._batchers = {kind: Batcher(client, kind, window) for kind in KINDS}
 
     @staticmethod
     def batches(kind: Kind, identifier: str) -> bool:
