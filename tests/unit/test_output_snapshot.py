@@ -1,6 +1,6 @@
 """spec.output.snapshot: the sanitized snapshot for other accounts (SnapshottingOutput, steps/output.py)."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -304,3 +304,41 @@ def test_a_failure_after_the_output_was_finished_keeps_it(restore, keys, cloud):
     assert status.output_snapshot.available_at is not None and status.output_snapshot.deleted is None
     assert run.target.describe_snapshot("orders-masked-20250301-1200") is not None
     assert run.target.describe_snapshot(INTERMEDIATE) is None
+
+
+def test_a_shared_output_snapshot_whose_status_write_was_lost_is_kept_after_a_timeout(restore, keys, cloud):
+    """Killed after the share (the data has left the account) and before availableAt was written, then restarted
+    past spec.timeout: the snapshot AWS shows available and shared with every consumer is the product, kept."""
+    from aurora_restore.machine import apply_outcome, run_step
+
+    run = restore({**output(kmsKeyId="alias/share", shareWith=[CONSUMER]), "timeout": "2h"})
+    run.run_until(Phase.SNAPSHOTTING_OUTPUT)
+    for _ in range(30):  # until the pass that shares, whose outcome is lost
+        outcome = run_step(run.context())
+        if cloud.calls_to("share_snapshot"):
+            break
+        run.status = apply_outcome(run.status, outcome, run.now, 1, 20)
+        run.now += timedelta(seconds=30)
+    else:
+        raise AssertionError("never shared")
+    assert run.phase == Phase.SNAPSHOTTING_OUTPUT and run.status.output_snapshot.available_at is None
+    run.now += timedelta(hours=3)
+    status = run.run()
+    assert (status.phase, status.failure.reason) == (Phase.FAILED, "Timeout")
+    assert run.target.describe_snapshot("orders-masked-20250301-1200")["Status"] == "available"
+    assert [c.params["identifier"] for c in cloud.calls_to("delete_snapshot")] == [
+        status.output_snapshot.intermediate_identifier]
+
+
+def test_an_output_snapshot_not_yet_shared_with_every_consumer_still_goes_after_a_failure(restore, keys, cloud):
+    run = restore({**output(kmsKeyId="alias/share", shareWith=[CONSUMER, "555566667777"]), "timeout": "2h"})
+    run.run_until(Phase.SNAPSHOTTING_OUTPUT)
+    run.target.fail("share_snapshot", aws_error("InternalFailure", "boom", action="share_snapshot"), times=1000)
+    for _ in range(30):
+        if run.target.snapshots.get("orders-masked-20250301-1200", {}).get("Status") == "available":
+            break
+        run.step()
+    run.now += timedelta(hours=3)
+    status = run.run()
+    assert (status.phase, status.failure.reason) == (Phase.FAILED, "Timeout")
+    assert run.target.describe_snapshot("orders-masked-20250301-1200") is None

@@ -354,8 +354,9 @@ def remove_partial_output(ctx: RestoreContext) -> dict:
     finished (status.outputSnapshot.availableAt: taken from the masked, verified cluster, copied and shared), if
     they carry this restore's UID, whatever status recorded; a snapshot still being created is retried
     (RetryableError). A finished output is the product, whatever fails after it (Publishing, the swap of a
-    Replace, deleteClusterAfter): consumers may already be restoring from it. The status updates marking what
-    went."""
+    Replace, deleteClusterAfter): consumers may already be restoring from it. So is one AWS shows available and
+    shared with every shareWith account though status has no availableAt (killed between the last share and the
+    status write, then a timeout or a cancel). The status updates marking what went."""
     wanted = ctx.spec.output_snapshot
     if wanted is None:
         return {}
@@ -364,7 +365,8 @@ def remove_partial_output(ctx: RestoreContext) -> dict:
     except TerminalError:
         return {}  # an invalid name: nothing was ever made under it
     record = ctx.status.output_snapshot
-    finished = record is not None and record.available_at is not None
+    finished = (record is not None and record.available_at is not None) or _finished_in_aws(
+        ctx, identifier, wanted.share_with)
     names = [intermediate_identifier(ctx)] if finished else [intermediate_identifier(ctx), identifier]
     found = [_delete_owned(ctx, name) for name in names]
     if record is None or not any(found):
@@ -373,6 +375,14 @@ def remove_partial_output(ctx: RestoreContext) -> dict:
     if not finished:
         update["deleted"] = True
     return {"output_snapshot": record.model_copy(update=update)}
+
+
+def _finished_in_aws(ctx: RestoreContext, identifier: str, accounts: list[str]) -> bool:
+    """The output snapshot is this restore's, available, and shared with every account it is for."""
+    snapshot = ctx.target.rds.describe_snapshot(identifier)
+    if snapshot is None or not ctx.owns(snapshot) or snapshot.get("Status") != "available":
+        return False
+    return not accounts or set(accounts) <= set(ctx.target.rds.restore_accounts(identifier))
 
 
 def output_message(record: OutputSnapshotStatus | None) -> str:
