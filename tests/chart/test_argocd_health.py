@@ -119,3 +119,10 @@ def test_docs_embed_the_same_lua():
     blocks = re.findall(r"```lua\n(.*?)```", ARGOCD_DOC.read_text(), flags=re.DOTALL)
     assert blocks == [HEALTH_LUA.read_text()]
     assert HEALTH_KEY in ARGOCD_DOC.read_text()
+
+
+def test_the_docs_configmap_snippet_is_the_example_as_yaml():
+    """The ConfigMap the page shows parses, and is the example file's (a line out of the block scalar's indent
+    would end it)."""
+    [snippet] = re.findall(r"```yaml\n(apiVersion: v1\nkind: ConfigMap\n.*?)```", ARGOCD_DOC.read_text(), flags=re.DOTALL)
+    assert yaml.safe_load(snippet) == yaml.safe_load(ARGOCD_CM.read_text())
