@@ -56,6 +56,7 @@ spec.notification's notifications are queued and delivered around each step, fro
 aftercare of a finished restore (steps/notify.py); they never change the phase.
 """
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,6 +88,8 @@ from .steps.verify import verify
 
 Step = Callable[[RestoreContext], Outcome]
 
+log = logging.getLogger("aurora_restore.machine")
+
 STEPS: dict[Phase, Step] = {
     Phase.PENDING: acquire_target,
     Phase.RESOLVING_SNAPSHOT: resolve_snapshot,
@@ -114,9 +117,23 @@ UNTIMED_PHASES = frozenset({Phase.CLEANING_UP_AFTER_FAILURE, Phase.CANCELLING})
 
 def run_step(ctx: RestoreContext) -> Outcome:
     """Run the current phase's step once and return what should happen next; never raises domain errors.
-    Notifications due are delivered first; those the outcome's phase owes are queued (steps/notify.py)."""
+    Notifications due are delivered first; those the outcome's phase owes are queued (steps/notify.py).
+
+    A step that raises anything else after this turn attempted a notification (an apiserver error reading a
+    Secret, a bug) does not lose those attempts: they are returned as a backoff Wait, logged with the error,
+    so the failing step cannot resend the notification at every retry. Without an attempt the error is raised
+    for the driver, as before."""
+    before = ctx.status.notifications
     notifications = deliver_before_step(ctx)
-    return with_notifications(ctx, _run_phase_step(ctx), notifications)
+    try:
+        outcome = _run_phase_step(ctx)
+    except Exception as error:
+        if notifications is None or notifications == before:
+            raise
+        log.warning("the %s step raised %s after notifications were attempted: recording the attempts, retrying",
+                    ctx.status.phase, type(error).__name__, exc_info=True)
+        outcome = Wait(f"retrying after an unexpected {type(error).__name__}", backoff=True)
+    return with_notifications(ctx, outcome, notifications)
 
 
 def _run_phase_step(ctx: RestoreContext) -> Outcome:

@@ -448,3 +448,30 @@ def test_a_drills_success_retried_before_cleaning_up_recorded_the_drill_still_ca
     first, second = (post[1]["drill"] for post in run.webhook.posts)
     assert second["rtoSeconds"] is not None and second["rpoSeconds"] is not None
     assert (first["rtoSeconds"], first["rpoSeconds"]) == (second["rtoSeconds"], second["rpoSeconds"])
+
+
+def test_an_attempt_made_before_a_step_that_raises_something_unexpected_is_recorded_not_repeated(notifying):
+    """The step breaks after the turn published (say, the apiserver answers 403 reading a Secret): the attempt is
+    in the outcome, with backoff, so the next turns, which raise to the driver as before, do not publish again."""
+    from aurora_restore.machine import run_step
+
+    run = notifying({"snsTopicArn": TOPIC, "on": "EveryTransition"})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the apiserver said 403")
+
+    run.run_until(Phase.RESTORING_CLUSTER)
+    published = len(run.sns.published)
+    original, run.target.describe_cluster = run.target.describe_cluster, broken
+    outcome = run_step(run.context())
+    assert type(outcome).__name__ == "Wait" and outcome.backoff and "RuntimeError" in outcome.message
+    assert "403" not in outcome.message
+    run.status = apply_outcome(run.status, outcome, run.now, 1, 20)
+    assert [(n.phase, n.state) for n in run.status.notifications][-1] == (Phase.RESTORING_CLUSTER, "Delivered")
+    for _ in range(3):  # nothing attempted in these turns: the error goes to the driver, as before
+        with pytest.raises(RuntimeError):
+            run_step(run.context())
+    assert len(run.sns.published) == published + 1  # RestoringCluster's, once
+    run.target.describe_cluster = original
+    assert run.run().phase == Phase.SUCCEEDED
+    assert len(run.sns.published) == len(run.status.notifications)
