@@ -138,6 +138,25 @@ def test_a_job_found_after_a_crash_is_taken_over_not_made_twice(hooks_run):
     assert jobs.created == 1 and run.status.hooks[0].state == "Running"
 
 
+def test_a_job_timed_out_while_two_status_writes_were_lost_is_never_made_again(hooks_run):
+    """Killed after creating the Job (no entry written), down past the hook's timeout, and the turn that deletes
+    the timed-out Job loses its status write too: the entry was recorded before the deletion, so the next turn
+    reads "made and gone", never "never made"."""
+    run, jobs, events = hooks_run([job_hook(timeout="1m")])
+    saved = run.status
+    turn(run, jobs, events)
+    run.status = saved  # the first status write was lost: no entry, the Job exists
+    run.now += timedelta(minutes=5)
+    turn(run, jobs, events)  # takes the Job over: its entry is written first
+    assert run.status.hooks[0].state == "Running" and jobs.created == 1
+    recorded = run.status
+    turn(run, jobs, events)  # timed out: the Job is deleted ...
+    assert job_name("nightly", "seed", run.uid) not in jobs.jobs
+    run.status = recorded  # ... and that status write is lost as well
+    turn(run, jobs, events)
+    assert jobs.created == 1 and run.status.hooks[0].state in ("TimedOut", "Failed")
+
+
 def test_a_job_past_its_timeout_is_deleted_and_reported_timed_out(hooks_run):
     run, jobs, events = hooks_run([job_hook(on_failure="Continue", timeout="1m"), job_hook("next")])
     turn(run, jobs, events)

@@ -237,6 +237,11 @@ def job_hook(ctx: RestoreContext, index: int, hook: PostRestoreHook, entry: Hook
                 check_template(hook, field)
                 jobs.create_secret(secret_body(ctx, hook, secret, access), ctx.uid)
                 job = jobs.create_job(job_body(ctx, hook, name, secret), ctx.uid)
+        elif entry is None:
+            # Made by a turn whose status was never written: record it before anything is deleted, or a deletion
+            # whose status write is lost too would leave "no entry, no Job", which reads as never made.
+            return HookStatus(name=hook.name, kind="job", state="Running", started_at=ctx.now, job_name=name,
+                              secret_name=secret)
         entry = entry or HookStatus(name=hook.name, kind="job", state="Running", started_at=ctx.now,
                                     job_name=name, secret_name=secret)
         state, error = job_state(job, hook, ctx.now)
