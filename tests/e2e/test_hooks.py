@@ -160,6 +160,34 @@ def test_the_journal_is_found_after_a_hook_moves_the_search_path_and_a_hook_drop
             assert execute(conn, "SELECT count(*) FROM orders") == [(3,)]
 
 
+def test_the_journal_is_found_after_a_hook_moves_the_search_path_of_new_sessions(aws, uniq, db_ca_file):
+    """PostgreSQL: a hook that changes the database's default search_path (ALTER DATABASE ... SET) leaves the next
+    session, after a crash, in another schema; its row is still found, so it does not run twice; and the
+    journal's drop finds the table there too."""
+    make_database_source(aws.client("rds", region_name="us-east-1"), f"src-{uniq}", f"snap-{uniq}",
+                         "aurora-postgresql", SOURCE_PASSWORD, db_ca_file)
+    cluster = aws.client("rds", region_name="us-east-1").describe_db_clusters(
+        DBClusterIdentifier=f"src-{uniq}")["DBClusters"][0]
+
+    def connection():
+        return connect("aurora-postgresql", cluster["Endpoint"], cluster["Port"], "admin_user", SOURCE_PASSWORD,
+                       "orders", db_ca_file)
+
+    run = hook_journal.RUNNERS["aurora-postgresql"][0]
+    uid = str(uuid.uuid4())
+    statements = ["CREATE SCHEMA later", "ALTER DATABASE orders SET search_path TO later",
+                  "CREATE TABLE public.ran_once (n integer)"]  # a second run would fail: it exists
+    commands = ["CREATE SCHEMA", "ALTER DATABASE", "CREATE TABLE"]
+    with connection() as conn:
+        assert run(conn, uid, "defaults", statements, commands, 10)[1]
+    with connection() as conn:
+        assert execute(conn, "SELECT current_schema()") == [("later",)]
+        assert not run(conn, uid, "defaults", statements, commands, 10)[1]  # found in public: not run again
+        hook_journal.drop_journal(conn, "aurora-postgresql")
+        assert execute(conn, "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'aurora_restore_hooks'") == [
+            (0,)]
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_hooks_timeout_bounds_all_its_statements_together_not_each(aws, uniq, db_ca_file, engine):
     """Two statements each shorter than the timeout but longer together: the second one is cancelled."""

@@ -5,7 +5,9 @@ committed. The row is inserted in the transaction of the hook's statements, so e
 neither is: a hook run again after a crash (or after a commit whose answer was lost) finds its row and is not
 run twice. The row holds what status reports (command and rows of each statement, never their text). The
 table is named with its schema (PostgreSQL) or database (MySQL) as they are when the hook starts, so a hook that
-changes search_path or runs USE still finds it; a hook that drops or alters it cannot commit (JournalFailed).
+changes search_path or runs USE still finds it; on PostgreSQL an existing table is found in whichever schema it
+is, so a hook that changed the default search_path of new sessions (ALTER DATABASE/ROLE ... SET) does not run again
+after a crash either. A hook that drops or alters the table cannot commit (JournalFailed).
 Once every hook has ended and status.hooks says so, RunningHooks drops the table (drop_journal): it is not left
 in the cluster handed out, nor in an output snapshot of it.
 
@@ -67,8 +69,11 @@ def run_postgres(conn: psycopg.Connection, uid: str, hook: str, statements: list
     is False when the journal already had the row (results are then the recorded ones). Raises StatementFailed,
     or JournalFailed when the row cannot be written."""
     with conn.cursor() as cursor:
-        cursor.execute("SELECT current_schema()")
-        schema = cursor.fetchone()[0]
+        schemas = _postgres_journal_schemas(cursor)
+        if not schemas:
+            cursor.execute("SELECT current_schema()")
+            schemas = [cursor.fetchone()[0]]
+        schema = schemas[0]
         journal = sql.Identifier(schema, JOURNAL_TABLE) if schema else sql.Identifier(JOURNAL_TABLE)
         cursor.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (restore_uid text NOT NULL, hook text NOT NULL, "
                                "finished_at timestamptz NOT NULL DEFAULT now(), statements text NOT NULL, "
@@ -188,11 +193,19 @@ def mysql_connection_lost(error: Exception) -> bool:
     return isinstance(code, int) and code >= MYSQL_CLIENT_ERRORS_FROM and not mysql_timed_out(error)
 
 
+def _postgres_journal_schemas(cursor) -> list[str]:
+    """The schemas holding a JOURNAL_TABLE already, in name order."""
+    cursor.execute("SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+                   "c.relnamespace WHERE c.relname = %s AND c.relkind = 'r' ORDER BY n.nspname", (JOURNAL_TABLE,))
+    return [row[0] for row in cursor.fetchall()]
+
+
 def drop_journal(conn, engine: str) -> None:
-    """Drop JOURNAL_TABLE from the current schema (PostgreSQL) or database (MySQL) of `conn`, if it is there."""
+    """Drop JOURNAL_TABLE from every schema it is in (PostgreSQL) or the database (MySQL) of `conn`."""
     with conn.cursor() as cursor:
         if engine == "aurora-postgresql":
-            cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(JOURNAL_TABLE)))
+            for schema in _postgres_journal_schemas(cursor):
+                cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, JOURNAL_TABLE)))
         else:
             cursor.execute(f"DROP TABLE IF EXISTS {JOURNAL_TABLE}")
     if engine == "aurora-postgresql":
