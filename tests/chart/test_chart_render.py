@@ -234,6 +234,9 @@ def test_notes_warn_about_missing_credentials_and_name_the_metrics(helm):
     notes = helm.notes(VARIANTS["irsa-and-region"])
     assert f"AWS: IAM role {ROLE_ARN} through IRSA" in notes and "WARNING" not in notes
     assert "all namespaces" in notes and "Metrics:" not in notes
+    unused = helm.notes({**VARIANTS["irsa-and-region"], "serviceAccount": {"create": False, "name": "own"}})
+    assert f"WARNING: serviceAccount.create is false, so aws.roleArn ({ROLE_ARN}) is not applied" in unused
+    assert "Annotate ServiceAccount\nown yourself" in unused and "through IRSA" not in unused
 
 
 def test_notes_name_the_leader_lease(helm):
