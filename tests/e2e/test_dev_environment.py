@@ -105,10 +105,16 @@ def test_dev_up_seed_demo_example_and_down(tmp_path):
         assert status["snapshot"]["identifier"] == "nightly-2026-11-25"  # not the newer adhoc snapshot
         assert len(status["instances"]) == 2
         assert "orders-stage" in (directory / "operator.log").read_text()
-        # DIR/env's metrics URL is the running operator's /metrics: the restore's end is counted there.
-        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(metrics_url, timeout=5) as response:
-            scraped = response.read().decode()
-        assert 'aurora_restore_phase_transitions_total{phase="Succeeded"}' in scraped
+        # DIR/env's metrics URL is the running operator's /metrics: the restore's end is counted there, right
+        # after the status write the wait above saw (and its Event), so it is looked for until it shows.
+        counted = 'aurora_restore_phase_transitions_total{phase="Succeeded"}'
+        deadline, scraped = time.monotonic() + 30, ""
+        while counted not in scraped and time.monotonic() < deadline:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(metrics_url, timeout=5) as answer:
+                scraped = answer.read().decode()
+            if counted not in scraped:
+                time.sleep(0.5)
+        assert counted in scraped, scraped[-2000:]
 
         # The example with users and connection Secrets works as it is in the demo environment.
         for document in yaml.safe_load_all((REPO / "examples" / "orders-stage-with-users.yaml").read_text()):
